@@ -1,0 +1,403 @@
+#!/usr/bin/env python3
+"""Unblur model build: verify sources, write fp32/int8/fp16 ONNX artifacts, measure fidelity,
+write the built manifest read by the Rust CLI and the web page.
+
+    python3 models/build.py [--source DIR] [--out models/build] [--only ID,...]
+                            [--report] [--readme README.md] [--no-fidelity] [--verify]
+
+Source folder: --source, else $UNBLUR_MODEL_SOURCE, else ../shared/models next to the repo if it
+exists, else each model's download URL (fetched into <out>/cache). Nothing here is ever committed.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from unblur_models.common import (  # noqa: E402
+    DEFAULT_OUT, DEV_DATA, FORMS, MODELS_DIR, REPO_ROOT, SOURCE_MANIFEST, BuildError, files_hash,
+    load_json, load_source_manifest, sha256_file, write_json)
+
+STAMP = ".stamp.json"
+FIDELITY_CACHE = ".fidelity-cache.json"
+BUILT_MANIFEST = "manifest.json"
+README_START = "<!-- models-report:start -->"
+README_END = "<!-- models-report:end -->"
+HERE = Path(__file__).resolve().parent
+TOOL_FILES = [HERE / "build.py", HERE / "unblur_models" / "common.py", HERE / "unblur_models" / "quantize.py"]
+FIDELITY_FILES = [HERE / "unblur_models" / "fidelity.py"]
+
+
+def log(msg: str) -> None:
+    print(msg, flush=True)
+
+
+# ------------------------------------------------------------------ sources
+
+def resolve_source_dir(arg: str | None) -> Path | None:
+    if arg:
+        return Path(arg)
+    env = os.environ.get("UNBLUR_MODEL_SOURCE")
+    if env:
+        return Path(env)
+    mirror = REPO_ROOT.parent / "shared" / "models"
+    return mirror if mirror.is_dir() else None
+
+
+def download(url: str, dest: Path) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
+    log(f"  downloading {url}")
+    try:
+        with urllib.request.urlopen(url, timeout=120) as r, open(part, "wb") as f:  # noqa: S310
+            shutil.copyfileobj(r, f)
+    except Exception as e:  # noqa: BLE001
+        part.unlink(missing_ok=True)
+        raise BuildError(f"download of {url} failed: {e}") from e
+    os.replace(part, dest)
+
+
+def locate_source(entry: dict, source_dir: Path | None, cache_dir: Path) -> Path:
+    """Find (or fetch) a model's source file and check its sha256."""
+    src = entry.get("source", {})
+    mirror = src.get("mirror")
+    expected = entry.get("sha256")
+    if not mirror or not expected:
+        raise BuildError(f"{entry['id']}: manifest entry lacks source.mirror or sha256")
+    if source_dir is not None:
+        path = source_dir / mirror
+        if not path.is_file():
+            raise BuildError(f"{entry['id']}: source file {path} not found")
+    else:
+        path = cache_dir / mirror
+        if not path.is_file() or sha256_file(path) != expected:
+            url = src.get("download")
+            if not url:
+                raise BuildError(f"{entry['id']}: no source folder and no direct download URL "
+                                 f"(upstream: {src.get('url')}); pass --source DIR or set UNBLUR_MODEL_SOURCE")
+            download(url, path)
+    actual = sha256_file(path)
+    if actual != expected:
+        raise BuildError(f"sha256 mismatch for {path}: expected {expected}, got {actual}")
+    return path
+
+
+# ------------------------------------------------------------------ artifacts
+
+def artifact_name(model_id: str, form: str) -> str:
+    return f"{model_id}.{form}.onnx"
+
+
+def describe(path: Path) -> dict:
+    return {"file": path.name, "sha256": sha256_file(path), "bytes": path.stat().st_size}
+
+
+def validate(path: Path, entry: dict) -> None:
+    """onnx.checker plus one onnxruntime run on a small input; raises BuildError."""
+    import numpy as np
+    import onnx
+    import onnxruntime as ort
+
+    try:
+        onnx.checker.check_model(str(path), full_check=True)
+        so = ort.SessionOptions()
+        so.log_severity_level = 3
+        sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+        size = entry["input"].get("size") or [16, 16]
+        x = np.full((1, 3, size[0], size[1]), 0.5 * entry["input"]["range"][1], dtype=np.float32)
+        outs = sess.run(None, {entry["input"]["name"]: x})
+        if not all(np.isfinite(o).all() for o in outs):
+            raise BuildError(f"{path.name}: non-finite output on a constant input")
+    except BuildError:
+        raise
+    except Exception as e:  # noqa: BLE001
+        raise BuildError(f"{path.name}: validation failed: {e}") from e
+
+
+def write_form(form: str, src: Path, dest: Path) -> None:
+    import onnx
+
+    from unblur_models.quantize import convert_fp16, quantize_int8
+
+    tmp = dest.with_name(dest.name + ".tmp")
+    if form == "fp32":
+        shutil.copyfile(src, tmp)
+    else:
+        model = onnx.load(str(src))
+        model = quantize_int8(model) if form == "int8" else convert_fp16(model)
+        onnx.save(model, str(tmp))
+    os.replace(tmp, dest)
+
+
+def build_model(entry: dict, src: Path, out: Path, stamp: dict, tool: str) -> dict:
+    mid = entry["id"]
+    prev = stamp.get(mid, {})
+    if prev.get("source_sha256") == entry["sha256"] and prev.get("tool") == tool:
+        arts = prev.get("artifacts", {})
+        if all(f in arts and (out / arts[f]["file"]).is_file()
+               and sha256_file(out / arts[f]["file"]) == arts[f]["sha256"] for f in FORMS):
+            log(f"  {mid}: up to date")
+            return arts
+    arts = {}
+    for form in FORMS:
+        dest = out / artifact_name(mid, form)
+        t = time.time()
+        write_form(form, src, dest)
+        validate(dest, entry)
+        arts[form] = describe(dest)
+        log(f"  {mid}: wrote {dest.name} ({arts[form]['bytes']:,} bytes, {time.time() - t:.1f}s)")
+    stamp[mid] = {"source_sha256": entry["sha256"], "tool": tool, "artifacts": arts}
+    write_json(out / STAMP, stamp)
+    return arts
+
+
+# ------------------------------------------------------------------ fidelity
+
+def measure_fidelity(entry: dict, arts: dict, out: Path, cache: dict, dev: Path) -> dict:
+    from unblur_models import fidelity
+
+    key_base = files_hash(FIDELITY_FILES) + ":" + fidelity.dev_fingerprint(dev) + ":" + arts["fp32"]["sha256"]
+    mc = cache.setdefault(entry["id"], {})
+    result, todo = {}, {}
+    for form in FORMS[1:]:
+        key = key_base + ":" + arts[form]["sha256"]
+        if mc.get(form, {}).get("key") == key:
+            result[form] = mc[form]["metrics"]
+        else:
+            todo[form] = (key, out / arts[form]["file"])
+    if todo:
+        t = time.time()
+        try:
+            metrics = fidelity.measure(entry, out / arts["fp32"]["file"], {f: p for f, (_, p) in todo.items()}, dev)
+        except fidelity.FidelityError as e:
+            raise BuildError(f"{entry['id']}: fidelity: {e}") from e
+        for form, (key, _) in todo.items():
+            mc[form] = {"key": key, "metrics": metrics[form]}
+            result[form] = metrics[form]
+        write_json(out / FIDELITY_CACHE, cache)
+        log(f"  {entry['id']}: measured {', '.join(todo)} in {time.time() - t:.1f}s")
+    else:
+        log(f"  {entry['id']}: fidelity cached")
+    return result
+
+
+def choose_ship(entries: dict, arts: dict, metrics: dict) -> dict:
+    """Smallest form meeting the bar, else fp32. Denoise partners (weights interpolated at run
+    time) get the same form: the smallest one that meets the bar for both."""
+    from unblur_models.fidelity import passes
+
+    ship, done = {}, set()
+    for mid, entry in entries.items():
+        if mid in done or mid not in arts:
+            continue
+        group = [mid]
+        partner = entry.get("denoise_partner")
+        if partner and partner in arts:
+            group.append(partner)
+        for other, e in entries.items():
+            if e.get("denoise_partner") == mid and other in arts and other not in group:
+                group.append(other)
+        best = "fp32"
+        if all(m in metrics for m in group):
+            ok = [f for f in FORMS[1:]
+                  if all(passes(entries[m]["task"], metrics[m].get(f, {})) for m in group)]
+            if ok:
+                best = min(ok, key=lambda f: sum(arts[m][f]["bytes"] for m in group))
+        for m in group:
+            ship[m] = best
+            done.add(m)
+    return ship
+
+
+# ------------------------------------------------------------------ manifest, report
+
+def built_entry(entry: dict, arts: dict | None, metrics: dict | None, ship: str | None) -> dict:
+    e = dict(entry)
+    if not arts:
+        e["ship"] = None
+        e["artifacts"] = {}
+        return e
+    e["ship"] = ship
+    out = {}
+    for form in FORMS:
+        a = dict(arts[form])
+        if metrics and form in metrics:
+            a.update({k: v for k, v in metrics[form].items() if k in ("psnr_db", "psnr_min_db", "iou", "count_mismatch")})
+        out[form] = a
+    e["artifacts"] = out
+    return e
+
+
+def metric_text(a: dict) -> str:
+    if "psnr_db" in a:
+        return f"{a['psnr_db']:.2f} dB (min {a['psnr_min_db']:.2f})" if "psnr_min_db" in a else f"{a['psnr_db']:.2f} dB"
+    if "iou" in a:
+        return f"IoU {a['iou']:.4f}, count mismatch {a.get('count_mismatch', 0)}"
+    return "reference"
+
+
+def report_rows(built: dict) -> list[dict]:
+    rows = []
+    for e in built["models"]:
+        for form, a in e.get("artifacts", {}).items():
+            rows.append({"model": e["id"], "form": form, "bytes": a["bytes"],
+                         "psnr_db": a.get("psnr_db"), "psnr_min_db": a.get("psnr_min_db"),
+                         "iou": a.get("iou"), "count_mismatch": a.get("count_mismatch"),
+                         "metric": metric_text(a), "shipped": e.get("ship") == form})
+    return rows
+
+
+def report_markdown(rows: list[dict]) -> str:
+    lines = ["| model | form | bytes | fidelity vs fp32 | shipped |", "|---|---|---:|---|:---:|"]
+    for r in rows:
+        lines.append(f"| {r['model']} | {r['form']} | {r['bytes']:,} | {r['metric']} | {'yes' if r['shipped'] else ''} |")
+    lines.append("")
+    lines.append("Fidelity: PSNR of the compressed model's output against the fp32 model's on 96x96 crops of the "
+                 "dev photos (bar: 40 dB); detector: mean IoU of matched faces on the letterboxed whole photos "
+                 "(bar: 0.95 and the same faces). Denoise partners (weights interpolated at run time) ship the same "
+                 "form: the smallest that meets the bar for both. Generated by `python3 models/build.py --report`.")
+    return "\n".join(lines) + "\n"
+
+
+def report_table(rows: list[dict]) -> str:
+    head = f"{'model':32} {'form':5} {'bytes':>11}  {'fidelity vs fp32':40} shipped"
+    out = [head, "-" * len(head)]
+    for r in rows:
+        out.append(f"{r['model']:32} {r['form']:5} {r['bytes']:>11,}  {r['metric']:40} {'yes' if r['shipped'] else ''}")
+    return "\n".join(out)
+
+
+def update_readme(readme: Path, md: str) -> bool:
+    if not readme.is_file():
+        print(f"error: {readme} not found; not updated", file=sys.stderr)
+        return False
+    text = readme.read_text(encoding="utf-8")
+    i, j = text.find(README_START), text.find(README_END)
+    if i < 0 or j < 0 or j < i:
+        print(f"error: {readme} lacks the lines {README_START} and {README_END}; not updated", file=sys.stderr)
+        return False
+    new = text[:i + len(README_START)] + "\n" + md + text[j:]
+    if new != text:
+        readme.write_text(new, encoding="utf-8")
+        log(f"updated the models report in {readme}")
+    return True
+
+
+# ------------------------------------------------------------------ verify
+
+def verify(out: Path) -> int:
+    man = load_json(out / BUILT_MANIFEST)
+    if man is None:
+        print(f"error: no built manifest at {out / BUILT_MANIFEST}", file=sys.stderr)
+        return 1
+    problems, checked = [], 0
+    for e in man.get("models", []):
+        arts = e.get("artifacts", {})
+        if e.get("ship") and e["ship"] not in arts:
+            problems.append(f"{e['id']}: shipped form {e['ship']} has no artifact")
+        for form, a in arts.items():
+            path = out / a["file"]
+            checked += 1
+            if not path.is_file():
+                problems.append(f"missing: {path} ({e['id']} {form})")
+                continue
+            actual = sha256_file(path)
+            if actual != a["sha256"] or path.stat().st_size != a["bytes"]:
+                problems.append(f"corrupt: {path} ({e['id']} {form}): sha256 {actual}, expected {a['sha256']}")
+    for p in problems:
+        print(p, file=sys.stderr)
+    if problems:
+        print(f"verify: {len(problems)} problem(s) in {out}", file=sys.stderr)
+        return 1
+    log(f"verify: {checked} artifacts ok in {out}")
+    return 0
+
+
+# ------------------------------------------------------------------ main
+
+def run(args) -> int:
+    out = Path(args.out)
+    if args.verify:
+        return verify(out)
+    t0 = time.time()
+    manifest = load_source_manifest(args.manifest)
+    entries = {e["id"]: e for e in manifest["models"]}
+    only = set(args.only.split(",")) if args.only else None
+    if only and not only <= set(entries):
+        raise BuildError(f"unknown model id(s): {', '.join(sorted(only - set(entries)))}")
+    selected = [e for e in manifest["models"] if not e.get("bring_your_own") and (only is None or e["id"] in only)]
+
+    source_dir = resolve_source_dir(args.source)
+    cache_dir = out / "cache"
+    log(f"sources: {source_dir if source_dir else f'download into {cache_dir}'}")
+    sources = {e["id"]: locate_source(e, source_dir, cache_dir) for e in selected}  # all checked first
+
+    out.mkdir(parents=True, exist_ok=True)
+    stamp = load_json(out / STAMP, {})
+    tool = files_hash(TOOL_FILES)
+    log("artifacts:")
+    arts = {e["id"]: build_model(e, sources[e["id"]], out, stamp, tool) for e in selected}
+
+    metrics = {}
+    if not args.no_fidelity:
+        dev = Path(args.dev)
+        log(f"fidelity (dev photos: {dev}):")
+        cache = load_json(out / FIDELITY_CACHE, {})
+        for e in selected:
+            metrics[e["id"]] = measure_fidelity(e, arts[e["id"]], out, cache, dev)
+
+    previous = {e["id"]: e for e in (load_json(out / BUILT_MANIFEST, {}) or {}).get("models", [])}
+    ship = choose_ship(entries, arts, metrics)
+    models = []
+    for mid, e in entries.items():
+        if e.get("bring_your_own"):
+            models.append(built_entry(e, None, None, None))
+        elif mid in arts:
+            models.append(built_entry(e, arts[mid], metrics.get(mid), ship[mid]))
+        elif mid in previous:  # not selected by --only: keep what an earlier build wrote
+            models.append(previous[mid])
+    built = {"version": 1, "models": models}
+    write_json(out / BUILT_MANIFEST, built)
+
+    rows = report_rows(built)
+    md = report_markdown(rows)
+    write_json(out / "report.json", {"version": 1, "rows": rows})
+    (out / "report.md").write_text(md, encoding="utf-8")
+    if args.report:
+        print(report_table(rows))
+    if args.readme:
+        update_readme(Path(args.readme), md)
+    log(f"built manifest: {out / BUILT_MANIFEST} ({time.time() - t0:.1f}s)")
+    return 0
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--source", help="folder holding the upstream model files (default: see above)")
+    p.add_argument("--out", default=str(DEFAULT_OUT), help="build folder (default: models/build)")
+    p.add_argument("--manifest", default=str(SOURCE_MANIFEST), help=argparse.SUPPRESS)
+    p.add_argument("--dev", default=os.environ.get("UNBLUR_DEV_DATA", str(DEV_DATA)),
+                   help="dev photos for the fidelity report (default: ../shared/data/dev)")
+    p.add_argument("--only", help="comma-separated model ids to build (others are kept as built before)")
+    p.add_argument("--no-fidelity", action="store_true", help="skip the fidelity measurement (ships fp32)")
+    p.add_argument("--report", action="store_true", help="print the report table")
+    p.add_argument("--readme", help="replace the models report between the marker lines in this file")
+    p.add_argument("--verify", action="store_true", help="check every artifact of the built manifest in --out")
+    args = p.parse_args(argv)
+    try:
+        return run(args)
+    except BuildError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
