@@ -1,0 +1,290 @@
+//! `unblur`: the command-line shell on the core, for batch work, tests and benchmarks.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
+use unblur::engine::Network;
+use unblur::face::detect::Detector;
+use unblur::models::{self, Manifest, DETECTION, SUPER_RESOLUTION};
+use unblur::{Observer, Options, OutputFormat, Progress, Restorer};
+
+#[derive(Parser)]
+#[command(name = "unblur", version, about = "Upscale photos and restore their faces, on your own machine")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Faces {
+    Auto,
+    Off,
+}
+
+#[derive(clap::Args)]
+struct ModelArgs {
+    /// Folder of the built models (with manifest.json) [default: $UNBLUR_MODELS or models/build]
+    #[arg(long)]
+    models: Option<PathBuf>,
+    /// Model form to load: fp32, int8 or fp16 [default: the shipped form]
+    #[arg(long)]
+    form: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Restore photos into a folder.
+    Restore {
+        /// Photos to restore.
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        /// Output folder.
+        #[arg(long, short)]
+        out: PathBuf,
+        /// Output size over input size, 1 to 4 (1 = clean-up and faces only).
+        #[arg(long, default_value_t = 2.0)]
+        scale: f32,
+        /// Denoise strength, 0 (keep grain) to 1 (smooth).
+        #[arg(long, default_value_t = 0.5)]
+        denoise: f32,
+        #[arg(long, value_enum, default_value_t = Faces::Auto)]
+        faces: Faces,
+        /// A face restoration model (ONNX, [1,3,512,512] RGB in -1..1).
+        #[arg(long)]
+        face_model: Option<PathBuf>,
+        /// How much of the restored face to blend in, 0 to 1.
+        #[arg(long, default_value_t = 1.0)]
+        face_strength: f32,
+        /// Tile side in pixels; 0 processes each photo in one piece.
+        #[arg(long, default_value_t = unblur::upscale::TILE)]
+        tile: usize,
+        #[arg(long, default_value = "png")]
+        format: String,
+        /// JPEG quality, 1 to 100.
+        #[arg(long, default_value_t = 92)]
+        quality: u8,
+        /// Super-resolution model id from the manifest [default: the manifest's default].
+        #[arg(long)]
+        sr_model: Option<String>,
+        /// Print one JSON object per input on stdout.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        models: ModelArgs,
+    },
+    /// List the faces found in photos.
+    Detect {
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        #[command(flatten)]
+        models: ModelArgs,
+    },
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("unblur: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn model_dir(arg: &Option<PathBuf>) -> PathBuf {
+    if let Some(dir) = arg {
+        return dir.clone();
+    }
+    if let Some(dir) = std::env::var_os("UNBLUR_MODELS") {
+        return dir.into();
+    }
+    let local = PathBuf::from("models/build");
+    if local.join("manifest.json").exists() {
+        return local;
+    }
+    // Next to the repository the binary was built in (target/<profile>/unblur).
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.ancestors().nth(3).map(|root| root.join("models/build")))
+        .filter(|d| d.join("manifest.json").exists())
+        .unwrap_or(local)
+}
+
+fn load_detector(dir: &Path, manifest: &Manifest, form: Option<&str>) -> unblur::Result<Detector> {
+    let entry = manifest.default_for(DETECTION)?;
+    let bytes = models::read(dir, entry.artifact(form)?)?;
+    Ok(Detector::new(Network::from_bytes(&bytes)?))
+}
+
+fn run(cli: Cli) -> unblur::Result<bool> {
+    match cli.command {
+        Command::Detect { inputs, models: m } => {
+            let dir = model_dir(&m.models);
+            let manifest = Manifest::load(&dir)?;
+            let detector = load_detector(&dir, &manifest, m.form.as_deref())?;
+            let mut ok = true;
+            for input in inputs {
+                let result = std::fs::read(&input)
+                    .map_err(|e| unblur::Error::Io(e.to_string()))
+                    .and_then(|b| unblur::image_io::decode(&b))
+                    .and_then(|p| detector.detect(&p.rgb));
+                match result {
+                    Ok(faces) => println!("{}", json!({"input": input, "faces": faces})),
+                    Err(e) => {
+                        ok = false;
+                        println!("{}", json!({"input": input, "error": e.to_string()}))
+                    }
+                }
+            }
+            Ok(ok)
+        }
+        Command::Restore {
+            inputs,
+            out,
+            scale,
+            denoise,
+            faces,
+            face_model,
+            face_strength,
+            tile,
+            format,
+            quality,
+            sr_model,
+            json,
+            models: m,
+        } => {
+            let format: OutputFormat = format.parse()?;
+            let opts = Options { scale, faces: faces == Faces::Auto, face_strength, tile, format, jpeg_quality: quality };
+            opts.validate()?;
+            if !(0.0..=1.0).contains(&denoise) {
+                return Err(unblur::Error::Invalid(format!("denoise {denoise} is not between 0 and 1")));
+            }
+            let dir = model_dir(&m.models);
+            let manifest = Manifest::load(&dir)?;
+            let restorer = load_restorer(&dir, &manifest, &m, sr_model.as_deref(), denoise, face_model.as_deref(), opts.faces)?;
+            std::fs::create_dir_all(&out).map_err(|e| unblur::Error::Io(format!("cannot create {}: {e}", out.display())))?;
+            let originals: Vec<PathBuf> = inputs.iter().filter_map(|p| p.canonicalize().ok()).collect();
+            let mut all_ok = true;
+            for input in &inputs {
+                let started = Instant::now();
+                let target = output_path(&out, input, scale, format);
+                let result = restore_one(&restorer, input, &target, &originals, &opts);
+                let ms = started.elapsed().as_millis() as u64;
+                match result {
+                    Ok((w, h, n)) => {
+                        if json {
+                            println!("{}", json!({"input": input, "output": target, "width": w, "height": h, "faces": n, "ms": ms}));
+                        } else {
+                            eprintln!("{} → {} ({w}×{h}, {n} face{}, {:.1} s)", input.display(), target.display(), if n == 1 { "" } else { "s" }, ms as f64 / 1000.0);
+                        }
+                    }
+                    Err(e) => {
+                        all_ok = false;
+                        if json {
+                            println!("{}", json!({"input": input, "error": e.to_string()}));
+                        } else {
+                            eprintln!("{}: {e}", input.display());
+                        }
+                    }
+                }
+            }
+            Ok(all_ok)
+        }
+    }
+}
+
+fn load_restorer(
+    dir: &Path,
+    manifest: &Manifest,
+    m: &ModelArgs,
+    sr_model: Option<&str>,
+    denoise: f32,
+    face_model: Option<&Path>,
+    faces: bool,
+) -> unblur::Result<Restorer> {
+    let form = m.form.as_deref();
+    let entry = match sr_model {
+        Some(id) => manifest.get(id)?,
+        None => manifest.default_for(SUPER_RESOLUTION)?,
+    };
+    let bytes = models::read(dir, entry.artifact(form)?)?;
+    // Real-ESRGAN's denoise strength d mixes d·(general) + (1−d)·(weak-denoise partner).
+    let sr = match &entry.denoise_partner {
+        Some(partner) if denoise < 1.0 => {
+            let other = models::read(dir, manifest.get(partner)?.artifact(form)?)?;
+            Network::interpolated(&bytes, &other, 1.0 - denoise)?
+        }
+        _ => Network::from_bytes(&bytes)?,
+    };
+    let detector = if faces { Some(load_detector(dir, manifest, form)?) } else { None };
+    let face = match face_model {
+        Some(p) => {
+            let bytes = std::fs::read(p).map_err(|e| unblur::Error::Model(format!("cannot read face model {}: {e}", p.display())))?;
+            Some(Network::from_bytes(&bytes)?)
+        }
+        None => None,
+    };
+    Restorer::new(sr, detector, face)
+}
+
+fn output_path(out: &Path, input: &Path, scale: f32, format: OutputFormat) -> PathBuf {
+    let stem = input.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "photo".into());
+    let scale = if scale.fract() == 0.0 { format!("{scale:.0}") } else { format!("{scale}") };
+    out.join(format!("{stem}-unblur-x{scale}.{}", format.extension()))
+}
+
+struct Bar(Option<ProgressBar>);
+
+impl Observer for Bar {
+    fn progress(&self, p: &Progress) {
+        if let Some(bar) = &self.0 {
+            bar.set_length((p.tiles_total + p.faces_total) as u64);
+            bar.set_position((p.tiles_done + p.faces_done) as u64);
+            bar.set_message(format!("tiles {}/{} · faces {}/{}", p.tiles_done, p.tiles_total, p.faces_done, p.faces_total));
+        }
+    }
+}
+
+fn restore_one(
+    restorer: &Restorer,
+    input: &Path,
+    target: &Path,
+    originals: &[PathBuf],
+    opts: &Options,
+) -> unblur::Result<(u32, u32, usize)> {
+    let bytes = std::fs::read(input).map_err(|e| unblur::Error::Io(format!("cannot read: {e}")))?;
+    // Never write over an input, whatever the names.
+    let clash = |p: &Path| {
+        p.canonicalize().ok().is_some_and(|c| originals.contains(&c))
+    };
+    if clash(target) {
+        return Err(unblur::Error::Io(format!("refusing to overwrite input file {}", target.display())));
+    }
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = ProgressBar::new(0);
+        bar.set_style(ProgressStyle::with_template("{prefix} [{bar:30}] {msg} {elapsed}").unwrap().progress_chars("=> "));
+        bar.set_prefix(input.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
+        bar
+    });
+    let observer = Bar(bar);
+    let result = restorer.restore(&bytes, opts, &observer);
+    if let Some(bar) = observer.0 {
+        bar.finish_and_clear();
+    }
+    let restored = result?;
+    // Write beside the target and rename, so a failure never leaves half a file.
+    let tmp = target.with_extension("part");
+    std::fs::write(&tmp, &restored.bytes)
+        .and_then(|_| std::fs::rename(&tmp, target))
+        .map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            unblur::Error::Io(format!("cannot write {}: {e}", target.display()))
+        })?;
+    Ok((restored.width, restored.height, restored.faces.len()))
+}

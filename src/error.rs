@@ -1,0 +1,37 @@
+//! The one error type of the core: every failure a user can meet, each with a message that says
+//! what went wrong in words a person can act on.
+
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum Error {
+    #[error("not an image Unblur can read ({0}); use JPEG, PNG, WebP, GIF, BMP or TIFF")]
+    UnknownFormat(String),
+    #[error("the file is empty")]
+    Empty,
+    #[error("the image is corrupt or truncated: {0}")]
+    Corrupt(String),
+    #[error("the image is too large: {width}×{height} is {mp:.1} megapixels, the limit is {limit_mp} megapixels")]
+    TooLarge { width: u32, height: u32, mp: f64, limit_mp: u32 },
+    #[error("the result would be too large: {width}×{height}; the largest scale that fits is ×{max_scale:.2}")]
+    OutputTooLarge { width: u64, height: u64, max_scale: f64 },
+    #[error("invalid setting: {0}")]
+    Invalid(String),
+    #[error("model error: {0}")]
+    Model(String),
+    #[error("could not encode the result: {0}")]
+    Encode(String),
+    #[error("cancelled")]
+    Cancelled,
+    #[error("{0}")]
+    Io(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl From<tract_onnx::prelude::TractError> for Error {
+    fn from(e: tract_onnx::prelude::TractError) -> Self {
+        // tract's chain of contexts is the useful part of its message.
+        Error::Model(format!("{e:#}"))
+    }
+}

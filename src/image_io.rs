@@ -1,0 +1,265 @@
+//! Bytes ⇄ photo: decoding with limits, EXIF orientation, alpha, grayscale and 16-bit handling,
+//! and encoding with EXIF and ICC carried over.
+
+use std::io::Cursor;
+
+use image::metadata::Orientation;
+use image::{
+    ColorType, DynamicImage, ExtendedColorType, ImageDecoder, ImageEncoder, ImageFormat,
+    ImageReader, Limits,
+};
+
+use crate::error::{Error, Result};
+use crate::Rgb16Image;
+
+/// The largest photo accepted, in pixels. Beyond this the output (×2 and more) no longer fits in a
+/// browser tab's memory, so it is refused up front with a clear message.
+pub const MAX_INPUT_PIXELS: u64 = 40_000_000;
+/// The largest result produced, in pixels (an RGB canvas of 16-bit samples: 6 bytes a pixel).
+pub const MAX_OUTPUT_PIXELS: u64 = 200_000_000;
+
+/// A decoded photo, ready for restoration: colour as 16-bit RGB (8-bit photos are widened
+/// losslessly), alpha kept apart, and what is needed to write it back the way it came.
+#[derive(Clone)]
+pub struct Photo {
+    pub rgb: Rgb16Image,
+    pub alpha: Option<image::ImageBuffer<image::Luma<u16>, Vec<u16>>>,
+    /// The photo has no colour (a grayscale file, or RGB with equal channels).
+    pub gray: bool,
+    /// The source had more than 8 bits per sample.
+    pub sixteen_bit: bool,
+    /// Raw EXIF (TIFF header onwards), orientation already reset to 1.
+    pub exif: Option<Vec<u8>>,
+    pub icc: Option<Vec<u8>>,
+    pub format: Option<ImageFormat>,
+}
+
+impl Photo {
+    pub fn width(&self) -> u32 {
+        self.rgb.width()
+    }
+    pub fn height(&self) -> u32 {
+        self.rgb.height()
+    }
+}
+
+/// Reads only the header: the format and the dimensions, after EXIF orientation.
+pub fn probe(bytes: &[u8]) -> Result<(ImageFormat, u32, u32)> {
+    let (format, decoder) = decoder(bytes)?;
+    let (w, h) = decoder.dimensions();
+    check_input_size(w, h)?;
+    Ok((format, w, h))
+}
+
+fn decoder(bytes: &[u8]) -> Result<(ImageFormat, impl ImageDecoder + '_)> {
+    if bytes.is_empty() {
+        return Err(Error::Empty);
+    }
+    let mut reader = ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| Error::Io(e.to_string()))?;
+    let format = reader
+        .format()
+        .ok_or_else(|| Error::UnknownFormat("unrecognised file signature".into()))?;
+    let mut limits = Limits::default();
+    limits.max_image_width = Some(65_535);
+    limits.max_image_height = Some(65_535);
+    limits.max_alloc = Some(MAX_INPUT_PIXELS * 8 + (64 << 20));
+    reader.limits(limits);
+    let decoder = reader.into_decoder().map_err(decode_error)?;
+    Ok((format, decoder))
+}
+
+fn check_input_size(w: u32, h: u32) -> Result<()> {
+    let px = w as u64 * h as u64;
+    if w == 0 || h == 0 {
+        return Err(Error::Corrupt(format!("the image claims a size of {w}×{h}")));
+    }
+    if px > MAX_INPUT_PIXELS {
+        return Err(Error::TooLarge {
+            width: w,
+            height: h,
+            mp: px as f64 / 1e6,
+            limit_mp: (MAX_INPUT_PIXELS / 1_000_000) as u32,
+        });
+    }
+    Ok(())
+}
+
+fn decode_error(e: image::ImageError) -> Error {
+    use image::ImageError as E;
+    match e {
+        E::Unsupported(u) => Error::UnknownFormat(u.to_string()),
+        E::Limits(l) => Error::Corrupt(format!("it exceeds the decoder's limits ({l})")),
+        E::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+            Error::Corrupt("the file ends too early".into())
+        }
+        other => Error::Corrupt(other.to_string()),
+    }
+}
+
+/// Decodes a photo: checks the size before any pixel is allocated, applies EXIF orientation.
+pub fn decode(bytes: &[u8]) -> Result<Photo> {
+    let (format, mut decoder) = decoder(bytes)?;
+    let (w, h) = decoder.dimensions();
+    check_input_size(w, h)?;
+    let icc = decoder.icc_profile().ok().flatten();
+    let mut exif = decoder.exif_metadata().ok().flatten();
+    let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
+    if let Some(exif) = exif.as_mut() {
+        let _ = Orientation::remove_from_exif_chunk(exif);
+    }
+    let color = decoder.color_type();
+    let mut img = DynamicImage::from_decoder(decoder).map_err(decode_error)?;
+    img.apply_orientation(orientation);
+
+    let sixteen_bit = color.bytes_per_pixel() / color.channel_count() > 1;
+    let alpha = color.has_alpha().then(|| {
+        let rgba = img.to_rgba16();
+        image::ImageBuffer::from_fn(rgba.width(), rgba.height(), |x, y| {
+            image::Luma([rgba.get_pixel(x, y).0[3]])
+        })
+    });
+    // An alpha channel that is fully opaque carries nothing: drop it.
+    let alpha = alpha.filter(|a| a.pixels().any(|p| p.0[0] != u16::MAX));
+    let rgb = img.to_rgb16();
+    drop(img);
+    let gray = !color.has_color() || rgb.pixels().all(|p| p.0[0] == p.0[1] && p.0[1] == p.0[2]);
+    Ok(Photo {
+        rgb,
+        alpha,
+        gray,
+        sixteen_bit,
+        exif,
+        icc,
+        format: Some(format),
+    })
+}
+
+/// Output formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputFormat {
+    Png,
+    #[serde(alias = "jpeg")]
+    Jpg,
+    Webp,
+}
+
+impl OutputFormat {
+    pub fn extension(self) -> &'static str {
+        match self {
+            OutputFormat::Png => "png",
+            OutputFormat::Jpg => "jpg",
+            OutputFormat::Webp => "webp",
+        }
+    }
+    pub fn mime(self) -> &'static str {
+        match self {
+            OutputFormat::Png => "image/png",
+            OutputFormat::Jpg => "image/jpeg",
+            OutputFormat::Webp => "image/webp",
+        }
+    }
+}
+
+impl std::str::FromStr for OutputFormat {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "png" => Ok(OutputFormat::Png),
+            "jpg" | "jpeg" => Ok(OutputFormat::Jpg),
+            "webp" => Ok(OutputFormat::Webp),
+            _ => Err(Error::Invalid(format!("unknown format '{s}' (png, jpg or webp)"))),
+        }
+    }
+}
+
+/// Encodes a restored photo. PNG keeps 16 bits when the source had them; JPEG has no alpha, so a
+/// transparent photo is flattened onto white; WebP is lossless.
+pub fn encode(photo: &Photo, format: OutputFormat, jpeg_quality: u8) -> Result<Vec<u8>> {
+    let (w, h) = photo.rgb.dimensions();
+    let deep = photo.sixteen_bit && format == OutputFormat::Png;
+    let alpha = if format == OutputFormat::Jpg { None } else { photo.alpha.as_ref() };
+    let flatten = format == OutputFormat::Jpg && photo.alpha.is_some();
+    let channels = match (photo.gray, alpha.is_some()) {
+        (true, false) => 1,
+        (true, true) => 2,
+        (false, false) => 3,
+        (false, true) => 4,
+    };
+    let mut samples: Vec<u16> = Vec::with_capacity(w as usize * h as usize * channels);
+    for (i, p) in photo.rgb.pixels().enumerate() {
+        let [mut r, mut g, mut b] = p.0.map(|v| v as f32);
+        if flatten {
+            let a = photo.alpha.as_ref().unwrap().as_raw()[i] as f32 / 65535.0;
+            let white = 65535.0 * (1.0 - a);
+            (r, g, b) = (r * a + white, g * a + white, b * a + white);
+        }
+        if photo.gray {
+            samples.push((0.2126 * r + 0.7152 * g + 0.0722 * b).round().min(65535.0) as u16);
+        } else {
+            samples.extend([r as u16, g as u16, b as u16]);
+        }
+        if let Some(a) = alpha {
+            samples.push(a.as_raw()[i]);
+        }
+    }
+    let color = match (channels, deep) {
+        (1, false) => ExtendedColorType::L8,
+        (2, false) => ExtendedColorType::La8,
+        (3, false) => ExtendedColorType::Rgb8,
+        (4, false) => ExtendedColorType::Rgba8,
+        (1, true) => ExtendedColorType::L16,
+        (2, true) => ExtendedColorType::La16,
+        (3, true) => ExtendedColorType::Rgb16,
+        _ => ExtendedColorType::Rgba16,
+    };
+    let bytes: Vec<u8> = if deep {
+        // PNG wants big-endian samples; the encoder takes native-endian bytes and swaps.
+        samples.iter().flat_map(|v| v.to_ne_bytes()).collect()
+    } else {
+        samples.iter().map(|&v| ((v as u32 * 255 + 32767) / 65535) as u8).collect()
+    };
+    drop(samples);
+
+    let mut out = Vec::new();
+    let enc_err = |e: image::ImageError| Error::Encode(e.to_string());
+    match format {
+        OutputFormat::Png => {
+            let mut enc = image::codecs::png::PngEncoder::new(&mut out);
+            add_metadata(&mut enc, photo);
+            enc.write_image(&bytes, w, h, color).map_err(enc_err)?;
+        }
+        OutputFormat::Jpg => {
+            let mut enc = image::codecs::jpeg::JpegEncoder::new_with_quality(
+                &mut out,
+                jpeg_quality.clamp(1, 100),
+            );
+            add_metadata(&mut enc, photo);
+            enc.write_image(&bytes, w, h, color).map_err(enc_err)?;
+        }
+        OutputFormat::Webp => {
+            let mut enc = image::codecs::webp::WebPEncoder::new_lossless(&mut out);
+            add_metadata(&mut enc, photo);
+            enc.write_image(&bytes, w, h, color).map_err(enc_err)?;
+        }
+    }
+    Ok(out)
+}
+
+fn add_metadata(enc: &mut impl ImageEncoder, photo: &Photo) {
+    // Metadata is a courtesy: an encoder that cannot carry it still writes the pixels.
+    if let Some(icc) = &photo.icc {
+        let _ = enc.set_icc_profile(icc.clone());
+    }
+    if let Some(exif) = &photo.exif {
+        let _ = enc.set_exif_metadata(exif.clone());
+    }
+}
+
+/// The colour type a decoded file had, for tests and reports.
+pub fn color_type(bytes: &[u8]) -> Result<ColorType> {
+    let (_, d) = decoder(bytes)?;
+    Ok(d.color_type())
+}

@@ -1,0 +1,126 @@
+//! The built model manifest (`models/build/manifest.json`, written by `models/build.py`): which
+//! models exist, which file holds each form, and the sha256 every byte is checked against.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct Manifest {
+    pub version: u32,
+    pub models: Vec<ModelEntry>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct ModelEntry {
+    pub id: String,
+    pub task: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub scale: Option<u32>,
+    #[serde(default)]
+    pub ship: Option<String>,
+    #[serde(default)]
+    pub default: Option<bool>,
+    #[serde(default)]
+    pub denoise_partner: Option<String>,
+    #[serde(default)]
+    pub artifacts: BTreeMap<String, Artifact>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct Artifact {
+    pub file: String,
+    pub sha256: String,
+    #[serde(default)]
+    pub bytes: Option<u64>,
+}
+
+pub const DETECTION: &str = "face-detection";
+pub const SUPER_RESOLUTION: &str = "super-resolution";
+
+impl Manifest {
+    pub fn parse(text: &str) -> Result<Self> {
+        serde_json::from_str(text).map_err(|e| Error::Model(format!("the model manifest is invalid: {e}")))
+    }
+
+    /// Reads `dir/manifest.json`.
+    pub fn load(dir: &Path) -> Result<Self> {
+        let path = dir.join("manifest.json");
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            Error::Model(format!(
+                "no model manifest at {} ({e}); build the models with `make models`",
+                path.display()
+            ))
+        })?;
+        Self::parse(&text)
+    }
+
+    pub fn get(&self, id: &str) -> Result<&ModelEntry> {
+        self.models
+            .iter()
+            .find(|m| m.id == id)
+            .ok_or_else(|| Error::Model(format!("no model '{id}' in the manifest")))
+    }
+
+    /// The default model for a task (the one marked `default`, else the first).
+    pub fn default_for(&self, task: &str) -> Result<&ModelEntry> {
+        let of_task = || self.models.iter().filter(|m| m.task == task && !m.artifacts.is_empty());
+        of_task()
+            .find(|m| m.default == Some(true))
+            .or_else(|| of_task().next())
+            .ok_or_else(|| Error::Model(format!("the manifest has no {task} model")))
+    }
+}
+
+impl ModelEntry {
+    /// The artifact of a form (`fp32`, `int8`, `fp16`), or the shipped one when `form` is None.
+    pub fn artifact(&self, form: Option<&str>) -> Result<&Artifact> {
+        let form = form.or(self.ship.as_deref()).unwrap_or("fp32");
+        self.artifacts
+            .get(form)
+            .ok_or_else(|| Error::Model(format!("model '{}' has no {form} form", self.id)))
+    }
+}
+
+/// Checks bytes against a sha256 (lowercase hex).
+pub fn verify(name: &str, bytes: &[u8], sha256: &str) -> Result<()> {
+    let got = hex(&Sha256::digest(bytes));
+    if !got.eq_ignore_ascii_case(sha256) {
+        return Err(Error::Model(format!(
+            "{name} failed its checksum (expected sha256 {sha256}, got {got}): the file is corrupt or not the expected model"
+        )));
+    }
+    Ok(())
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Reads an artifact from the model folder and checks it.
+pub fn read(dir: &Path, artifact: &Artifact) -> Result<Vec<u8>> {
+    let path: PathBuf = dir.join(&artifact.file);
+    let bytes = std::fs::read(&path)
+        .map_err(|e| Error::Model(format!("model file {} is missing or unreadable: {e}", path.display())))?;
+    verify(&artifact.file, &bytes, &artifact.sha256)?;
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verify_accepts_the_right_hash_and_names_the_file_otherwise() {
+        let sha = "a591a6d40bf420404a011733cfb7b190d62c65bf0bcda32b57b277d9ad9f146c"; // "Hello World"
+        assert!(verify("x.onnx", b"Hello World", sha).is_ok());
+        let e = verify("x.onnx", b"Hello World!", sha).unwrap_err().to_string();
+        assert!(e.contains("x.onnx") && e.contains("checksum"), "{e}");
+    }
+}

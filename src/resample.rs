@@ -1,0 +1,90 @@
+//! High-quality resampling (Lanczos-3, by `fast_image_resize`) of the few pixel layouts the
+//! pipeline uses, and the bilinear sampler used by the face warps.
+
+use fast_image_resize::images::{TypedImage, TypedImageRef};
+use fast_image_resize::pixels::{F32x3, U16x3, U16};
+use fast_image_resize::{FilterType, ResizeAlg, ResizeOptions, Resizer};
+use image::{ImageBuffer, Luma};
+
+use crate::Rgb16Image;
+
+fn lanczos() -> ResizeOptions {
+    ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Lanczos3))
+}
+
+/// Resizes 16-bit RGB.
+pub fn rgb16(img: &Rgb16Image, w: u32, h: u32) -> Rgb16Image {
+    let px: &[U16x3] = bytemuck_rgb16(img.as_raw());
+    let src = TypedImageRef::new(img.width(), img.height(), px).expect("buffer matches size");
+    let mut dst = TypedImage::<U16x3>::new(w, h);
+    Resizer::new().resize_typed(&src, &mut dst, &lanczos()).expect("same pixel type");
+    let raw: Vec<u16> = dst.pixels().iter().flat_map(|p| p.0).collect();
+    Rgb16Image::from_raw(w, h, raw).expect("size matches")
+}
+
+/// Resizes a 16-bit single-channel plane (alpha).
+pub fn luma16(
+    img: &ImageBuffer<Luma<u16>, Vec<u16>>,
+    w: u32,
+    h: u32,
+) -> ImageBuffer<Luma<u16>, Vec<u16>> {
+    let px: Vec<U16> = img.as_raw().iter().map(|&v| U16::new(v)).collect();
+    let src = TypedImageRef::new(img.width(), img.height(), &px).expect("buffer matches size");
+    let mut dst = TypedImage::<U16>::new(w, h);
+    Resizer::new().resize_typed(&src, &mut dst, &lanczos()).expect("same pixel type");
+    ImageBuffer::from_raw(w, h, dst.pixels().iter().map(|p| p.0).collect()).expect("size")
+}
+
+/// Resamples a planar (CHW) RGB f32 image: the source window `crop` (left, top, width, height,
+/// in source pixels, fractional allowed) onto `w`×`h` pixels, returned interleaved (HWC).
+pub fn planar_window(
+    chw: &[f32],
+    sw: usize,
+    sh: usize,
+    crop: [f64; 4],
+    w: usize,
+    h: usize,
+) -> Vec<[f32; 3]> {
+    let plane = sw * sh;
+    let px: Vec<F32x3> =
+        (0..plane).map(|i| F32x3::new([chw[i], chw[plane + i], chw[2 * plane + i]])).collect();
+    let src = TypedImageRef::new(sw as u32, sh as u32, &px).expect("buffer matches size");
+    let mut dst = TypedImage::<F32x3>::new(w as u32, h as u32);
+    let opts = lanczos().crop(crop[0], crop[1], crop[2], crop[3]);
+    Resizer::new().resize_typed(&src, &mut dst, &opts).expect("same pixel type");
+    dst.pixels().iter().map(|p| p.0).collect()
+}
+
+/// Resizes an interleaved RGB f32 image.
+pub fn rgb_f32(px: &[[f32; 3]], sw: usize, sh: usize, w: usize, h: usize) -> Vec<[f32; 3]> {
+    let px: Vec<F32x3> = px.iter().map(|&p| F32x3::new(p)).collect();
+    let src = TypedImageRef::new(sw as u32, sh as u32, &px).expect("buffer matches size");
+    let mut dst = TypedImage::<F32x3>::new(w as u32, h as u32);
+    Resizer::new().resize_typed(&src, &mut dst, &lanczos()).expect("same pixel type");
+    dst.pixels().iter().map(|p| p.0).collect()
+}
+
+fn bytemuck_rgb16(raw: &[u16]) -> &[U16x3] {
+    assert_eq!(raw.len() % 3, 0);
+    // SAFETY: U16x3 is #[repr(C)] over [u16; 3], so it has the alignment and size of 3 u16s.
+    unsafe { std::slice::from_raw_parts(raw.as_ptr() as *const U16x3, raw.len() / 3) }
+}
+
+/// Bilinear sample of a 16-bit RGB image at continuous coordinates (pixel centres at +0.5),
+/// in 0…1, edges replicated.
+pub fn bilinear(img: &Rgb16Image, x: f32, y: f32) -> [f32; 3] {
+    let (w, h) = (img.width() as i64, img.height() as i64);
+    let (fx, fy) = (x - 0.5, y - 0.5);
+    let (x0, y0) = (fx.floor(), fy.floor());
+    let (ax, ay) = (fx - x0, fy - y0);
+    let at = |xi: i64, yi: i64| img.get_pixel(xi.clamp(0, w - 1) as u32, yi.clamp(0, h - 1) as u32).0;
+    let (x0, y0) = (x0 as i64, y0 as i64);
+    let (p00, p10, p01, p11) = (at(x0, y0), at(x0 + 1, y0), at(x0, y0 + 1), at(x0 + 1, y0 + 1));
+    let mut out = [0f32; 3];
+    for c in 0..3 {
+        let top = p00[c] as f32 * (1.0 - ax) + p10[c] as f32 * ax;
+        let bottom = p01[c] as f32 * (1.0 - ax) + p11[c] as f32 * ax;
+        out[c] = (top * (1.0 - ay) + bottom * ay) / 65535.0;
+    }
+    out
+}

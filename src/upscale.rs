@@ -1,0 +1,174 @@
+//! Super-resolution over the tile plan. Each tile runs through the SR network at the network's
+//! own scale, is resampled to the requested scale (Lanczos-3) over exactly the output window it
+//! covers, and is blended into a 16-bit canvas with the plan's weights. Working memory is one
+//! tile; only the canvas grows with the photo.
+//!
+//! The steps are separate (`input`, `accept`) so that the page can run tiles on other workers.
+
+use crate::Rgb16Image;
+
+use crate::engine::Network;
+use crate::error::{Error, Result};
+use crate::image_io::MAX_OUTPUT_PIXELS;
+use crate::resample;
+use crate::tiles::{TilePlan, TileRect};
+use crate::Observer;
+
+/// Default tile side (input pixels) and overlap between neighbouring tiles.
+pub const TILE: usize = 128;
+pub const OVERLAP: usize = 32;
+
+/// The output size for a photo at `scale`.
+pub fn output_size(w: u32, h: u32, scale: f32) -> Result<(u32, u32)> {
+    if !(1.0..=4.0).contains(&scale) {
+        return Err(Error::Invalid(format!("scale {scale} is not between 1 and 4")));
+    }
+    let (ow, oh) = ((w as f64 * scale as f64).round(), (h as f64 * scale as f64).round());
+    if ow * oh > MAX_OUTPUT_PIXELS as f64 {
+        let max_scale = (MAX_OUTPUT_PIXELS as f64 / (w as f64 * h as f64)).sqrt();
+        return Err(Error::OutputTooLarge { width: ow as u64, height: oh as u64, max_scale });
+    }
+    Ok((ow.max(1.0) as u32, oh.max(1.0) as u32))
+}
+
+pub struct TileJob {
+    plan: TilePlan,
+    model_scale: usize,
+    canvas: Rgb16Image,
+}
+
+impl TileJob {
+    /// `tile` = 0: the whole photo in one piece.
+    pub fn new(w: u32, h: u32, scale: f32, tile: usize, overlap: usize, model_scale: usize) -> Result<Self> {
+        let (ow, oh) = output_size(w, h, scale)?;
+        if tile != 0 && tile < 2 * overlap.max(8) {
+            return Err(Error::Invalid(format!("tile {tile} is too small for an overlap of {overlap}")));
+        }
+        let plan = TilePlan::new(w as usize, h as usize, ow as usize, oh as usize, tile, overlap);
+        Ok(TileJob { plan, model_scale, canvas: Rgb16Image::new(ow, oh) })
+    }
+
+    pub fn count(&self) -> usize {
+        self.plan.count()
+    }
+
+    /// The network input shape every tile has (NCHW).
+    pub fn input_shape(&self) -> [usize; 4] {
+        let (w, h) = self.plan.tile_size();
+        [1, 3, h, w]
+    }
+
+    pub fn rect(&self, i: usize) -> TileRect {
+        self.plan.rect(i)
+    }
+
+    /// Tile `i`'s network input: planar RGB in 0…1.
+    pub fn input(&self, photo: &Rgb16Image, i: usize) -> Vec<f32> {
+        let [x0, y0, w, h] = self.plan.rect(i).input;
+        let plane = w * h;
+        let mut data = vec![0f32; 3 * plane];
+        for y in 0..h {
+            for x in 0..w {
+                let p = photo.get_pixel((x0 + x) as u32, (y0 + y) as u32).0;
+                for c in 0..3 {
+                    data[c * plane + y * w + x] = p[c] as f32 / 65535.0;
+                }
+            }
+        }
+        data
+    }
+
+    /// Blends tile `i`'s network output (planar, `model_scale` × the tile) into the canvas.
+    pub fn accept(&mut self, i: usize, output: &[f32]) -> Result<TileRect> {
+        let rect = self.plan.rect(i);
+        let [ix, iy, tw, th] = rect.input;
+        let ms = self.model_scale;
+        let (sw, sh) = (tw * ms, th * ms);
+        if output.len() != 3 * sw * sh {
+            return Err(Error::Model(format!(
+                "tile output has {} values, expected 3×{sw}×{sh} (is the model ×{ms}?)",
+                output.len()
+            )));
+        }
+        let [ox, oy, ow, oh] = rect.output;
+        // Output pixel → network output pixel: out/out_len·len is input, ×ms is network output.
+        let rx = self.plan.x.len as f64 / self.plan.x.out_len as f64 * ms as f64;
+        let ry = self.plan.y.len as f64 / self.plan.y.out_len as f64 * ms as f64;
+        let (left, top) = (ox as f64 * rx - (ix * ms) as f64, oy as f64 * ry - (iy * ms) as f64);
+        let patch: Vec<[f32; 3]> = if rx == 1.0 && ry == 1.0 {
+            let (l, t) = (left as usize, top as usize);
+            let plane = sw * sh;
+            (0..oh)
+                .flat_map(|y| (0..ow).map(move |x| (t + y) * sw + l + x))
+                .map(|j| [output[j], output[plane + j], output[2 * plane + j]])
+                .collect()
+        } else {
+            resample::planar_window(output, sw, sh, [left, top, ow as f64 * rx, oh as f64 * ry], ow, oh)
+        };
+        let (wx, wy) = self.plan.weights(i);
+        for y in 0..oh {
+            for x in 0..ow {
+                let w = wx[x] * wy[y];
+                if w == 0.0 {
+                    continue;
+                }
+                let p = self.canvas.get_pixel_mut((ox + x) as u32, (oy + y) as u32);
+                let v = patch[y * ow + x];
+                for c in 0..3 {
+                    let add = (v[c].clamp(0.0, 1.0) * w * 65535.0).round() as u16;
+                    p.0[c] = p.0[c].saturating_add(add);
+                }
+            }
+        }
+        Ok(rect)
+    }
+
+    pub fn canvas(&self) -> &Rgb16Image {
+        &self.canvas
+    }
+
+    pub fn finish(self) -> Rgb16Image {
+        self.canvas
+    }
+}
+
+/// The network's scale, read from the output shape of a small probe plan.
+pub fn model_scale(net: &Network) -> Result<usize> {
+    let fixed = net.input_shape();
+    let (h, w) = match (fixed.get(2).copied().flatten(), fixed.get(3).copied().flatten()) {
+        (Some(h), Some(w)) => (h, w),
+        _ => (16, 16),
+    };
+    let plan = net.plan(&[1, 3, h, w])?;
+    let fact = plan.model().output_fact(0)?;
+    let oh = fact.shape.as_concrete().and_then(|s| s.get(2).copied());
+    match oh {
+        Some(oh) if oh % h == 0 && oh >= h => Ok(oh / h),
+        _ => Err(Error::Model("cannot tell the super-resolution model's scale".into())),
+    }
+}
+
+/// Upscales a whole photo, tile by tile, reporting progress and checking cancellation.
+pub fn upscale(
+    photo: &Rgb16Image,
+    net: &Network,
+    model_scale: usize,
+    scale: f32,
+    tile: usize,
+    observer: &dyn Observer,
+    on_tile: &mut dyn FnMut(usize, usize),
+) -> Result<Rgb16Image> {
+    let (w, h) = photo.dimensions();
+    let mut job = TileJob::new(w, h, scale, tile, OVERLAP, model_scale)?;
+    let shape = job.input_shape();
+    let n = job.count();
+    for i in 0..n {
+        if observer.cancelled() {
+            return Err(Error::Cancelled);
+        }
+        let out = net.run(&shape, job.input(photo, i))?;
+        job.accept(i, &out[0].1)?;
+        on_tile(i + 1, n);
+    }
+    Ok(job.finish())
+}
