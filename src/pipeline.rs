@@ -6,11 +6,11 @@ use std::cell::Cell;
 use crate::engine::Network;
 use crate::error::{Error, Result};
 use crate::face::detect::Detector;
-use crate::face::paste::{paste, Mask};
+use crate::face::paste::paste_restored;
 use crate::face::restore::{self, Method};
 use crate::face::Face;
 use crate::image_io::{self, OutputFormat, Photo};
-use crate::upscale::{self, TILE};
+use crate::upscale::{self, OVERLAP, TILE};
 use crate::{resample, Observer, Progress};
 
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -24,13 +24,15 @@ pub struct Options {
     pub face_strength: f32,
     /// Tile side in input pixels; 0 processes the photo in one piece.
     pub tile: usize,
+    /// Overlap between neighbouring tiles, in input pixels.
+    pub overlap: usize,
     pub format: OutputFormat,
     pub jpeg_quality: u8,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { scale: 2.0, faces: true, face_strength: 1.0, tile: TILE, format: OutputFormat::Png, jpeg_quality: 92 }
+        Options { scale: 2.0, faces: true, face_strength: 1.0, tile: TILE, overlap: OVERLAP, format: OutputFormat::Png, jpeg_quality: 92 }
     }
 }
 
@@ -94,22 +96,21 @@ impl Restorer {
             obs.progress(&progress.get());
         };
         let mut canvas =
-            upscale::upscale(&photo.rgb, &self.sr, self.sr_scale, opts.scale, opts.tile, obs, &mut on_tile)?;
+            upscale::upscale(&photo.rgb, &self.sr, self.sr_scale, opts, obs, &mut on_tile)?;
         let scale = canvas.width() as f64 / photo.width() as f64;
         let method = self.face_method();
         for (i, face) in faces.iter().enumerate() {
             if obs.cancelled() {
                 return Err(Error::Cancelled);
             }
-            let input = restore::prepare(&photo.rgb, face, method);
+            let mut input = restore::prepare(&photo.rgb, face, method);
             let net = match &self.face_model {
                 Some((net, _)) => net,
                 None => &self.sr,
             };
-            let out = net.run(&input.shape, input.data)?;
+            let out = net.run(&input.shape, std::mem::take(&mut input.data))?;
             let restored = restore::finish(method, &out[0].0, &out[0].1);
-            let lm = face.landmarks.map(|p| input.to_template.apply([p[0] as f64, p[1] as f64]));
-            paste(&mut canvas, &restored, &input.to_template, scale, &Mask::new(&lm), opts.face_strength);
+            paste_restored(&mut canvas, &input, &restored, scale, opts.face_strength);
             progress.set(Progress { faces_done: i + 1, ..progress.get() });
             obs.progress(&progress.get());
         }

@@ -12,11 +12,11 @@ use crate::error::{Error, Result};
 use crate::image_io::MAX_OUTPUT_PIXELS;
 use crate::resample;
 use crate::tiles::{TilePlan, TileRect};
-use crate::Observer;
+use crate::{Observer, Options};
 
 /// Default tile side (input pixels) and overlap between neighbouring tiles.
-pub const TILE: usize = 128;
-pub const OVERLAP: usize = 32;
+pub const TILE: usize = 96;
+pub const OVERLAP: usize = 16;
 
 /// The output size for a photo at `scale`.
 pub fn output_size(w: u32, h: u32, scale: f32) -> Result<(u32, u32)> {
@@ -153,13 +153,12 @@ pub fn upscale(
     photo: &Rgb16Image,
     net: &Network,
     model_scale: usize,
-    scale: f32,
-    tile: usize,
+    opts: &Options,
     observer: &dyn Observer,
     on_tile: &mut dyn FnMut(usize, usize),
 ) -> Result<Rgb16Image> {
     let (w, h) = photo.dimensions();
-    let mut job = TileJob::new(w, h, scale, tile, OVERLAP, model_scale)?;
+    let mut job = TileJob::new(w, h, opts.scale, opts.tile, opts.overlap, model_scale)?;
     let shape = job.input_shape();
     let n = job.count();
     for i in 0..n {

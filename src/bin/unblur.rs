@@ -63,6 +63,9 @@ enum Command {
         /// Tile side in pixels; 0 processes each photo in one piece.
         #[arg(long, default_value_t = unblur::upscale::TILE)]
         tile: usize,
+        /// Overlap between tiles in pixels.
+        #[arg(long, default_value_t = unblur::upscale::OVERLAP)]
+        overlap: usize,
         #[arg(long, default_value = "png")]
         format: String,
         /// JPEG quality, 1 to 100.
@@ -153,6 +156,7 @@ fn run(cli: Cli) -> unblur::Result<bool> {
             face_model,
             face_strength,
             tile,
+            overlap,
             format,
             quality,
             sr_model,
@@ -160,7 +164,7 @@ fn run(cli: Cli) -> unblur::Result<bool> {
             models: m,
         } => {
             let format: OutputFormat = format.parse()?;
-            let opts = Options { scale, faces: faces == Faces::Auto, face_strength, tile, format, jpeg_quality: quality };
+            let opts = Options { scale, faces: faces == Faces::Auto, face_strength, tile, overlap, format, jpeg_quality: quality };
             opts.validate()?;
             if !(0.0..=1.0).contains(&denoise) {
                 return Err(unblur::Error::Invalid(format!("denoise {denoise} is not between 0 and 1")));

@@ -11,6 +11,9 @@ use crate::resample;
 /// YuNet's input side.
 pub const SIZE: usize = 640;
 const STRIDES: [usize; 3] = [8, 16, 32];
+/// Default minimum score and NMS overlap.
+pub const THRESHOLD: f32 = 0.7;
+pub const NMS_IOU: f32 = 0.3;
 
 pub struct Detector {
     net: Network,
@@ -22,23 +25,27 @@ pub struct Detector {
 
 impl Detector {
     pub fn new(net: Network) -> Self {
-        Detector { net, threshold: 0.6, nms_iou: 0.3 }
+        Detector { net, threshold: THRESHOLD, nms_iou: NMS_IOU }
     }
 
     pub fn detect(&self, img: &Rgb16Image) -> Result<Vec<Face>> {
-        let (input, factor) = prepare(img);
-        let outputs = self.net.run(&[1, 3, SIZE, SIZE], input)?;
-        let names = self.net.output_names();
-        let named: Vec<(&str, &[f32])> =
-            names.iter().map(String::as_str).zip(outputs.iter().map(|o| o.1.as_slice())).collect();
-        let faces = decode(&named, self.threshold)?;
-        let mut faces = nms(faces, self.nms_iou);
-        for f in &mut faces {
-            f.bbox.iter_mut().for_each(|v| *v *= factor);
-            f.landmarks.iter_mut().flatten().for_each(|v| *v *= factor);
-        }
-        Ok(faces)
+        detect(&self.net, img, self.threshold, self.nms_iou)
     }
+}
+
+/// Finds faces with a YuNet network, in the photo's coordinates.
+pub fn detect(net: &Network, img: &Rgb16Image, threshold: f32, nms_iou: f32) -> Result<Vec<Face>> {
+    let (input, factor) = prepare(img);
+    let outputs = net.run(&[1, 3, SIZE, SIZE], input)?;
+    let names = net.output_names();
+    let named: Vec<(&str, &[f32])> =
+        names.iter().map(String::as_str).zip(outputs.iter().map(|o| o.1.as_slice())).collect();
+    let mut faces = nms(decode(&named, threshold)?, nms_iou);
+    for f in &mut faces {
+        f.bbox.iter_mut().for_each(|v| *v *= factor);
+        f.landmarks.iter_mut().flatten().for_each(|v| *v *= factor);
+    }
+    Ok(faces)
 }
 
 /// Letterboxes the photo into 640×640 (shrunk to fit, never enlarged; padded with black at the

@@ -6,7 +6,7 @@ pub mod paste;
 pub mod restore;
 
 /// A detected face, in the photo's pixel coordinates.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Face {
     /// x, y, width, height.
     pub bbox: [f32; 4],

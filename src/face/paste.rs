@@ -5,7 +5,7 @@
 use crate::Rgb16Image;
 
 use super::align::Similarity;
-use super::restore::FACE;
+use super::restore::{FaceInput, FACE};
 
 /// The mask, in template coordinates: an ellipse over the face found from the eyes and mouth
 /// (in the template, roughly brow to chin and cheek to cheek), smooth over its outer quarter,
@@ -84,6 +84,11 @@ pub fn paste(
             }
         }
     }
+}
+
+/// Pastes a restored face back where its input was cut from.
+pub fn paste_restored(canvas: &mut Rgb16Image, input: &FaceInput, restored: &[[f32; 3]], scale: f64, strength: f32) {
+    paste(canvas, restored, &input.to_template, scale, &Mask::new(&input.landmarks), strength);
 }
 
 fn sample(face: &[[f32; 3]], u: f64, v: f64) -> [f32; 3] {

@@ -32,6 +32,8 @@ pub struct FaceInput {
     pub shape: [usize; 4],
     /// The network's input, planar.
     pub data: Vec<f32>,
+    /// The face's landmarks in the template, for its paste-back mask.
+    pub landmarks: [[f64; 2]; 5],
 }
 
 /// The side of the SR crop for a face: its resolution in the photo, in steps of 32 so that few
@@ -56,11 +58,9 @@ pub fn prepare(photo: &Rgb16Image, face: &Face, method: Method) -> FaceInput {
             data[c * plane + i] = if signed { p[c] * 2.0 - 1.0 } else { p[c] };
         }
     }
-    FaceInput {
-        to_template: Similarity::scaling(FACE as f64 / side as f64).compose(&m),
-        shape: [1, 3, side, side],
-        data,
-    }
+    let to_template = Similarity::scaling(FACE as f64 / side as f64).compose(&m);
+    let landmarks = face.landmarks.map(|p| to_template.apply([p[0] as f64, p[1] as f64]));
+    FaceInput { to_template, shape: [1, 3, side, side], data, landmarks }
 }
 
 /// The network's output (NCHW, planar) as a 512×512 face, interleaved RGB in 0…1.

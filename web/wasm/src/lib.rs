@@ -1,1 +1,221 @@
+//! The only code that knows wasm-bindgen: a thin boundary over Unblur's core for the page's
+//! workers. `Net` runs a network (inference workers); `Job` holds one photo's restoration in the
+//! coordinating worker and hands out tile and face inputs, taking outputs back in any order.
+
+use unblur::engine::Network;
+use unblur::face::detect;
+use unblur::face::paste::paste_restored;
+use unblur::face::restore::{self, FaceInput, Method};
+use unblur::face::Face;
+use unblur::image_io::{self, Photo};
+use unblur::upscale::TileJob;
+use unblur::{resample, Options, Rgb16Image};
+use wasm_bindgen::prelude::*;
+
+#[wasm_bindgen(start)]
+pub fn start() {
+    console_error_panic_hook::set_once();
+}
+
+fn err(e: unblur::Error) -> JsError {
+    JsError::new(&e.to_string())
+}
+
+/// A network in one worker: plans are built per input shape on first use and kept.
+#[wasm_bindgen]
+pub struct Net {
+    net: Network,
+}
+
+#[wasm_bindgen]
+impl Net {
+    #[wasm_bindgen(constructor)]
+    pub fn new(bytes: &[u8]) -> Result<Net, JsError> {
+        Ok(Net { net: Network::from_bytes(bytes).map_err(err)? })
+    }
+
+    /// Two networks of one graph, every weight interpolated: `(1 - t)·a + t·b`.
+    pub fn interpolated(a: &[u8], b: &[u8], t: f32) -> Result<Net, JsError> {
+        Ok(Net { net: Network::interpolated(a, b, t).map_err(err)? })
+    }
+
+    /// Runs on a planar `[1,3,h,w]` input; returns the first output, planar.
+    pub fn run(&self, input: Vec<f32>, h: usize, w: usize) -> Result<Vec<f32>, JsError> {
+        let mut out = self.net.run(&[1, 3, h, w], input).map_err(err)?;
+        Ok(out.swap_remove(0).1)
+    }
+
+    /// The super-resolution scale (output side over input side).
+    pub fn sr_scale(&self) -> Result<usize, JsError> {
+        unblur::upscale::model_scale(&self.net).map_err(err)
+    }
+
+    /// A face model's input side (512 or 256), or an error saying why it is not one.
+    pub fn face_side(&self) -> Result<usize, JsError> {
+        unblur::pipeline::face_model_side(&self.net).map_err(err)
+    }
+
+    /// Detects faces in a photo's bytes; JSON `[{bbox, landmarks, score}]`.
+    pub fn detect(&self, photo: &[u8]) -> Result<String, JsError> {
+        let photo = image_io::decode(photo).map_err(err)?;
+        detect_json(&self.net, &photo)
+    }
+}
+
+fn detect_json(net: &Network, photo: &Photo) -> Result<String, JsError> {
+    let faces = detect::detect(net, &photo.rgb, detect::THRESHOLD, detect::NMS_IOU).map_err(err)?;
+    Ok(serde_json::to_string(&faces).expect("faces serialise"))
+}
+
+/// Reads a photo's header only: `{format, width, height}` as JSON, or a clear error.
+#[wasm_bindgen]
+pub fn probe(bytes: &[u8]) -> Result<String, JsError> {
+    let (format, w, h) = image_io::probe(bytes).map_err(err)?;
+    Ok(format!(r#"{{"format":"{format:?}","width":{w},"height":{h}}}"#))
+}
+
+/// One photo's restoration.
+#[wasm_bindgen]
+pub struct Job {
+    photo: Photo,
+    opts: Options,
+    tiles: TileJob,
+    method: Method,
+    faces: Vec<Face>,
+    face_inputs: Vec<FaceInput>,
+    restored: Vec<Option<Vec<[f32; 3]>>>,
+}
+
+#[wasm_bindgen]
+impl Job {
+    /// Decodes the photo and plans its tiles. `options` is the JSON of the core's `Options`;
+    /// `sr_scale` is the SR network's scale; `face_side` is the face model's input side, or 0 to
+    /// restore faces with the SR network.
+    #[wasm_bindgen(constructor)]
+    pub fn new(bytes: &[u8], options: &str, sr_scale: usize, face_side: usize) -> Result<Job, JsError> {
+        let opts: Options = serde_json::from_str(options).map_err(|e| JsError::new(&format!("bad options: {e}")))?;
+        opts.validate().map_err(err)?;
+        let photo = image_io::decode(bytes).map_err(err)?;
+        let tiles = TileJob::new(photo.width(), photo.height(), opts.scale, opts.tile, opts.overlap, sr_scale).map_err(err)?;
+        let method = if face_side > 0 { Method::Model { size: face_side } } else { Method::Sr { scale: sr_scale } };
+        Ok(Job { photo, opts, tiles, method, faces: vec![], face_inputs: vec![], restored: vec![] })
+    }
+
+    pub fn width(&self) -> u32 {
+        self.photo.width()
+    }
+    pub fn height(&self) -> u32 {
+        self.photo.height()
+    }
+    pub fn out_width(&self) -> u32 {
+        self.tiles.canvas().width()
+    }
+    pub fn out_height(&self) -> u32 {
+        self.tiles.canvas().height()
+    }
+
+    /// Finds the faces with the detector network (when faces are on); returns their JSON.
+    pub fn detect(&mut self, detector: &Net) -> Result<String, JsError> {
+        if !self.opts.faces {
+            return Ok("[]".into());
+        }
+        let json = detect_json(&detector.net, &self.photo)?;
+        self.faces = serde_json::from_str(&json).map_err(|e| JsError::new(&e.to_string()))?;
+        self.face_inputs = self.faces.iter().map(|f| restore::prepare(&self.photo.rgb, f, self.method)).collect();
+        self.restored = vec![None; self.faces.len()];
+        Ok(json)
+    }
+
+    pub fn tile_count(&self) -> usize {
+        self.tiles.count()
+    }
+
+    /// `[1, 3, h, w]`, the same for every tile.
+    pub fn tile_shape(&self) -> Vec<u32> {
+        self.tiles.input_shape().iter().map(|&v| v as u32).collect()
+    }
+
+    pub fn tile_input(&self, i: usize) -> Vec<f32> {
+        self.tiles.input(&self.photo.rgb, i)
+    }
+
+    /// Blends a tile's output in; returns its output window `[x, y, w, h]`.
+    pub fn accept_tile(&mut self, i: usize, output: &[f32]) -> Result<Vec<u32>, JsError> {
+        let r = self.tiles.accept(i, output).map_err(err)?;
+        Ok(r.output.iter().map(|&v| v as u32).collect())
+    }
+
+    /// The canvas in a window as RGBA8, for drawing progress (partially blended at first).
+    pub fn preview(&self, x: u32, y: u32, w: u32, h: u32) -> Vec<u8> {
+        let c = self.tiles.canvas();
+        let mut out = Vec::with_capacity((w * h * 4) as usize);
+        for yy in y..y + h {
+            for xx in x..x + w {
+                let p = c.get_pixel(xx, yy).0;
+                out.extend([(p[0] >> 8) as u8, (p[1] >> 8) as u8, (p[2] >> 8) as u8, 255]);
+            }
+        }
+        out
+    }
+
+    pub fn face_count(&self) -> usize {
+        self.face_inputs.len()
+    }
+
+    /// `[1, 3, side, side]` of face `i`'s network input.
+    pub fn face_shape(&self, i: usize) -> Vec<u32> {
+        self.face_inputs[i].shape.iter().map(|&v| v as u32).collect()
+    }
+
+    pub fn face_input(&self, i: usize) -> Vec<f32> {
+        self.face_inputs[i].data.clone()
+    }
+
+    /// Takes face `i`'s network output (planar, of shape `[1,3,h,w]`).
+    pub fn accept_face(&mut self, i: usize, output: &[f32], h: usize, w: usize) -> Result<(), JsError> {
+        if output.len() != 3 * h * w {
+            return Err(JsError::new("face output has the wrong size"));
+        }
+        self.restored[i] = Some(restore::finish(self.method, &[1, 3, h, w], output));
+        Ok(())
+    }
+
+    /// Face `i` before (the aligned input, upscaled to 512) and after, as two 512×512 RGBA8
+    /// images one after the other, for the page's face comparison.
+    pub fn face_pair(&self, i: usize) -> Vec<u8> {
+        let input = &self.face_inputs[i];
+        let side = input.shape[2];
+        let plane = side * side;
+        let signed = matches!(self.method, Method::Model { .. });
+        let before: Vec<[f32; 3]> = (0..plane)
+            .map(|j| std::array::from_fn(|c| {
+                let v = input.data[c * plane + j];
+                if signed { (v + 1.0) / 2.0 } else { v }
+            }))
+            .collect();
+        let before = resample::rgb_f32(&before, side, side, restore::FACE, restore::FACE);
+        let after = self.restored[i].clone().unwrap_or_else(|| before.clone());
+        before
+            .iter()
+            .chain(after.iter())
+            .flat_map(|p| [p[0], p[1], p[2]].map(|v| (v.clamp(0.0, 1.0) * 255.0).round() as u8).into_iter().chain([255]))
+            .collect()
+    }
+
+    /// Pastes the restored faces, puts alpha back and encodes.
+    pub fn finish(&mut self, format: &str, quality: u8) -> Result<Vec<u8>, JsError> {
+        let format: unblur::OutputFormat = format.parse().map_err(err)?;
+        let tiles = std::mem::replace(&mut self.tiles, TileJob::new(1, 1, 1.0, 0, 0, 1).map_err(err)?);
+        let mut canvas: Rgb16Image = tiles.finish();
+        let scale = canvas.width() as f64 / self.photo.width() as f64;
+        for (input, restored) in self.face_inputs.iter().zip(&self.restored) {
+            if let Some(restored) = restored {
+                paste_restored(&mut canvas, input, restored, scale, self.opts.face_strength);
+            }
+        }
+        let alpha = self.photo.alpha.as_ref().map(|a| resample::luma16(a, canvas.width(), canvas.height()));
+        let out = Photo { rgb: canvas, alpha, ..self.photo.clone_meta() };
+        image_io::encode(&out, format, quality).map_err(err)
+    }
+}
 

@@ -1,0 +1,46 @@
+# The two commands of the README: `make serve` builds everything and serves the page,
+# `make test` runs every test. Both set up a fresh machine first (scripts/setup.sh).
+SHELL := /bin/bash
+PY ?= python3
+PORT ?= 8080
+WASM_TARGET := CARGO_TARGET_DIR=target-wasm cargo
+export UNBLUR_MODEL_SOURCE ?= $(abspath ../shared/models)
+
+.PHONY: serve test setup-serve setup-test models cli site site-dev lint test-rust test-py test-export test-e2e bench
+
+serve: setup-serve models
+	bash web/build.sh dist
+	@echo "Unblur is at http://127.0.0.1:$(PORT)/"
+	cd dist/site && $(PY) -m http.server $(PORT) --bind 127.0.0.1
+
+test: setup-test models lint test-export test-rust test-py test-e2e
+
+setup-serve:
+	bash scripts/setup.sh serve
+setup-test:
+	bash scripts/setup.sh test
+
+# Fetch or copy each model, check its sha256, build fp32/int8/fp16 forms and the manifest.
+models:
+	$(PY) models/build.py
+
+cli:
+	cargo build --release
+
+lint:
+	cargo fmt --all --check
+	cargo clippy --all-targets -- -D warnings
+	$(WASM_TARGET) clippy -p unblur-web --target wasm32-unknown-unknown --profile wasm-dev -- -D warnings
+
+test-export:
+	$(PY) models/export.py --all-random --out-dir models/build/export --check
+
+test-rust:
+	cargo test --release
+
+test-py:
+	$(PY) -m pytest tests/python -q
+
+test-e2e:
+	bash web/build.sh dev
+	node tests/e2e/run.mjs

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs what building (`serve`) or testing (`test`) needs on a fresh Debian machine.
+# Idempotent and quick when everything is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+what=${1:-serve}
+PY=${PY:-python3}
+SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+
+rustup target list --installed | grep -q wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+
+# wasm-bindgen-cli must be exactly the wasm-bindgen crate's version.
+want=$(grep -A1 '^name = "wasm-bindgen"$' Cargo.lock | sed -n 's/^version = "\(.*\)"/\1/p')
+have=$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)
+[ "$have" = "$want" ] || cargo install wasm-bindgen-cli --version "$want"
+
+# Python: the model build tool always; PyTorch + spandrel (the exporter) for tests.
+req=models/requirements.txt; [ "$what" = test ] && req=models/requirements-export.txt
+stamp=.setup-$what.stamp
+if [ ! -f "$stamp" ] || [ "$req" -nt "$stamp" ]; then
+  $PY -m pip install -q -r "$req"
+  touch "$stamp"
+fi
+
+if [ "$what" = test ]; then
+  command -v chromium >/dev/null || { $SUDO apt-get update -q && $SUDO apt-get install -y -q chromium; }
+  if [ ! -d node_modules ] || [ package-lock.json -nt node_modules ]; then npm ci --no-audit --no-fund; fi
+fi
