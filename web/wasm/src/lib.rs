@@ -84,6 +84,8 @@ pub struct Job {
     faces: Vec<Face>,
     face_inputs: Vec<FaceInput>,
     restored: Vec<Option<Vec<[f32; 3]>>>,
+    /// The finished photo, kept so that it can be encoded again in another format.
+    result: Option<Photo>,
 }
 
 #[wasm_bindgen]
@@ -98,7 +100,7 @@ impl Job {
         let photo = image_io::decode(bytes).map_err(err)?;
         let tiles = TileJob::new(photo.width(), photo.height(), opts.scale, opts.tile, opts.overlap, sr_scale).map_err(err)?;
         let method = if face_side > 0 { Method::Model { size: face_side } } else { Method::Sr { scale: sr_scale } };
-        Ok(Job { photo, opts, tiles, method, faces: vec![], face_inputs: vec![], restored: vec![] })
+        Ok(Job { photo, opts, tiles, method, faces: vec![], face_inputs: vec![], restored: vec![], result: None })
     }
 
     pub fn width(&self) -> u32 {
@@ -202,20 +204,28 @@ impl Job {
             .collect()
     }
 
-    /// Pastes the restored faces, puts alpha back and encodes.
+    /// Pastes the restored faces, puts alpha back and encodes. The finished photo is kept for
+    /// `encode`.
     pub fn finish(&mut self, format: &str, quality: u8) -> Result<Vec<u8>, JsError> {
-        let format: unblur::OutputFormat = format.parse().map_err(err)?;
-        let tiles = std::mem::replace(&mut self.tiles, TileJob::new(1, 1, 1.0, 0, 0, 1).map_err(err)?);
-        let mut canvas: Rgb16Image = tiles.finish();
-        let scale = canvas.width() as f64 / self.photo.width() as f64;
-        for (input, restored) in self.face_inputs.iter().zip(&self.restored) {
-            if let Some(restored) = restored {
-                paste_restored(&mut canvas, input, restored, scale, self.opts.face_strength);
+        if self.result.is_none() {
+            let tiles = std::mem::replace(&mut self.tiles, TileJob::new(1, 1, 1.0, 0, 0, 1).map_err(err)?);
+            let mut canvas: Rgb16Image = tiles.finish();
+            let scale = canvas.width() as f64 / self.photo.width() as f64;
+            for (input, restored) in self.face_inputs.iter().zip(&self.restored) {
+                if let Some(restored) = restored {
+                    paste_restored(&mut canvas, input, restored, scale, self.opts.face_strength);
+                }
             }
+            let alpha = self.photo.alpha.as_ref().map(|a| resample::luma16(a, canvas.width(), canvas.height()));
+            self.result = Some(Photo { rgb: canvas, alpha, ..self.photo.clone_meta() });
         }
-        let alpha = self.photo.alpha.as_ref().map(|a| resample::luma16(a, canvas.width(), canvas.height()));
-        let out = Photo { rgb: canvas, alpha, ..self.photo.clone_meta() };
-        image_io::encode(&out, format, quality).map_err(err)
+        self.encode(format, quality)
+    }
+
+    /// Encodes the finished photo (after `finish`) again, in any format.
+    pub fn encode(&self, format: &str, quality: u8) -> Result<Vec<u8>, JsError> {
+        let format: unblur::OutputFormat = format.parse().map_err(err)?;
+        let out = self.result.as_ref().ok_or_else(|| JsError::new("the job is not finished"))?;
+        image_io::encode(out, format, quality).map_err(err)
     }
 }
-

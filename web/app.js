@@ -1,0 +1,771 @@
+// The page: UI only. Photos, settings, progress, the before/after view and downloads. All image
+// work happens in workers (pool.js); this thread draws what they hand back.
+
+import { Pool, Models, userModels, Cancelled, WorkerDied, maxOutputPixels } from './pool.js';
+
+const $ = (id) => document.getElementById(id);
+const SETTINGS_KEY = 'unblur.settings';
+const DEFAULTS = { scale: 2, denoise: 0.5, faces: true, strength: 1, model: '', faceModel: '', format: 'png', quality: 92 };
+const FORMATS = { png: ['png', 'image/png'], jpg: ['jpg', 'image/jpeg'], webp: ['webp', 'image/webp'] };
+
+// ---------- settings: defaults ← localStorage ← URL query ----------
+
+const clamp = (v, lo, hi) => Math.min(hi, Math.max(lo, v));
+function readSettings() {
+  let s = { ...DEFAULTS };
+  try {
+    s = { ...s, ...JSON.parse(localStorage.getItem(SETTINGS_KEY) || '{}') };
+  } catch {}
+  const q = new URLSearchParams(location.search);
+  const num = (k, lo, hi) => {
+    const v = parseFloat(q.get(k));
+    return Number.isFinite(v) ? clamp(v, lo, hi) : undefined;
+  };
+  const set = (k, v) => v !== undefined && (s[k] = v);
+  set('scale', num('scale', 1, 4));
+  set('denoise', num('denoise', 0, 1));
+  set('strength', num('strength', 0, 1));
+  if (q.has('faces')) s.faces = !/^(off|false|0|no)$/i.test(q.get('faces'));
+  if (q.has('model')) s.model = q.get('model');
+  if (q.has('format') && FORMATS[q.get('format').replace('jpeg', 'jpg')]) s.format = q.get('format').replace('jpeg', 'jpg');
+  return s;
+}
+const settings = readSettings();
+const saveSettings = () => {
+  try {
+    localStorage.setItem(SETTINGS_KEY, JSON.stringify(settings));
+  } catch {}
+};
+
+// ---------- state ----------
+
+const models = new Models();
+let pool = null;
+let engineReady = null; // Promise, resolves when workers and models are up
+const items = [];
+let selected = null;
+let running = false;
+let lastJobItem = null;
+let seq = 0;
+
+// ---------- small helpers ----------
+
+const mb = (n) => (n / 1e6).toFixed(n < 1e7 ? 1 : 0) + ' MB';
+const fmtScale = (s) => String(Math.round(s * 100) / 100);
+const fmtTime = (s) => (s < 1 ? 'less than a second' : s < 60 ? `${Math.round(s)} s` : `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`);
+const plural = (n, w) => `${n} ${w}${n === 1 ? '' : 's'}`;
+const baseName = (name) => (name.replace(/\.[^.]+$/, '') || 'photo').replace(/[\\/:*?"<>|]+/g, '_');
+
+function toast(text, kind = 'error') {
+  const t = $('toast');
+  t.textContent = text;
+  t.dataset.kind = kind;
+  t.hidden = false;
+  clearTimeout(toast.timer);
+  toast.timer = setTimeout(() => (t.hidden = true), 6000);
+}
+
+function friendly(e) {
+  const m = String(e?.message ?? e);
+  if (e instanceof WorkerDied) return `The restoration stopped: ${m}. Try a smaller scale or a smaller photo.`;
+  return m.charAt(0).toUpperCase() + m.slice(1).replace(/\.?$/, '.');
+}
+
+function setEngine(text, state, progress) {
+  $('engine-text').textContent = text;
+  $('engine').dataset.state = state;
+  document.body.dataset.engine = state;
+  const p = $('engine-progress');
+  p.hidden = progress == null;
+  if (progress != null) p.value = progress;
+}
+
+// ---------- controls ----------
+
+function showSettings() {
+  $('scale').value = settings.scale;
+  $('scale-out').textContent = `×${fmtScale(settings.scale)}`;
+  $('denoise').value = settings.denoise;
+  $('denoise-out').textContent = settings.denoise.toFixed(2);
+  $('faces').checked = settings.faces;
+  $('strength').value = settings.strength;
+  $('strength-out').textContent = settings.strength.toFixed(2);
+  $('strength-field').classList.toggle('off', !settings.faces);
+  $('strength').disabled = !settings.faces;
+  $('out-format').value = settings.format;
+  const m = models.list && currentModel();
+  const dn = !!m?.denoise_partner;
+  $('denoise').disabled = !dn;
+  $('denoise-hint').textContent = dn ? 'Keeps grain at 0, removes noise at 1.' : 'This upscaler has no denoise control.';
+  if (m) {
+    $('model').value = m.id;
+    $('model-hint').textContent = `${m.license} · ${m.attribution}`;
+  }
+  $('face-model').value = settings.faceModel;
+  $('face-remove').hidden = !settings.faceModel;
+  renderItem();
+}
+
+function bindRange(id, key) {
+  $(id).addEventListener('input', () => {
+    settings[key] = parseFloat($(id).value);
+    saveSettings();
+    showSettings();
+  });
+}
+bindRange('scale', 'scale');
+bindRange('denoise', 'denoise');
+bindRange('strength', 'strength');
+$('faces').addEventListener('change', () => {
+  settings.faces = $('faces').checked;
+  saveSettings();
+  showSettings();
+  for (const it of items) if (settings.faces && it.status === 'ready' && !it.faces) detectFaces(it);
+});
+$('model').addEventListener('change', () => {
+  settings.model = $('model').value;
+  saveSettings();
+  showSettings();
+});
+$('face-model').addEventListener('change', () => {
+  settings.faceModel = $('face-model').value;
+  saveSettings();
+  showSettings();
+});
+
+function currentModel() {
+  const list = models.srModels();
+  return list.find((m) => m.id === settings.model) || list.find((m) => m.default) || list[0];
+}
+
+async function refreshFaceModels() {
+  const sel = $('face-model');
+  const list = await userModels.list().catch(() => []);
+  sel.replaceChildren(new Option('Built-in (upscaler on each face)', ''));
+  for (const m of list) sel.add(new Option(`${m.name} (${m.side}px, ${mb(m.bytes)})`, m.name));
+  if (!list.some((m) => m.name === settings.faceModel)) settings.faceModel = '';
+  showSettings();
+}
+
+$('face-file').addEventListener('change', async (ev) => {
+  const f = ev.target.files[0];
+  ev.target.value = '';
+  if (!f) return;
+  try {
+    await engineReady;
+    setEngine(`Checking ${f.name}…`, 'busy');
+    const bytes = new Uint8Array(await f.arrayBuffer());
+    const side = await pool.faceSide(bytes);
+    await userModels.put(f.name, bytes, side);
+    settings.faceModel = f.name;
+    saveSettings();
+    await refreshFaceModels();
+    toast(`Added the face model ${f.name} (${side}×${side}).`, 'ok');
+  } catch (e) {
+    toast(`${f.name} cannot be used as a face model: ${friendly(e)}`);
+  } finally {
+    readyText();
+  }
+});
+$('face-remove').addEventListener('click', async () => {
+  if (!settings.faceModel) return;
+  await userModels.remove(settings.faceModel);
+  settings.faceModel = '';
+  saveSettings();
+  await refreshFaceModels();
+});
+
+// ---------- engine and models ----------
+
+function readyText() {
+  const off = navigator.serviceWorker?.controller ? ' · works offline' : '';
+  setEngine(`Ready · ${plural(pool.runners.length, 'worker')}${off}`, 'ready');
+}
+
+async function loadModels(list, what) {
+  const res = await models.load(list, (done, total) => {
+    if (done < total) setEngine(`Loading ${what} · ${mb(done)} of ${mb(total)}`, 'busy', done / total);
+  });
+  return res;
+}
+
+/** Makes the workers' networks match the settings, loading what is missing. */
+async function prepareNets() {
+  const m = currentModel();
+  const partner = m.denoise_partner && models.byId(m.denoise_partner);
+  const [a, b] = await loadModels(partner ? [m, partner] : [m], 'the upscaler');
+  const sr = partner ? { key: `${m.id}@${settings.denoise}`, a, b, t: 1 - settings.denoise } : { key: m.id, a };
+  let face = null;
+  if (settings.faceModel) {
+    const bytes = await userModels.get(settings.faceModel);
+    if (bytes) face = { key: `user:${settings.faceModel}:${bytes.byteLength}`, a: bytes };
+  }
+  pool.setNets({ sr, face });
+}
+
+async function startEngine() {
+  try {
+    setEngine('Starting the engine…', 'busy');
+    pool = new Pool();
+    await Promise.all([pool.start(), models.manifest()]);
+    const sel = $('model');
+    sel.replaceChildren(...models.srModels().map((m) => new Option(`${m.name} · ×${m.scale}`, m.id)));
+    await refreshFaceModels();
+    showSettings();
+    const det = models.detector();
+    const [detBytes] = await loadModels([det], 'models');
+    await pool.setDetector(det.id, detBytes);
+    await prepareNets();
+    readyText();
+  } catch (e) {
+    setEngine('The engine could not start', 'failed');
+    toast(friendly(e));
+    throw e;
+  }
+}
+
+// ---------- adding photos ----------
+
+async function addFiles(files) {
+  files = [...files].filter((f) => f && f.size !== undefined);
+  if (!files.length) return;
+  let first = null;
+  for (const file of files) {
+    const item = { id: ++seq, file, name: file.name || `pasted-${seq}.png`, status: 'new', url: URL.createObjectURL(file) };
+    item.base = baseName(item.name);
+    items.push(item);
+    first ??= item;
+    inspect(item);
+  }
+  select(running ? selected : first);
+  renderQueue();
+}
+
+async function inspect(item) {
+  try {
+    item.bytes = new Uint8Array(await item.file.arrayBuffer());
+    await engineReady;
+    item.info = await pool.probe(item.bytes);
+    item.status = 'ready';
+    if (settings.faces) await detectFaces(item);
+  } catch (e) {
+    item.status = 'error';
+    item.error = `${item.name}: ${friendly(e)}`;
+  }
+  renderQueue();
+  if (item === selected) renderItem();
+  updateRestore();
+}
+
+async function detectFaces(item) {
+  try {
+    item.faces = await pool.detect(item.bytes);
+  } catch {
+    item.faces = null;
+  }
+  renderQueue();
+  if (item === selected) renderItem();
+}
+
+$('file').addEventListener('change', (e) => {
+  addFiles(e.target.files);
+  e.target.value = '';
+});
+$('file-more').addEventListener('change', (e) => {
+  addFiles(e.target.files);
+  e.target.value = '';
+});
+let dragDepth = 0;
+addEventListener('dragenter', (e) => {
+  if (![...(e.dataTransfer?.types || [])].includes('Files')) return;
+  dragDepth++;
+  $('dropmask').hidden = false;
+});
+addEventListener('dragleave', () => {
+  if (--dragDepth <= 0) ($('dropmask').hidden = true), (dragDepth = 0);
+});
+addEventListener('dragover', (e) => e.preventDefault());
+addEventListener('drop', (e) => {
+  e.preventDefault();
+  dragDepth = 0;
+  $('dropmask').hidden = true;
+  addFiles(e.dataTransfer.files);
+});
+addEventListener('paste', (e) => {
+  const files = [...(e.clipboardData?.files || [])];
+  if (files.length) addFiles(files);
+});
+
+// ---------- the queue ----------
+
+function statusText(it) {
+  switch (it.status) {
+    case 'new':
+      return 'Reading…';
+    case 'ready':
+      return it.info ? `${it.info.width}×${it.info.height}${it.faces?.length ? ` · ${plural(it.faces.length, 'face')}` : ''}` : 'Ready';
+    case 'working':
+      return it.progress != null ? `Restoring · ${Math.floor(it.progress * 100)}%` : 'Restoring…';
+    case 'done':
+      return `Done · ×${fmtScale(it.result.scale)}`;
+    case 'cancelled':
+      return 'Cancelled';
+    default:
+      return 'Could not be read';
+  }
+}
+
+function renderQueue() {
+  $('queue-panel').hidden = items.length === 0;
+  const ul = $('queue');
+  ul.replaceChildren(
+    ...items.map((it) => {
+      const li = document.createElement('li');
+      li.className = `q-item ${it.status}${it === selected ? ' selected' : ''}`;
+      li.dataset.status = it.status;
+      const thumb = document.createElement('img');
+      thumb.src = it.status === 'error' ? 'icon.svg' : it.url;
+      thumb.alt = '';
+      thumb.decoding = 'async';
+      thumb.onerror = () => (thumb.src = 'icon.svg');
+      const text = document.createElement('div');
+      text.className = 'q-text';
+      const name = document.createElement('div');
+      name.className = 'q-name';
+      name.textContent = it.name;
+      const st = document.createElement('div');
+      st.className = 'q-status';
+      st.textContent = statusText(it);
+      text.append(name, st);
+      const rm = document.createElement('button');
+      rm.type = 'button';
+      rm.className = 'q-remove';
+      rm.title = 'Remove';
+      rm.setAttribute('aria-label', `Remove ${it.name}`);
+      rm.textContent = '×';
+      rm.disabled = it.status === 'working';
+      rm.onclick = (e) => {
+        e.stopPropagation();
+        remove(it);
+      };
+      li.append(thumb, text, rm);
+      li.onclick = () => select(it);
+      return li;
+    }),
+  );
+  updateRestore();
+}
+
+function remove(it) {
+  const i = items.indexOf(it);
+  if (i < 0 || it.status === 'working') return;
+  items.splice(i, 1);
+  URL.revokeObjectURL(it.url);
+  if (it.result) URL.revokeObjectURL(it.result.url);
+  if (selected === it) select(items[Math.min(i, items.length - 1)] || null);
+  renderQueue();
+}
+
+function select(it) {
+  selected = it;
+  renderQueue();
+  renderItem(true);
+}
+
+function pending() {
+  return items.filter((it) => it.status === 'ready' || it.status === 'cancelled');
+}
+
+function updateRestore() {
+  const b = $('restore');
+  const p = pending();
+  const redo = !p.length && selected?.status === 'done';
+  b.disabled = running || document.body.dataset.engine === 'failed' || (!p.length && !redo);
+  b.textContent = running ? 'Restoring…' : redo ? 'Restore again' : p.length > 1 ? `Restore ${p.length} photos` : 'Restore';
+}
+
+// ---------- the photo view ----------
+
+const view = { w: 1, h: 1, zoom: 1, fit: true, x: 0, y: 0, divider: 0.5, mode: 'none' };
+
+function renderItem(reset = false) {
+  const it = selected;
+  document.body.dataset.state = it ? it.status : document.body.dataset.engine === 'ready' ? 'ready' : 'starting';
+  $('drop').hidden = !!it;
+  $('view').hidden = !it;
+  if (!it) return;
+  $('photo-name').textContent = it.name;
+  const info = it.info;
+  const out = info && [Math.round(info.width * settings.scale), Math.round(info.height * settings.scale)];
+  $('photo-meta').textContent = info
+    ? it.status === 'done'
+      ? `${info.width}×${info.height} → ${it.result.width}×${it.result.height}`
+      : `${info.width}×${info.height} → ${out[0]}×${out[1]}${it.faces?.length ? ` · ${plural(it.faces.length, 'face')} found` : ''}`
+    : '';
+
+  const before = $('before');
+  if (before.dataset.item !== String(it.id)) {
+    before.dataset.item = it.id;
+    before.src = it.status === 'error' ? '' : it.url;
+    before.hidden = it.status === 'error';
+  }
+  const err = $('view-error');
+  let msg = it.status === 'error' ? it.error : null;
+  if (!msg && info && it.status !== 'done' && it.status !== 'working') msg = sizeProblem(info);
+  err.hidden = !msg;
+  err.textContent = msg || '';
+  err.dataset.kind = it.status === 'error' ? 'error' : 'warning';
+
+  const done = it.status === 'done';
+  const working = it.status === 'working';
+  $('progress').hidden = !working;
+  $('done').hidden = !done;
+  $('zoom-tools').hidden = !info || it.status === 'error';
+  $('after').hidden = !done;
+  $('divider').hidden = !done;
+  $('progress-canvas').hidden = !(working || (it === lastJobItem && it.status === 'cancelled'));
+  $('viewport').classList.toggle('comparing', done);
+  drawFaces(it);
+  if (done) showResult(it);
+  if (info) {
+    const w = done ? it.result.width : info.width;
+    const h = done ? it.result.height : info.height;
+    if (reset || view.w !== w || view.h !== h) {
+      view.w = w;
+      view.h = h;
+      view.fit = true;
+    }
+    layout();
+  }
+  updateRestore();
+}
+
+function sizeProblem(info) {
+  const max = maxOutputPixels();
+  const [w, h] = [Math.round(info.width * settings.scale), Math.round(info.height * settings.scale)];
+  if (w * h <= max) return null;
+  const best = Math.floor(Math.sqrt(max / (info.width * info.height)) * 10) / 10;
+  return best >= 1
+    ? `At ×${fmtScale(settings.scale)} the result (${w}×${h}) is larger than this browser can hold. The largest scale that fits is ×${best}.`
+    : `This photo is too large for this browser to restore, even at ×1.`;
+}
+
+function drawFaces(it) {
+  const svg = $('faces-overlay');
+  const show = it.info && it.faces?.length && settings.faces && (it.status === 'ready' || it.status === 'cancelled');
+  svg.hidden = !show;
+  if (!show) return svg.replaceChildren();
+  svg.setAttribute('viewBox', `0 0 ${it.info.width} ${it.info.height}`);
+  svg.setAttribute('preserveAspectRatio', 'none');
+  const ns = 'http://www.w3.org/2000/svg';
+  svg.replaceChildren(
+    ...it.faces.map(({ bbox: [x, y, w, h] }) => {
+      const r = document.createElementNS(ns, 'rect');
+      Object.entries({ x, y, width: w, height: h, rx: Math.min(w, h) * 0.12 }).forEach(([k, v]) => r.setAttribute(k, v));
+      r.setAttribute('vector-effect', 'non-scaling-stroke');
+      return r;
+    }),
+  );
+}
+
+// Zoom and pan: the box is the photo at `zoom` screen pixels per (output) pixel.
+function layout() {
+  const vp = $('viewport');
+  const vw = vp.clientWidth;
+  const vh = vp.clientHeight;
+  const fitZoom = Math.min(vw / view.w, vh / view.h, 1e9);
+  if (view.fit) {
+    view.zoom = Math.min(fitZoom, Math.max(1, fitZoom));
+    view.zoom = fitZoom;
+  }
+  const bw = view.w * view.zoom;
+  const bh = view.h * view.zoom;
+  if (view.fit) {
+    view.x = (vw - bw) / 2;
+    view.y = (vh - bh) / 2;
+  } else {
+    // Keep the photo on screen.
+    view.x = bw <= vw ? (vw - bw) / 2 : clamp(view.x, vw - bw, 0);
+    view.y = bh <= vh ? (vh - bh) / 2 : clamp(view.y, vh - bh, 0);
+  }
+  const box = $('canvas-box');
+  box.style.width = `${bw}px`;
+  box.style.height = `${bh}px`;
+  box.style.transform = `translate(${view.x}px, ${view.y}px)`;
+  box.classList.toggle('pixels', view.zoom >= 2);
+  vp.classList.toggle('pannable', bw > vw + 1 || bh > vh + 1);
+  const dx = view.divider * vw;
+  $('divider').style.left = `${dx}px`;
+  const cut = clamp((dx - view.x) / bw, 0, 1) * 100;
+  $('after').style.clipPath = `inset(0 0 0 ${cut}%)`;
+  $('divider').setAttribute('aria-valuenow', Math.round(view.divider * 100));
+}
+
+function zoomAt(factor, cx, cy) {
+  const vp = $('viewport');
+  const fitZoom = Math.min(vp.clientWidth / view.w, vp.clientHeight / view.h);
+  const z = clamp(view.zoom * factor, Math.min(fitZoom, 1), 16);
+  cx ??= vp.clientWidth / 2;
+  cy ??= vp.clientHeight / 2;
+  view.x = cx - ((cx - view.x) * z) / view.zoom;
+  view.y = cy - ((cy - view.y) * z) / view.zoom;
+  view.zoom = z;
+  view.fit = false;
+  layout();
+}
+
+$('zoom-in').onclick = () => zoomAt(1.5);
+$('zoom-out').onclick = () => zoomAt(1 / 1.5);
+$('zoom-fit').onclick = () => ((view.fit = true), layout());
+$('zoom-1').onclick = () => zoomAt(1 / view.zoom);
+addEventListener('resize', () => selected?.info && layout());
+$('viewport').addEventListener(
+  'wheel',
+  (e) => {
+    if (!selected?.info) return;
+    e.preventDefault();
+    const r = $('viewport').getBoundingClientRect();
+    zoomAt(Math.exp(-e.deltaY * 0.0015), e.clientX - r.left, e.clientY - r.top);
+  },
+  { passive: false },
+);
+{
+  let drag = null;
+  $('viewport').addEventListener('pointerdown', (e) => {
+    if (!selected?.info || e.button !== 0) return;
+    const onDivider = e.target.closest('#divider');
+    drag = { divider: !!onDivider, x: e.clientX, y: e.clientY, vx: view.x, vy: view.y };
+    $('viewport').setPointerCapture(e.pointerId);
+    if (!onDivider && !$('divider').hidden && !$('viewport').classList.contains('pannable')) {
+      drag.divider = true; // nothing to pan: a press anywhere moves the divider
+      moveDivider(e);
+    }
+  });
+  const moveDivider = (e) => {
+    const r = $('viewport').getBoundingClientRect();
+    view.divider = clamp((e.clientX - r.left) / r.width, 0, 1);
+    layout();
+  };
+  $('viewport').addEventListener('pointermove', (e) => {
+    if (!drag) return;
+    if (drag.divider) return moveDivider(e);
+    view.x = drag.vx + e.clientX - drag.x;
+    view.y = drag.vy + e.clientY - drag.y;
+    view.fit = false;
+    layout();
+  });
+  const end = () => (drag = null);
+  $('viewport').addEventListener('pointerup', end);
+  $('viewport').addEventListener('pointercancel', end);
+  $('divider').addEventListener('keydown', (e) => {
+    const step = e.key === 'ArrowLeft' ? -0.05 : e.key === 'ArrowRight' ? 0.05 : 0;
+    if (!step) return;
+    view.divider = clamp(view.divider + step, 0, 1);
+    layout();
+  });
+}
+
+// ---------- restoring ----------
+
+let previewScale = 1;
+
+function setupCanvas(info) {
+  const c = $('progress-canvas');
+  // Draw at full size while that is cheap; a huge result is previewed downscaled.
+  previewScale = Math.min(1, Math.sqrt(16e6 / (info.outWidth * info.outHeight)), 8192 / Math.max(info.outWidth, info.outHeight));
+  c.width = Math.max(1, Math.round(info.outWidth * previewScale));
+  c.height = Math.max(1, Math.round(info.outHeight * previewScale));
+  c.getContext('2d').clearRect(0, 0, c.width, c.height);
+  c.hidden = false;
+}
+
+async function drawTile([x, y, w, h], rgba) {
+  const c = $('progress-canvas');
+  const ctx = c.getContext('2d');
+  const img = new ImageData(new Uint8ClampedArray(rgba.buffer, rgba.byteOffset, rgba.byteLength), w, h);
+  if (previewScale === 1) return ctx.putImageData(img, x, y);
+  const bmp = await createImageBitmap(img);
+  ctx.drawImage(bmp, x * previewScale, y * previewScale, w * previewScale, h * previewScale);
+  bmp.close();
+}
+
+function showProgress(it, p) {
+  it.progress = p.fraction;
+  $('bar-fill').style.width = `${(p.fraction * 100).toFixed(1)}%`;
+  const parts = [`Tiles ${p.tilesDone} of ${p.tiles}`];
+  if (p.faces) parts.push(`faces ${p.facesDone} of ${p.faces}`);
+  if (p.eta != null && p.fraction < 1) parts.push(`about ${fmtTime(p.eta)} left`);
+  $('progress-text').textContent = parts.join(' · ');
+  $('progress').dataset.tiles = `${p.tilesDone}/${p.tiles}`;
+  $('progress').dataset.faces = `${p.facesDone}/${p.faces}`;
+  const li = $('queue').children[items.indexOf(it)];
+  if (li) li.querySelector('.q-status').textContent = statusText(it);
+}
+
+async function restoreAll() {
+  if (running) return;
+  await engineReady;
+  let todo = pending();
+  if (!todo.length && selected?.status === 'done') todo = [selected];
+  if (!todo.length) return;
+  running = true;
+  try {
+    for (const it of todo) {
+      if (!items.includes(it)) continue;
+      const problem = it.info && sizeProblem(it.info);
+      if (problem) {
+        toast(`${it.name}: ${problem}`);
+        continue;
+      }
+      const ok = await restoreOne(it);
+      if (ok === 'cancelled') break;
+    }
+  } finally {
+    running = false;
+    renderQueue();
+    renderItem();
+  }
+}
+
+async function restoreOne(it) {
+  const prev = it.status;
+  it.status = 'working';
+  it.progress = null;
+  select(it);
+  $('bar-fill').style.width = '0%';
+  $('progress-text').textContent = 'Loading the upscaler…';
+  const scale = settings.scale;
+  const format = settings.format;
+  try {
+    await prepareNets();
+    readyText();
+    $('progress-text').textContent = settings.faces ? 'Finding faces…' : 'Preparing…';
+    const options = { scale, faces: settings.faces, face_strength: settings.strength, format, jpeg_quality: settings.quality };
+    lastJobItem = it;
+    const t0 = performance.now();
+    const res = await pool.restore(it.bytes, options, {
+      start: (info) => setupCanvas(info),
+      tile: (win, rgba) => drawTile(win, rgba),
+      progress: (p) => showProgress(it, p),
+      finishing: () => ($('progress-text').textContent = it.faces?.length || settings.faces ? 'Pasting faces and saving…' : 'Saving…'),
+    });
+    const seconds = (performance.now() - t0) / 1000;
+    if (it.result) URL.revokeObjectURL(it.result.url);
+    const blob = new Blob([res.bytes], { type: FORMATS[format][1] });
+    it.result = { blob, url: URL.createObjectURL(blob), width: res.info.outWidth, height: res.info.outHeight, faces: res.info.faces.length, scale, format, seconds, faceEls: null };
+    it.status = 'done';
+    it.faces = res.info.faces;
+    it.faceEls = null;
+    loadFacePairs(it);
+    select(it);
+    return 'done';
+  } catch (e) {
+    if (e instanceof Cancelled) {
+      it.status = prev === 'done' ? 'done' : 'cancelled';
+      renderItem();
+      return 'cancelled';
+    }
+    it.status = 'error';
+    it.error = friendly(e);
+    toast(`${it.name}: ${it.error}`);
+    renderItem();
+    return 'error';
+  } finally {
+    readyText();
+  }
+}
+
+$('restore').addEventListener('click', restoreAll);
+$('cancel').addEventListener('click', () => {
+  pool?.cancel();
+  $('progress-text').textContent = 'Cancelling…';
+});
+
+// ---------- the result ----------
+
+function showResult(it) {
+  const r = it.result;
+  const after = $('after');
+  if (after.dataset.url !== r.url) {
+    after.dataset.url = r.url;
+    after.src = r.url;
+  }
+  const [ext] = FORMATS[r.format];
+  const a = $('download');
+  a.href = r.url;
+  a.download = `${it.base}-unblur-x${fmtScale(r.scale)}.${ext}`;
+  a.textContent = `Download ${ext.toUpperCase().replace('JPG', 'JPEG')} · ${mb(r.blob.size)}`;
+  $('out-format').value = r.format;
+  $('out-format').disabled = it !== lastJobItem || running;
+  $('done').dataset.facesRestored = r.faces;
+  $('done-title').textContent = r.faces ? `Restored · ${plural(r.faces, 'face')}` : 'Restored';
+  $('done-meta').textContent = `×${fmtScale(r.scale)} · ${r.width}×${r.height} · ${fmtTime(r.seconds)}`;
+  $('faces-panel').hidden = !r.faces;
+  const list = $('face-list');
+  if (list.dataset.item !== String(it.id) || list.childElementCount !== (it.faceEls?.length || 0)) {
+    list.dataset.item = it.id;
+    list.replaceChildren(...(it.faceEls || []));
+  }
+}
+
+async function loadFacePairs(it) {
+  const n = it.result.faces;
+  const els = [];
+  for (let i = 0; i < n; i++) {
+    try {
+      const rgba = await pool.facePair(i);
+      const fig = document.createElement('figure');
+      fig.className = 'face';
+      for (const [k, label] of [[0, 'Before'], [1, 'After']]) {
+        const c = document.createElement('canvas');
+        c.width = c.height = 512;
+        c.title = label;
+        c.getContext('2d').putImageData(new ImageData(new Uint8ClampedArray(rgba.buffer, k * 512 * 512 * 4, 512 * 512 * 4), 512, 512), 0, 0);
+        fig.append(c);
+      }
+      const cap = document.createElement('figcaption');
+      cap.textContent = `Face ${i + 1}`;
+      fig.append(cap);
+      els.push(fig);
+    } catch {
+      break;
+    }
+  }
+  it.faceEls = els;
+  if (selected === it && it.status === 'done') showResult(it);
+}
+
+$('out-format').addEventListener('change', async () => {
+  const format = $('out-format').value;
+  settings.format = format;
+  saveSettings();
+  const it = selected;
+  if (!it?.result || it !== lastJobItem || running) return;
+  try {
+    $('out-format').disabled = true;
+    const bytes = await pool.encode(format, settings.quality);
+    URL.revokeObjectURL(it.result.url);
+    const blob = new Blob([bytes], { type: FORMATS[format][1] });
+    Object.assign(it.result, { blob, url: URL.createObjectURL(blob), format });
+  } catch (e) {
+    toast(friendly(e));
+  }
+  renderItem();
+});
+
+// ---------- start ----------
+
+showSettings();
+engineReady = startEngine();
+engineReady.then(() => {
+  renderItem();
+  updateRestore();
+}, () => {});
+
+if ('serviceWorker' in navigator && location.protocol !== 'file:') {
+  navigator.serviceWorker.register('sw.js').catch(() => {});
+  navigator.serviceWorker.addEventListener('controllerchange', () => pool && document.body.dataset.engine === 'ready' && readyText());
+}
+
+// For tests and the curious: the page's state, read-only.
+window.unblur = { get items() { return items.map(({ name, status, error, info, faces, result }) => ({ name, status, error, info, faces, result: result && { ...result, blob: undefined, faceEls: undefined } })); } };

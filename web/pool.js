@@ -1,0 +1,450 @@
+// The workers: one coordinating worker that holds the photo's Job (decode, tile plan, blending,
+// face paste, encode) and the face detector, and a pool of inference workers, one per core,
+// each with its own wasm instance and networks, fed tiles and faces as transferable buffers.
+// Also where models come from: fetched once with progress, checked against the manifest's
+// sha256, kept in the Cache API. The main thread only routes buffers and draws.
+
+const MODEL_CACHE = 'unblur-models';
+const USER_CACHE = 'unblur-user-models';
+
+export class WorkerDied extends Error {}
+export class Cancelled extends Error {
+  constructor() {
+    super('cancelled');
+  }
+}
+
+/** How many inference workers: one per core, fewer on a device that says it has little memory. */
+export function poolSize() {
+  const cores = navigator.hardwareConcurrency || 2;
+  const mem = navigator.deviceMemory; // GB, rounded, capped at 8; absent outside Chromium
+  const byMemory = mem ? Math.max(1, Math.floor(mem * 1.5)) : cores;
+  return Math.max(1, Math.min(cores, byMemory, 16));
+}
+
+/** The most output pixels this browser can hold: the Job keeps a 16-bit canvas and encodes it. */
+export function maxOutputPixels() {
+  const mem = navigator.deviceMemory;
+  const budget = Math.min(2.5 * 2 ** 30, mem ? (mem * 2 ** 30) / 3 : 2 * 2 ** 30);
+  return Math.min(200e6, Math.floor(budget / 18));
+}
+
+/** One worker and its pending requests. */
+class Peer {
+  constructor(module, name) {
+    this.name = name;
+    this.worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module', name });
+    this.pending = new Map();
+    this.seq = 0;
+    this.dead = null;
+    this.nets = {}; // slot → key, as far as we know
+    this.worker.onmessage = ({ data }) => {
+      const p = this.pending.get(data.id);
+      if (!p) return;
+      this.pending.delete(data.id);
+      if (data.ok) p.resolve(data);
+      else if (data.fatal) {
+        this.kill(data.error);
+        p.reject(new WorkerDied(data.error));
+      } else p.reject(new Error(data.error));
+    };
+    this.worker.onerror = (e) => {
+      e.preventDefault?.();
+      this.kill(e.message || 'the worker failed');
+    };
+    this.worker.onmessageerror = () => this.kill('a message could not be read');
+    this.ready = this.call({ type: 'init', module });
+  }
+
+  get busy() {
+    return this.pending.size > 0;
+  }
+
+  call(msg, transfer = []) {
+    if (this.dead) return Promise.reject(new WorkerDied(this.dead));
+    const id = ++this.seq;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.worker.postMessage({ ...msg, id }, transfer);
+    });
+  }
+
+  kill(reason = 'terminated') {
+    if (this.dead) return;
+    this.dead = reason;
+    this.worker.terminate();
+    for (const p of this.pending.values()) p.reject(new WorkerDied(reason));
+    this.pending.clear();
+  }
+}
+
+async function sha256Hex(bytes) {
+  const d = await crypto.subtle.digest('SHA-256', bytes);
+  return Array.from(new Uint8Array(d), (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+async function readWithProgress(resp, total, onBytes) {
+  if (!resp.body) {
+    const b = new Uint8Array(await resp.arrayBuffer());
+    onBytes(b.length);
+    return b;
+  }
+  const reader = resp.body.getReader();
+  const chunks = [];
+  let got = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    got += value.length;
+    onBytes(value.length);
+  }
+  const out = new Uint8Array(got);
+  let o = 0;
+  for (const c of chunks) {
+    out.set(c, o);
+    o += c.length;
+  }
+  if (total && got !== total) onBytes(0);
+  return out;
+}
+
+/** The built manifest and the model files it names. */
+export class Models {
+  constructor(base = 'models/') {
+    this.base = base;
+    this.bytes = new Map(); // url → Uint8Array
+  }
+
+  async manifest() {
+    const r = await fetch(this.base + 'manifest.json');
+    if (!r.ok) throw new Error(`the model list could not be loaded (HTTP ${r.status})`);
+    this.list = (await r.json()).models;
+    return this.list;
+  }
+
+  byId(id) {
+    return this.list.find((m) => m.id === id);
+  }
+
+  /** Super-resolution models to offer (denoise partners are used through their main model). */
+  srModels() {
+    const partners = new Set(this.list.map((m) => m.denoise_partner).filter(Boolean));
+    return this.list.filter((m) => m.task === 'super-resolution' && m.ship && !partners.has(m.id));
+  }
+
+  detector() {
+    return this.list.find((m) => m.task === 'face-detection' && m.ship);
+  }
+
+  artifact(m) {
+    const a = m.artifacts[m.ship];
+    return { url: `${this.base}${a.file}?sha256=${a.sha256.slice(0, 16)}`, ...a };
+  }
+
+  /**
+   * Fetches the models' shipped artifacts (from the Cache API when there), reporting bytes done
+   * of the total; each is checked against its sha256, refetched once if it does not match.
+   */
+  async load(models, onProgress = () => {}) {
+    const arts = models.map((m) => ({ m, a: this.artifact(m) }));
+    const total = arts.reduce((s, { a }) => s + a.bytes, 0);
+    let done = 0;
+    const tick = (n) => {
+      done += n;
+      onProgress(Math.min(done, total), total);
+    };
+    tick(0);
+    const cache = 'caches' in self ? await caches.open(MODEL_CACHE).catch(() => null) : null;
+    const out = await Promise.all(
+      arts.map(async ({ m, a }) => {
+        if (this.bytes.has(a.url)) {
+          tick(a.bytes);
+          return this.bytes.get(a.url);
+        }
+        let bytes = null;
+        const hit = cache && (await cache.match(a.url));
+        if (hit) {
+          bytes = new Uint8Array(await hit.arrayBuffer());
+          if ((await sha256Hex(bytes)) === a.sha256) tick(a.bytes);
+          else {
+            await cache.delete(a.url);
+            bytes = null;
+          }
+        }
+        for (let attempt = 0; !bytes; attempt++) {
+          let got = 0;
+          const resp = await fetch(a.url, { cache: attempt ? 'reload' : 'default' }).catch(() => null);
+          if (!resp || !resp.ok) {
+            throw new Error(`the model "${m.name}" could not be downloaded${resp ? ` (HTTP ${resp.status})` : ' (offline?)'}`);
+          }
+          const b = await readWithProgress(resp, a.bytes, (n) => {
+            got += n;
+            tick(n);
+          });
+          if ((await sha256Hex(b)) === a.sha256) {
+            bytes = b;
+            if (cache) await cache.put(a.url, new Response(b, { headers: { 'content-type': 'application/octet-stream' } })).catch(() => {});
+          } else {
+            tick(-got);
+            if (attempt >= 1) {
+              throw new Error(`the model "${m.name}" is damaged (its checksum does not match, even after downloading it again)`);
+            }
+          }
+        }
+        this.bytes.set(a.url, bytes);
+        return bytes;
+      }),
+    );
+    this.prune(cache);
+    return out;
+  }
+
+  /** Removes cached model files that no model of this build names. */
+  async prune(cache) {
+    if (!cache) return;
+    const keep = new Set(this.list.filter((m) => m.ship).map((m) => new URL(this.artifact(m).url, location.href).href));
+    for (const req of await cache.keys()) if (!keep.has(req.url)) cache.delete(req);
+  }
+}
+
+/** Face models the user added, kept in the Cache API for next time. */
+export const userModels = {
+  key: (name) => new URL(`user-models/${encodeURIComponent(name)}`, location.href).href,
+  async list() {
+    if (!('caches' in self)) return [];
+    const c = await caches.open(USER_CACHE);
+    const out = [];
+    for (const req of await c.keys()) {
+      const r = await c.match(req);
+      out.push({ name: decodeURIComponent(req.url.split('/user-models/')[1]), bytes: +r.headers.get('x-bytes'), side: +r.headers.get('x-side') });
+    }
+    return out;
+  },
+  async put(name, bytes, side) {
+    const c = await caches.open(USER_CACHE);
+    await c.put(this.key(name), new Response(bytes, { headers: { 'x-bytes': String(bytes.byteLength), 'x-side': String(side) } }));
+  },
+  async get(name) {
+    const c = await caches.open(USER_CACHE);
+    const r = await c.match(this.key(name));
+    return r ? new Uint8Array(await r.arrayBuffer()) : null;
+  },
+  async remove(name) {
+    const c = await caches.open(USER_CACHE);
+    await c.delete(this.key(name));
+  },
+};
+
+export class Pool {
+  constructor(size = poolSize()) {
+    this.size = size;
+    this.runners = [];
+    this.coord = null;
+    this.job = null;
+    this.nets = {}; // slot → { key, a, b, t } what the runners should hold
+  }
+
+  async start() {
+    const url = new URL('./pkg/unblur_web_bg.wasm', import.meta.url);
+    try {
+      this.module = await WebAssembly.compileStreaming(fetch(url));
+    } catch {
+      const r = await fetch(url);
+      if (!r.ok) throw new Error(`the engine could not be loaded (HTTP ${r.status})`);
+      this.module = await WebAssembly.compile(await r.arrayBuffer());
+    }
+    this.coord = this.spawn('coordinator');
+    for (let i = 0; i < this.size; i++) this.runners.push(this.spawn(`runner-${i}`));
+    await Promise.all([this.coord.ready, ...this.runners.map((r) => r.ready)]);
+  }
+
+  spawn(name) {
+    return new Peer(this.module, name);
+  }
+
+  /** Replaces dead workers with fresh ones (which load their networks when next needed). */
+  heal() {
+    if (this.coord?.dead) {
+      this.coord = this.spawn('coordinator');
+      this.detectorKey = null;
+    }
+    this.runners = this.runners.map((r, i) => (r.dead ? this.spawn(`runner-${i}`) : r));
+  }
+
+  // --- networks ---
+
+  /** The face detector, in the coordinating worker. */
+  async setDetector(key, bytes) {
+    this.detector = { key, bytes };
+    await this.ensureDetector();
+  }
+
+  async ensureDetector() {
+    const c = this.coord;
+    if (!this.detector || c.nets.detect === this.detector.key) return;
+    await c.ready;
+    await c.call({ type: 'net', slot: 'detect', key: this.detector.key, a: this.detector.bytes });
+    c.nets.detect = this.detector.key;
+  }
+
+  /** What the inference workers should run: `sr` {key, a, b?, t?} and `face` {key, a} or null. */
+  setNets(nets) {
+    this.nets = nets;
+  }
+
+  async ensureNet(peer, slot) {
+    const want = this.nets[slot];
+    if (!want || peer.nets[slot] === want.key) return peer.info?.[slot];
+    await peer.ready;
+    const r = await peer.call({ type: 'net', slot, key: want.key, a: want.a, b: want.b, t: want.t });
+    peer.nets[slot] = want.key;
+    peer.info = { ...peer.info, [slot]: r };
+    return r;
+  }
+
+  async probe(bytes) {
+    await this.coord.ready;
+    return (await this.coord.call({ type: 'probe', bytes })).info;
+  }
+
+  async faceSide(bytes) {
+    await this.coord.ready;
+    return (await this.coord.call({ type: 'faceSide', a: bytes })).faceSide;
+  }
+
+  async detect(bytes) {
+    await this.ensureDetector();
+    return (await this.coord.call({ type: 'detect', bytes })).faces;
+  }
+
+  // --- one restoration ---
+
+  /**
+   * Restores one photo. `on` receives start(info), tile(window, rgba), face(i), progress(p).
+   * Resolves to {bytes, info}; rejects with Cancelled, WorkerDied or an Error.
+   */
+  async restore(bytes, options, on = {}) {
+    if (this.job) throw new Error('a restoration is already running');
+    const job = (this.job = { cancelled: false, failed: null });
+    const check = () => {
+      if (job.cancelled) throw new Cancelled();
+    };
+    try {
+      this.heal();
+      await this.ensureDetector();
+      // Load the networks everywhere at once; the first one tells the scales.
+      const faceModel = !!this.nets.face;
+      const warm = Promise.all(this.runners.map((r) => Promise.all([this.ensureNet(r, 'sr'), faceModel ? this.ensureNet(r, 'face') : null])));
+      const [first] = await warm;
+      check();
+      const srScale = first[0].srScale;
+      const faceSide = faceModel ? first[1].faceSide : 0;
+      const info = await this.coord.call({ type: 'job', bytes, options, srScale, faceSide });
+      check();
+      on.start?.(info);
+
+      // The work: faces first (the largest items), then tiles in reading order.
+      const [, , th, tw] = info.tileShape;
+      const items = [
+        ...info.faces.map((_, i) => ({ kind: 'face', i, h: info.faceShapes[i][2], w: info.faceShapes[i][3] })),
+        ...Array.from({ length: info.tiles }, (_, i) => ({ kind: 'tile', i, h: th, w: tw })),
+      ];
+      for (const it of items) it.cost = it.h * it.w * (it.kind === 'face' && faceModel ? 6 : 1);
+      const total = { tiles: info.tiles, faces: info.faces.length, cost: items.reduce((s, it) => s + it.cost, 0) };
+      const done = { tiles: 0, faces: 0, cost: 0 };
+      const t0 = performance.now();
+      const report = () => {
+        const el = (performance.now() - t0) / 1000;
+        const eta = done.cost > 0 ? (el * (total.cost - done.cost)) / done.cost : null;
+        on.progress?.({ tilesDone: done.tiles, tiles: total.tiles, facesDone: done.faces, faces: total.faces, fraction: done.cost / total.cost, elapsed: el, eta });
+      };
+      report();
+
+      const queue = items.slice();
+      const faceRunners = faceModel ? Math.min(this.runners.length, 2) : this.runners.length;
+      const next = (idx) => {
+        // Workers past `faceRunners` hold no face model: they take tiles only.
+        const k = queue.findIndex((it) => it.kind === 'tile' || idx < faceRunners);
+        return k < 0 ? null : queue.splice(k, 1)[0];
+      };
+      const fetchInput = (it) => {
+        if (!it) return null;
+        const p = this.coord.call({ type: 'input', kind: it.kind, i: it.i }).then((r) => ({ it, data: r.data }));
+        p.catch(() => {}); // awaited by the loop; a failure after a cancel is not news
+        return p;
+      };
+      const loop = async (runner, idx) => {
+        let pending = fetchInput(next(idx));
+        while (pending) {
+          const { it, data } = await pending;
+          check();
+          pending = fetchInput(next(idx));
+          const slot = it.kind === 'face' && faceModel ? 'face' : 'sr';
+          const out = await runner.call({ type: 'run', slot, data, h: it.h, w: it.w }, [data.buffer]);
+          check();
+          const side = Math.round(Math.sqrt(out.data.length / 3));
+          const acc = await this.coord.call({ type: 'accept', kind: it.kind, i: it.i, data: out.data, h: side, w: side }, [out.data.buffer]);
+          check();
+          done.cost += it.cost;
+          if (it.kind === 'tile') {
+            done.tiles++;
+            on.tile?.(acc.window, acc.rgba);
+          } else {
+            done.faces++;
+            on.face?.(it.i);
+          }
+          report();
+        }
+      };
+      // The first failure stops the others: a dead worker fails the whole job cleanly.
+      await new Promise((resolve, reject) => {
+        let left = this.runners.length;
+        this.runners.forEach((r, idx) =>
+          loop(r, idx).then(
+            () => --left === 0 && resolve(),
+            (e) => {
+              job.cancelled = true;
+              reject(e);
+            },
+          ),
+        );
+      });
+      check();
+      on.finishing?.();
+      const res = await this.coord.call({ type: 'finish', format: options.format, quality: options.jpeg_quality });
+      return { bytes: res.bytes, info };
+    } catch (e) {
+      job.cancelled = true;
+      this.stopBusy();
+      if (job.userCancelled) throw new Cancelled();
+      throw e;
+    } finally {
+      this.job = null;
+    }
+  }
+
+  /** Stops at once: busy workers are terminated and replaced by fresh ones. */
+  cancel() {
+    if (!this.job) return;
+    this.job.cancelled = true;
+    this.job.userCancelled = true;
+    this.stopBusy();
+  }
+
+  stopBusy() {
+    for (const r of this.runners) if (r.busy) r.kill('cancelled');
+    if (this.coord.busy) this.coord.kill('cancelled');
+    this.heal();
+  }
+
+  /** The finished photo of the last job, encoded again. */
+  async encode(format, quality) {
+    return (await this.coord.call({ type: 'encode', format, quality })).bytes;
+  }
+
+  /** Face `i` of the last job: two 512×512 RGBA images, before then after. */
+  async facePair(i) {
+    return (await this.coord.call({ type: 'facePair', i })).rgba;
+  }
+}

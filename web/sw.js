@@ -1,0 +1,51 @@
+// Offline: the app shell (precached at install, under a cache named by the build) and the
+// models (cached by the page after their sha256 check, under a cache keyed by that hash) are
+// served from the Cache API; a new build gets a new cache and the old one is deleted.
+// Only this origin is ever contacted; nothing the user gives passes through here.
+
+const BUILD = '__BUILD__';
+const APP_CACHE = `unblur-app-${BUILD}`;
+const ASSETS = __ASSETS__;
+
+self.addEventListener('install', (event) => {
+  event.waitUntil(
+    (async () => {
+      const cache = await caches.open(APP_CACHE);
+      await cache.addAll(ASSETS.map((a) => new Request(a, { cache: 'reload' })));
+      await self.skipWaiting();
+    })(),
+  );
+});
+
+self.addEventListener('activate', (event) => {
+  event.waitUntil(
+    (async () => {
+      for (const k of await caches.keys()) if (k.startsWith('unblur-app-') && k !== APP_CACHE) await caches.delete(k);
+      await self.clients.claim();
+    })(),
+  );
+});
+
+self.addEventListener('fetch', (event) => {
+  const req = event.request;
+  const url = new URL(req.url);
+  if (req.method !== 'GET' || url.origin !== location.origin) return;
+  event.respondWith(
+    (async () => {
+      const nav = req.mode === 'navigate';
+      const app = await caches.open(APP_CACHE);
+      // The page itself is the same whatever the query (?scale=4 …).
+      const hit = (await app.match(req, { ignoreSearch: nav })) || (!nav && (await caches.match(req)));
+      if (hit) return hit;
+      try {
+        return await fetch(req);
+      } catch (e) {
+        if (nav) {
+          const index = await app.match('./');
+          if (index) return index;
+        }
+        throw e;
+      }
+    })(),
+  );
+});
