@@ -1,0 +1,251 @@
+// End-to-end tests of Unblur's page in headless Chromium (Debian's /usr/bin/chromium, driven by
+// playwright-core). Serves dist/site (built by `bash web/build.sh dev`) on 127.0.0.1 itself.
+//
+//   node tests/e2e/run.mjs            UNBLUR_SITE=dir  CHROMIUM=path  E2E_ONLY=name,name
+//
+// Prints "N passed, M failed" last; exits non-zero on any failure.
+
+import { createServer } from 'node:http';
+import { readFile, writeFile, mkdir, stat } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const repo = path.resolve(here, '../..');
+const site = path.resolve(process.env.UNBLUR_SITE || path.join(repo, 'dist/site'));
+const out = path.join(repo, 'tests/out');
+const photos = path.resolve(repo, '../shared/data/dev/codeformer/whole_imgs');
+const PHOTO = path.join(photos, '01.jpg');
+const RESTORE_TIMEOUT = 240_000;
+
+const MIME = {
+  '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.mjs': 'text/javascript',
+  '.css': 'text/css', '.json': 'application/json', '.wasm': 'application/wasm', '.svg': 'image/svg+xml',
+  '.webmanifest': 'application/manifest+json', '.onnx': 'application/octet-stream', '.png': 'image/png',
+};
+
+// ---------- a static server ----------
+
+const served = [];
+const server = createServer(async (req, res) => {
+  const url = new URL(req.url, 'http://x');
+  served.push(url.pathname);
+  let p = path.join(site, decodeURIComponent(url.pathname));
+  if (!p.startsWith(site)) return res.writeHead(403).end();
+  try {
+    if ((await stat(p)).isDirectory()) p = path.join(p, 'index.html');
+    const body = await readFile(p);
+    res.writeHead(200, { 'content-type': MIME[path.extname(p)] || 'application/octet-stream', 'cache-control': 'no-cache' });
+    res.end(body);
+  } catch {
+    res.writeHead(404).end('not found');
+  }
+});
+await new Promise((r) => server.listen(0, '127.0.0.1', r));
+const origin = `http://127.0.0.1:${server.address().port}`;
+const base = `${origin}/`;
+
+// ---------- helpers ----------
+
+function pngSize(buf) {
+  if (buf.readUInt32BE(0) !== 0x89504e47) throw new Error('the download is not a PNG');
+  return [buf.readUInt32BE(16), buf.readUInt32BE(20)];
+}
+function jpegSize(buf) {
+  let i = 2;
+  while (i < buf.length) {
+    const m = buf[i + 1];
+    if (m >= 0xc0 && m <= 0xcf && m !== 0xc4 && m !== 0xc8 && m !== 0xcc) return [buf.readUInt16BE(i + 7), buf.readUInt16BE(i + 5)];
+    i += 2 + buf.readUInt16BE(i + 2);
+  }
+  throw new Error('no JPEG frame header');
+}
+const assert = (c, msg) => {
+  if (!c) throw new Error(msg);
+};
+
+const offOrigin = [];
+function watch(context) {
+  const record = (where) => (req) => {
+    const u = req.url();
+    if (u.startsWith('blob:') || u.startsWith('data:')) return;
+    if (new URL(u).origin !== origin) offOrigin.push(`${where}: ${u}`);
+  };
+  context.on('request', record('request'));
+  context.on('serviceworker', (sw) => sw.on?.('request', record('service worker')));
+  // Anything that would leave the origin is stopped and recorded (never actually sent).
+  context.route(
+    (u) => !u.href.startsWith(origin) && !u.href.startsWith('blob:') && !u.href.startsWith('data:'),
+    (route) => {
+      offOrigin.push(`route: ${route.request().url()}`);
+      return route.abort();
+    },
+  );
+}
+
+async function waitState(page, states, timeout = RESTORE_TIMEOUT) {
+  states = [].concat(states);
+  await page.waitForFunction((s) => s.includes(document.body.dataset.state), states, { timeout, polling: 200 });
+  return page.evaluate(() => document.body.dataset.state);
+}
+
+async function chooseFiles(page, files) {
+  // Use whichever file input is visible: the drop zone's before any photo, the queue's after.
+  const queueShown = await page.isVisible('#queue-panel');
+  await page.setInputFiles(queueShown ? '#file-more' : '#file', files);
+}
+
+async function restoreAndDownload(page, name) {
+  await page.waitForFunction(() => !document.querySelector('#restore').disabled, null, { timeout: 60_000 });
+  await page.evaluate(() => (window.__longtasks.length = 0, (window.__restoring = true)));
+  await page.click('#restore');
+  const state = await waitState(page, ['done', 'error']);
+  const longtasks = await page.evaluate(() => ((window.__restoring = false), window.__longtasks.slice()));
+  if (state !== 'done') throw new Error(`restore ended in ${state}: ${await page.textContent('#view-error')}`);
+  const href = await page.getAttribute('#download', 'href');
+  const dl = await page.getAttribute('#download', 'download');
+  assert(href?.startsWith('blob:'), `download href is not a blob: URL (${href})`);
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
+  const file = path.join(out, name || download.suggestedFilename());
+  await download.saveAs(file);
+  const bytes = await readFile(file);
+  const size = bytes[0] === 0x89 ? pngSize(bytes) : jpegSize(bytes);
+  return { size, dl, longtasks, faces: +(await page.getAttribute('#done', 'data-faces-restored')) };
+}
+
+// ---------- the tests ----------
+
+const tests = [];
+const test = (name, fn) => tests.push({ name, fn });
+const only = process.env.E2E_ONLY?.split(',');
+
+let browser, context, page;
+const photoSize = [248, 189];
+
+test('restore 01.jpg at x2 through the UI', async () => {
+  await page.goto(`${base}?scale=2&faces=on&denoise=0.5`);
+  await page.waitForFunction(() => document.body.dataset.engine === 'ready', null, { timeout: 120_000 });
+  assert((await page.inputValue('#scale')) === '2', 'the scale control does not show ?scale=2');
+  await chooseFiles(page, PHOTO);
+  await waitState(page, 'ready', 60_000);
+  const r = await restoreAndDownload(page);
+  assert(r.dl === '01-unblur-x2.png', `download is named ${r.dl}`);
+  assert(r.size[0] === photoSize[0] * 2 && r.size[1] === photoSize[1] * 2, `result is ${r.size.join('×')}, expected ${photoSize[0] * 2}×${photoSize[1] * 2}`);
+  assert(r.faces >= 1, `faces restored: ${r.faces}`);
+  const long = r.longtasks.filter((t) => t.duration > 200);
+  assert(!long.length, `main-thread tasks over 200 ms while restoring: ${long.map((t) => Math.round(t.duration)).join(', ')} ms`);
+  await page.waitForFunction(() => document.querySelectorAll('#face-list .face').length > 0, null, { timeout: 10_000 }).catch(() => {});
+  await page.screenshot({ path: path.join(out, 'result.png') });
+  return `${r.size.join('×')}, ${r.faces} face(s), longest task ${Math.round(Math.max(0, ...r.longtasks.map((t) => t.duration)))} ms`;
+});
+
+test('cancel mid-way, then restore again', async () => {
+  await chooseFiles(page, PHOTO);
+  await page.waitForFunction(() => !document.querySelector('#restore').disabled, null, { timeout: 60_000 });
+  await page.click('#restore');
+  await page.waitForFunction(() => {
+    const t = document.querySelector('#progress')?.dataset.tiles;
+    return t && !t.startsWith('0/');
+  }, null, { timeout: RESTORE_TIMEOUT, polling: 100 });
+  await page.click('#cancel');
+  const st = await waitState(page, ['cancelled', 'done', 'error'], 30_000);
+  assert(st === 'cancelled', `after Cancel the photo is ${st}`);
+  const r = await restoreAndDownload(page, 'after-cancel.png');
+  assert(r.size[0] === photoSize[0] * 2 && r.size[1] === photoSize[1] * 2, `result after cancel is ${r.size.join('×')}`);
+  return `restored ${r.size.join('×')} after a cancel`;
+});
+
+test('bad files show an error; the next good file works', async () => {
+  const text = path.join(out, 'not-a-photo.jpg');
+  await writeFile(text, 'This is a text file, not a photo.\n');
+  const full = await readFile(path.join(photos, '02.png'));
+  const truncated = path.join(out, 'truncated.png');
+  await writeFile(truncated, full.subarray(0, Math.floor(full.length / 3)));
+  const seen = [];
+  for (const f of [text, truncated]) {
+    await chooseFiles(page, f);
+    await waitState(page, 'error', 60_000);
+    const msg = (await page.textContent('#view-error')).trim();
+    assert(msg.length > 10 && (await page.isVisible('#view-error')), `no visible error for ${path.basename(f)}`);
+    seen.push(`${path.basename(f)}: "${msg}"`);
+  }
+  await chooseFiles(page, PHOTO);
+  await waitState(page, 'ready', 60_000);
+  const r = await restoreAndDownload(page, 'after-bad.png');
+  assert(r.size[0] === photoSize[0] * 2, `result is ${r.size.join('×')}`);
+  return seen.join('; ');
+});
+
+test('offline: the service worker serves the app and models, and a photo restores', async () => {
+  await page.evaluate(() => navigator.serviceWorker.ready);
+  await page.waitForFunction(() => !!navigator.serviceWorker.controller, null, { timeout: 30_000 }).catch(async () => {
+    await page.reload();
+  });
+  await context.setOffline(true);
+  const before = served.length;
+  await page.reload();
+  await page.waitForFunction(() => document.body.dataset.engine === 'ready', null, { timeout: 120_000 });
+  assert(await page.evaluate(() => !!navigator.serviceWorker.controller), 'the page is not controlled by the service worker');
+  await chooseFiles(page, PHOTO);
+  await waitState(page, 'ready', 60_000);
+  const r = await restoreAndDownload(page, 'offline.png');
+  assert(r.size[0] === photoSize[0] * 2, `offline result is ${r.size.join('×')}`);
+  const reached = served.slice(before);
+  await context.setOffline(false);
+  assert(!reached.length, `the server was reached while offline: ${reached.join(', ')}`);
+  return `restored offline, ${r.faces} face(s)`;
+});
+
+test('no request leaves the origin', async () => {
+  assert(offOrigin.length === 0, `requests outside ${origin}: ${offOrigin.join(', ')}`);
+  return `${served.length} requests, all to ${origin}`;
+});
+
+// ---------- run ----------
+
+await mkdir(out, { recursive: true });
+let passed = 0;
+let failed = 0;
+try {
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1360, height: 900 }, deviceScaleFactor: 1 });
+  watch(context);
+  await context.addInitScript(() => {
+    window.__longtasks = [];
+    try {
+      new PerformanceObserver((list) => {
+        for (const e of list.getEntries()) if (window.__restoring) window.__longtasks.push({ start: e.startTime, duration: e.duration });
+      }).observe({ type: 'longtask', buffered: true });
+    } catch {}
+  });
+  page = await context.newPage();
+  const logs = [];
+  page.on('console', (m) => m.type() === 'error' && logs.push(m.text()));
+  page.on('pageerror', (e) => logs.push(`pageerror: ${e.message}`));
+  for (const t of tests) {
+    if (only && !only.some((o) => t.name.includes(o))) continue;
+    const t0 = Date.now();
+    try {
+      const note = await t.fn();
+      passed++;
+      console.log(`ok   ${t.name} (${((Date.now() - t0) / 1000).toFixed(1)} s)${note ? ` — ${note}` : ''}`);
+    } catch (e) {
+      failed++;
+      console.log(`FAIL ${t.name} (${((Date.now() - t0) / 1000).toFixed(1)} s): ${e.message.split('\n')[0]}`);
+      await page.screenshot({ path: path.join(out, `fail-${tests.indexOf(t)}.png`) }).catch(() => {});
+    }
+  }
+  if (logs.length) console.log(`browser console errors:\n  ${logs.slice(0, 20).join('\n  ')}`);
+} catch (e) {
+  failed++;
+  console.log(`FAIL setup: ${e.message}`);
+} finally {
+  await browser?.close().catch(() => {});
+  server.close();
+}
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);
