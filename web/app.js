@@ -246,8 +246,9 @@ async function inspect(item) {
     item.bytes = new Uint8Array(await item.file.arrayBuffer());
     await engineReady;
     item.info = await pool.probe(item.bytes);
+    // Finding faces decodes the whole photo: a truncated or corrupt file shows up here.
+    if (settings.faces) item.faces = await pool.detect(item.bytes);
     item.status = 'ready';
-    if (settings.faces) await detectFaces(item);
   } catch (e) {
     item.status = 'error';
     item.error = `${item.name}: ${friendly(e)}`;

@@ -53,7 +53,9 @@ class Peer {
       this.kill(e.message || 'the worker failed');
     };
     this.worker.onmessageerror = () => this.kill('a message could not be read');
-    this.ready = this.call({ type: 'init', module });
+    this.initializing = true;
+    this.ready = this.call({ type: 'init', module }).finally(() => (this.initializing = false));
+    this.ready.catch(() => {}); // a worker killed while starting is not news; callers see `dead`
   }
 
   get busy() {
@@ -433,7 +435,8 @@ export class Pool {
   }
 
   stopBusy() {
-    for (const r of this.runners) if (r.busy) r.kill('cancelled');
+    // Fresh workers still starting are left to start; busy ones are stopped mid-computation.
+    for (const r of this.runners) if (r.busy && !r.initializing) r.kill('cancelled');
     if (this.coord.busy) this.coord.kill('cancelled');
     this.heal();
   }
