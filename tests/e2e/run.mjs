@@ -68,6 +68,8 @@ const assert = (c, msg) => {
 };
 
 const offOrigin = [];
+const allLongtasks = [];
+let restores = 0;
 function watch(context) {
   const record = (where) => (req) => {
     const u = req.url();
@@ -104,6 +106,8 @@ async function restoreAndDownload(page, name) {
   await page.click('#restore');
   const state = await waitState(page, ['done', 'error']);
   const longtasks = await page.evaluate(() => ((window.__restoring = false), window.__longtasks.slice()));
+  allLongtasks.push(...longtasks);
+  restores++;
   if (state !== 'done') throw new Error(`restore ended in ${state}: ${await page.textContent('#view-error')}`);
   const href = await page.getAttribute('#download', 'href');
   const dl = await page.getAttribute('#download', 'download');
@@ -135,11 +139,9 @@ test('restore 01.jpg at x2 through the UI', async () => {
   assert(r.dl === '01-unblur-x2.png', `download is named ${r.dl}`);
   assert(r.size[0] === photoSize[0] * 2 && r.size[1] === photoSize[1] * 2, `result is ${r.size.join('×')}, expected ${photoSize[0] * 2}×${photoSize[1] * 2}`);
   assert(r.faces >= 1, `faces restored: ${r.faces}`);
-  const long = r.longtasks.filter((t) => t.duration > 200);
-  assert(!long.length, `main-thread tasks over 200 ms while restoring: ${long.map((t) => Math.round(t.duration)).join(', ')} ms`);
   await page.waitForFunction(() => document.querySelectorAll('#face-list .face').length > 0, null, { timeout: 10_000 }).catch(() => {});
   await page.screenshot({ path: path.join(out, 'result.png') });
-  return `${r.size.join('×')}, ${r.faces} face(s), longest task ${Math.round(Math.max(0, ...r.longtasks.map((t) => t.duration)))} ms`;
+  return `${r.size.join('×')}, ${r.faces} face(s)`;
 });
 
 test('cancel mid-way, then restore again', async () => {
@@ -199,6 +201,23 @@ test('offline: the service worker serves the app and models, and a photo restore
   await context.setOffline(false);
   assert(tried.every((p) => p.endsWith('/sw.js')), `the page needed the network while offline: ${tried.join(', ')}`);
   return `restored offline, ${r.faces} face(s)${tried.length ? ` (only the browser's service-worker update check tried the network: ${tried.length}×)` : ''}`;
+});
+
+test('no main-thread task over 200 ms while restoring', async () => {
+  // The observer itself works: a deliberate 250 ms task is seen.
+  await page.evaluate(() => (window.__restoring = true));
+  await page.evaluate(() => {
+    const t = performance.now();
+    while (performance.now() - t < 250);
+  });
+  await page.waitForTimeout(300);
+  const probe = await page.evaluate(() => ((window.__restoring = false), window.__longtasks.splice(0).length));
+  assert(probe >= 1, 'the long-task observer saw nothing (is PerformanceObserver longtask supported?)');
+  assert(restores > 0, 'no restoration was observed');
+  const long = allLongtasks.filter((t) => t.duration > 200);
+  const worst = Math.round(Math.max(0, ...allLongtasks.map((t) => t.duration)));
+  assert(!long.length, `tasks over 200 ms: ${long.map((t) => Math.round(t.duration)).join(', ')} ms`);
+  return `${restores} restorations watched; ${allLongtasks.length} tasks over 50 ms, the longest ${worst} ms`;
 });
 
 test('no request leaves the origin', async () => {
