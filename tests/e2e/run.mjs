@@ -173,6 +173,7 @@ test('bad files show an error; the next good file works', async () => {
     const msg = (await page.textContent('#view-error')).trim();
     assert(msg.length > 10 && (await page.isVisible('#view-error')), `no visible error for ${path.basename(f)}`);
     seen.push(`${path.basename(f)}: "${msg}"`);
+    await page.screenshot({ path: path.join(out, `bad-file-${seen.length}.png`) });
   }
   await chooseFiles(page, PHOTO);
   await waitState(page, 'ready', 60_000);
