@@ -322,7 +322,7 @@ function renderQueue() {
   ul.replaceChildren(
     ...items.map((it) => {
       const li = document.createElement('li');
-      li.className = `q-item ${it.status}${it === selected ? ' selected' : ''}`;
+      li.className = `q-item q-${it.status}${it === selected ? ' selected' : ''}`;
       li.dataset.status = it.status;
       const thumb = document.createElement('img');
       thumb.src = it.status === 'error' ? 'icon.svg' : it.url;
