@@ -34,6 +34,12 @@ pub struct Photo {
     pub format: Option<ImageFormat>,
 }
 
+impl std::fmt::Debug for Photo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Photo({}×{}, alpha: {}, gray: {}, 16-bit: {})", self.width(), self.height(), self.alpha.is_some(), self.gray, self.sixteen_bit)
+    }
+}
+
 impl Photo {
     pub fn width(&self) -> u32 {
         self.rgb.width()
@@ -61,13 +67,25 @@ fn decoder(bytes: &[u8]) -> Result<(ImageFormat, impl ImageDecoder + '_)> {
     let format = reader
         .format()
         .ok_or_else(|| Error::UnknownFormat("unrecognised file signature".into()))?;
+    // Dimensions are checked by `check_input_size` (for a clear message); the allocation cap
+    // catches whatever a decoder would allocate beyond the pixels.
     let mut limits = Limits::default();
-    limits.max_image_width = Some(65_535);
-    limits.max_image_height = Some(65_535);
     limits.max_alloc = Some(MAX_INPUT_PIXELS * 8 + (64 << 20));
     reader.limits(limits);
     let decoder = reader.into_decoder().map_err(decode_error)?;
     Ok((format, decoder))
+}
+
+/// A JPEG's scan must be followed by its end marker: the decoder pads a truncated scan with grey
+/// instead of failing, so truncation is caught here. (0xFF in scan data is stuffed as FF 00, so
+/// neither marker can occur inside it.)
+fn check_jpeg_complete(bytes: &[u8]) -> Result<()> {
+    let last_scan = bytes.windows(2).rposition(|w| w == [0xFF, 0xDA]);
+    let ends = last_scan.is_some_and(|s| bytes[s..].windows(2).any(|w| w == [0xFF, 0xD9]));
+    if !ends {
+        return Err(Error::Corrupt("the file ends too early".into()));
+    }
+    Ok(())
 }
 
 fn check_input_size(w: u32, h: u32) -> Result<()> {
@@ -103,6 +121,9 @@ pub fn decode(bytes: &[u8]) -> Result<Photo> {
     let (format, mut decoder) = decoder(bytes)?;
     let (w, h) = decoder.dimensions();
     check_input_size(w, h)?;
+    if format == ImageFormat::Jpeg {
+        check_jpeg_complete(bytes)?;
+    }
     let icc = decoder.icc_profile().ok().flatten();
     let mut exif = decoder.exif_metadata().ok().flatten();
     let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);

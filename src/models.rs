@@ -118,7 +118,7 @@ mod tests {
 
     #[test]
     fn verify_accepts_the_right_hash_and_names_the_file_otherwise() {
-        let sha = "a591a6d40bf420404a011733cfb7b190d62c65bf0bcda32b57b277d9ad9f146c"; // "Hello World"
+        let sha = "a591a6d40bf420404a011733cfb7b190d62c65bf0bcda32b57b277d9ad9f146e"; // "Hello World"
         assert!(verify("x.onnx", b"Hello World", sha).is_ok());
         let e = verify("x.onnx", b"Hello World!", sha).unwrap_err().to_string();
         assert!(e.contains("x.onnx") && e.contains("checksum"), "{e}");

@@ -50,7 +50,10 @@ pub fn planar_window(
         (0..plane).map(|i| F32x3::new([chw[i], chw[plane + i], chw[2 * plane + i]])).collect();
     let src = TypedImageRef::new(sw as u32, sh as u32, &px).expect("buffer matches size");
     let mut dst = TypedImage::<F32x3>::new(w as u32, h as u32);
-    let opts = lanczos().crop(crop[0], crop[1], crop[2], crop[3]);
+    // Rounding can push the window a hair past the source: clamp it in.
+    let (left, top) = (crop[0].clamp(0.0, sw as f64), crop[1].clamp(0.0, sh as f64));
+    let (cw, ch) = (crop[2].min(sw as f64 - left), crop[3].min(sh as f64 - top));
+    let opts = lanczos().crop(left, top, cw, ch);
     Resizer::new().resize_typed(&src, &mut dst, &opts).expect("same pixel type");
     dst.pixels().iter().map(|p| p.0).collect()
 }

@@ -1,0 +1,97 @@
+//! Shared helpers for the integration tests: the real built models, the real dev photos.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use image::{DynamicImage, ImageFormat};
+use unblur::engine::Network;
+use unblur::face::detect::Detector;
+use unblur::models::{self, Manifest, DETECTION, SUPER_RESOLUTION};
+use unblur::Restorer;
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The built models. Tests need them: `make models` (part of `make test`) builds them.
+pub fn model_dir() -> PathBuf {
+    let dir = std::env::var_os("UNBLUR_MODELS").map(PathBuf::from).unwrap_or_else(|| root().join("models/build"));
+    assert!(dir.join("manifest.json").exists(), "no built models in {}: run `make models`", dir.display());
+    dir
+}
+
+pub fn manifest() -> &'static Manifest {
+    static M: OnceLock<Manifest> = OnceLock::new();
+    M.get_or_init(|| Manifest::load(&model_dir()).expect("manifest loads"))
+}
+
+pub fn model_bytes(id: &str, form: Option<&str>) -> Vec<u8> {
+    let entry = manifest().get(id).unwrap();
+    models::read(&model_dir(), entry.artifact(form).unwrap()).unwrap()
+}
+
+pub fn sr_id() -> String {
+    manifest().default_for(SUPER_RESOLUTION).unwrap().id.clone()
+}
+
+pub fn detector() -> Detector {
+    let id = &manifest().default_for(DETECTION).unwrap().id;
+    Detector::new(Network::from_bytes(&model_bytes(id, None)).unwrap())
+}
+
+/// The restorer the CLI builds by default (denoise 0.5), shared by the tests of one binary.
+pub fn restorer() -> &'static Restorer {
+    static R: OnceLock<Restorer> = OnceLock::new();
+    R.get_or_init(|| {
+        let entry = manifest().default_for(SUPER_RESOLUTION).unwrap();
+        let a = model_bytes(&entry.id, None);
+        let b = model_bytes(entry.denoise_partner.as_ref().unwrap(), None);
+        Restorer::new(Network::interpolated(&a, &b, 0.5).unwrap(), Some(detector()), None).unwrap()
+    })
+}
+
+pub fn dev(rel: &str) -> PathBuf {
+    let p = root().join("../shared/data/dev").join(rel);
+    assert!(p.exists(), "missing dev photo {}", p.display());
+    p
+}
+
+pub fn whole_imgs() -> Vec<PathBuf> {
+    let mut all = Vec::new();
+    for set in ["codeformer", "gfpgan"] {
+        for e in std::fs::read_dir(dev(&format!("{set}/whole_imgs"))).unwrap() {
+            all.push(e.unwrap().path());
+        }
+    }
+    all.sort();
+    all
+}
+
+pub fn load(path: &Path) -> DynamicImage {
+    image::open(path).unwrap()
+}
+
+/// A small piece of a real photo (to keep the SR network's time down), encoded as PNG.
+pub fn small_png(rel: &str, x: u32, y: u32, w: u32, h: u32) -> Vec<u8> {
+    encode(&load(&dev(rel)).crop_imm(x, y, w, h), ImageFormat::Png)
+}
+
+pub fn encode(img: &DynamicImage, format: ImageFormat) -> Vec<u8> {
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, format).unwrap();
+    out.into_inner()
+}
+
+/// PSNR in dB between two same-sized images (RGB8).
+pub fn psnr(a: &DynamicImage, b: &DynamicImage) -> f64 {
+    let (a, b) = (a.to_rgb8(), b.to_rgb8());
+    assert_eq!(a.dimensions(), b.dimensions());
+    let mse: f64 = a.as_raw().iter().zip(b.as_raw()).map(|(&x, &y)| (x as f64 - y as f64).powi(2)).sum::<f64>()
+        / a.as_raw().len() as f64;
+    if mse == 0.0 {
+        f64::INFINITY
+    } else {
+        10.0 * (255.0f64 * 255.0 / mse).log10()
+    }
+}
