@@ -22,7 +22,7 @@ setup-test:
 
 # Fetch or copy each model, check its sha256, build fp32/int8/fp16 forms and the manifest.
 models:
-	$(PY) models/build.py
+	$(PY) models/build.py --report --readme README.md
 
 cli:
 	cargo build --release

@@ -31,22 +31,39 @@ impl Network {
     /// This is Real-ESRGAN's "deep network interpolation" (`dni`), done once at load time.
     pub fn interpolated(a: &[u8], b: &[u8], t: f32) -> Result<Self> {
         if !(0.0..=1.0).contains(&t) {
-            return Err(Error::Invalid(format!("interpolation weight {t} is not in 0…1")));
+            return Err(Error::Invalid(format!(
+                "interpolation weight {t} is not in 0…1"
+            )));
         }
         let mut pa = parse(a)?;
         let mut pb_ = parse(b)?;
         fold_weights(&mut pa)?;
         fold_weights(&mut pb_)?;
-        let ga = pa.graph.as_mut().ok_or_else(|| Error::Model("model has no graph".into()))?;
-        let gb = pb_.graph.as_ref().ok_or_else(|| Error::Model("model has no graph".into()))?;
-        let others: HashMap<&str, &pb::TensorProto> =
-            gb.initializer.iter().map(|t| (t.name.as_str(), t)).collect();
+        let ga = pa
+            .graph
+            .as_mut()
+            .ok_or_else(|| Error::Model("model has no graph".into()))?;
+        let gb = pb_
+            .graph
+            .as_ref()
+            .ok_or_else(|| Error::Model("model has no graph".into()))?;
+        let others: HashMap<&str, &pb::TensorProto> = gb
+            .initializer
+            .iter()
+            .map(|t| (t.name.as_str(), t))
+            .collect();
         for wa in ga.initializer.iter_mut() {
             let wb = others.get(wa.name.as_str()).ok_or_else(|| {
-                Error::Model(format!("the models differ: '{}' is missing in the second", wa.name))
+                Error::Model(format!(
+                    "the models differ: '{}' is missing in the second",
+                    wa.name
+                ))
             })?;
             if wa.dims != wb.dims || wa.data_type != wb.data_type {
-                return Err(Error::Model(format!("the models differ at weight '{}'", wa.name)));
+                return Err(Error::Model(format!(
+                    "the models differ at weight '{}'",
+                    wa.name
+                )));
             }
             if wa.data_type != DataType::Float as i32 {
                 continue; // shapes and indices: identical by the check above
@@ -60,7 +77,10 @@ impl Network {
     }
 
     fn from_proto(proto: pb::ModelProto) -> Self {
-        Network { proto, plans: Mutex::new(HashMap::new()) }
+        Network {
+            proto,
+            plans: Mutex::new(HashMap::new()),
+        }
     }
 
     /// The plan for one input shape, built (and optimised) the first time it is asked for.
@@ -73,7 +93,10 @@ impl Network {
             .with_input_fact(0, f32::fact(shape).into())?
             .into_optimized()?
             .into_runnable()?;
-        self.plans.lock().unwrap().insert(shape.to_vec(), model.clone());
+        self.plans
+            .lock()
+            .unwrap()
+            .insert(shape.to_vec(), model.clone());
         Ok(model)
     }
 
@@ -86,7 +109,10 @@ impl Network {
             .into_iter()
             .map(|t| {
                 let t = t.cast_to::<f32>()?;
-                Ok((t.shape().to_vec(), t.try_as_plain_ram()?.as_slice::<f32>()?.to_vec()))
+                Ok((
+                    t.shape().to_vec(),
+                    t.try_as_plain_ram()?.as_slice::<f32>()?.to_vec(),
+                ))
             })
             .collect()
     }
@@ -144,12 +170,19 @@ fn fold_weights(proto: &mut pb::ModelProto) -> Result<()> {
     let Some(graph) = proto.graph.as_mut() else {
         return Err(Error::Model("model has no graph".into()));
     };
-    let mut index: HashMap<String, usize> =
-        graph.initializer.iter().enumerate().map(|(i, t)| (t.name.clone(), i)).collect();
+    let mut index: HashMap<String, usize> = graph
+        .initializer
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.name.clone(), i))
+        .collect();
     let mut keep = Vec::with_capacity(graph.node.len());
     for node in std::mem::take(&mut graph.node) {
-        let consts: Option<Vec<&pb::TensorProto>> =
-            node.input.iter().map(|n| index.get(n).map(|&i| &graph.initializer[i])).collect();
+        let consts: Option<Vec<&pb::TensorProto>> = node
+            .input
+            .iter()
+            .map(|n| index.get(n).map(|&i| &graph.initializer[i]))
+            .collect();
         let folded = match (node.op_type.as_str(), consts) {
             ("DequantizeLinear", Some(c)) if c.len() >= 2 => {
                 let axis = int_attr(&node, "axis").unwrap_or(1);
@@ -177,8 +210,11 @@ fn fold_weights(proto: &mut pb::ModelProto) -> Result<()> {
     }
     graph.node = keep;
     // Drop the now unused quantized sources so that tract does not load them.
-    let used: std::collections::HashSet<&str> =
-        graph.node.iter().flat_map(|n| n.input.iter().map(String::as_str)).collect();
+    let used: std::collections::HashSet<&str> = graph
+        .node
+        .iter()
+        .flat_map(|n| n.input.iter().map(String::as_str))
+        .collect();
     let outputs: Vec<String> = graph.output.iter().map(|o| o.name.clone()).collect();
     graph
         .initializer
@@ -210,7 +246,11 @@ fn dequantize(
     let inner: usize = q.dims[axis + 1..].iter().product::<i64>() as usize;
     let n = q.dims[axis] as usize;
     if scales.len() != n {
-        return Err(Error::Model(format!("'{}': {} scales for axis of {n}", q.name, scales.len())));
+        return Err(Error::Model(format!(
+            "'{}': {} scales for axis of {n}",
+            q.name,
+            scales.len()
+        )));
     }
     Ok(values
         .iter()
@@ -227,22 +267,30 @@ fn floats(t: &pb::TensorProto) -> Result<Vec<f32>> {
     let raw = &t.raw_data;
     let dt = DataType::try_from(t.data_type).unwrap_or(DataType::Undefined);
     let v = match dt {
-        DataType::Float if !raw.is_empty() => {
-            raw.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
-        }
+        DataType::Float if !raw.is_empty() => raw
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect(),
         DataType::Float => t.float_data.clone(),
         DataType::Float16 if !raw.is_empty() => raw
             .chunks_exact(2)
             .map(|b| f16::from_bits(u16::from_le_bytes([b[0], b[1]])).to_f32())
             .collect(),
-        DataType::Float16 => t.int32_data.iter().map(|&b| f16::from_bits(b as u16).to_f32()).collect(),
+        DataType::Float16 => t
+            .int32_data
+            .iter()
+            .map(|&b| f16::from_bits(b as u16).to_f32())
+            .collect(),
         DataType::Int8 if !raw.is_empty() => raw.iter().map(|&b| b as i8 as f32).collect(),
         DataType::Uint8 if !raw.is_empty() => raw.iter().map(|&b| b as f32).collect(),
         DataType::Int8 | DataType::Uint8 | DataType::Int32 => {
             t.int32_data.iter().map(|&v| v as f32).collect()
         }
         other => {
-            return Err(Error::Model(format!("weight '{}' has unsupported type {other:?}", t.name)))
+            return Err(Error::Model(format!(
+                "weight '{}' has unsupported type {other:?}",
+                t.name
+            )))
         }
     };
     Ok(v)

@@ -12,9 +12,18 @@ pub enum Error {
     #[error("the image is corrupt or truncated: {0}")]
     Corrupt(String),
     #[error("the image is too large: {width}×{height} is {mp:.1} megapixels, the limit is {limit_mp} megapixels")]
-    TooLarge { width: u32, height: u32, mp: f64, limit_mp: u32 },
+    TooLarge {
+        width: u32,
+        height: u32,
+        mp: f64,
+        limit_mp: u32,
+    },
     #[error("the result would be too large: {width}×{height}; the largest scale that fits is ×{max_scale:.2}")]
-    OutputTooLarge { width: u64, height: u64, max_scale: f64 },
+    OutputTooLarge {
+        width: u64,
+        height: u64,
+        max_scale: f64,
+    },
     #[error("invalid setting: {0}")]
     Invalid(String),
     #[error("model error: {0}")]

@@ -36,7 +36,15 @@ pub struct Photo {
 
 impl std::fmt::Debug for Photo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Photo({}×{}, alpha: {}, gray: {}, 16-bit: {})", self.width(), self.height(), self.alpha.is_some(), self.gray, self.sixteen_bit)
+        write!(
+            f,
+            "Photo({}×{}, alpha: {}, gray: {}, 16-bit: {})",
+            self.width(),
+            self.height(),
+            self.alpha.is_some(),
+            self.gray,
+            self.sixteen_bit
+        )
     }
 }
 
@@ -91,7 +99,9 @@ fn check_jpeg_complete(bytes: &[u8]) -> Result<()> {
 fn check_input_size(w: u32, h: u32) -> Result<()> {
     let px = w as u64 * h as u64;
     if w == 0 || h == 0 {
-        return Err(Error::Corrupt(format!("the image claims a size of {w}×{h}")));
+        return Err(Error::Corrupt(format!(
+            "the image claims a size of {w}×{h}"
+        )));
     }
     if px > MAX_INPUT_PIXELS {
         return Err(Error::TooLarge {
@@ -191,7 +201,9 @@ impl std::str::FromStr for OutputFormat {
             "png" => Ok(OutputFormat::Png),
             "jpg" | "jpeg" => Ok(OutputFormat::Jpg),
             "webp" => Ok(OutputFormat::Webp),
-            _ => Err(Error::Invalid(format!("unknown format '{s}' (png, jpg or webp)"))),
+            _ => Err(Error::Invalid(format!(
+                "unknown format '{s}' (png, jpg or webp)"
+            ))),
         }
     }
 }
@@ -201,7 +213,11 @@ impl std::str::FromStr for OutputFormat {
 pub fn encode(photo: &Photo, format: OutputFormat, jpeg_quality: u8) -> Result<Vec<u8>> {
     let (w, h) = photo.rgb.dimensions();
     let deep = photo.sixteen_bit && format == OutputFormat::Png;
-    let alpha = if format == OutputFormat::Jpg { None } else { photo.alpha.as_ref() };
+    let alpha = if format == OutputFormat::Jpg {
+        None
+    } else {
+        photo.alpha.as_ref()
+    };
     let flatten = format == OutputFormat::Jpg && photo.alpha.is_some();
     let channels = match (photo.gray, alpha.is_some()) {
         (true, false) => 1,
@@ -240,7 +256,10 @@ pub fn encode(photo: &Photo, format: OutputFormat, jpeg_quality: u8) -> Result<V
         // PNG wants big-endian samples; the encoder takes native-endian bytes and swaps.
         samples.iter().flat_map(|v| v.to_ne_bytes()).collect()
     } else {
-        samples.iter().map(|&v| ((v as u32 * 255 + 32767) / 65535) as u8).collect()
+        samples
+            .iter()
+            .map(|&v| ((v as u32 * 255 + 32767) / 65535) as u8)
+            .collect()
     };
     drop(samples);
 

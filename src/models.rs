@@ -46,7 +46,8 @@ pub const SUPER_RESOLUTION: &str = "super-resolution";
 
 impl Manifest {
     pub fn parse(text: &str) -> Result<Self> {
-        serde_json::from_str(text).map_err(|e| Error::Model(format!("the model manifest is invalid: {e}")))
+        serde_json::from_str(text)
+            .map_err(|e| Error::Model(format!("the model manifest is invalid: {e}")))
     }
 
     /// Reads `dir/manifest.json`.
@@ -70,7 +71,11 @@ impl Manifest {
 
     /// The default model for a task (the one marked `default`, else the first).
     pub fn default_for(&self, task: &str) -> Result<&ModelEntry> {
-        let of_task = || self.models.iter().filter(|m| m.task == task && !m.artifacts.is_empty());
+        let of_task = || {
+            self.models
+                .iter()
+                .filter(|m| m.task == task && !m.artifacts.is_empty())
+        };
         of_task()
             .find(|m| m.default == Some(true))
             .or_else(|| of_task().next())
@@ -106,8 +111,12 @@ pub fn hex(bytes: &[u8]) -> String {
 /// Reads an artifact from the model folder and checks it.
 pub fn read(dir: &Path, artifact: &Artifact) -> Result<Vec<u8>> {
     let path: PathBuf = dir.join(&artifact.file);
-    let bytes = std::fs::read(&path)
-        .map_err(|e| Error::Model(format!("model file {} is missing or unreadable: {e}", path.display())))?;
+    let bytes = std::fs::read(&path).map_err(|e| {
+        Error::Model(format!(
+            "model file {} is missing or unreadable: {e}",
+            path.display()
+        ))
+    })?;
     verify(&artifact.file, &bytes, &artifact.sha256)?;
     Ok(bytes)
 }
@@ -120,7 +129,9 @@ mod tests {
     fn verify_accepts_the_right_hash_and_names_the_file_otherwise() {
         let sha = "a591a6d40bf420404a011733cfb7b190d62c65bf0bcda32b57b277d9ad9f146e"; // "Hello World"
         assert!(verify("x.onnx", b"Hello World", sha).is_ok());
-        let e = verify("x.onnx", b"Hello World!", sha).unwrap_err().to_string();
+        let e = verify("x.onnx", b"Hello World!", sha)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("x.onnx") && e.contains("checksum"), "{e}");
     }
 }

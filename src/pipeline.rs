@@ -32,17 +32,31 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options { scale: 2.0, faces: true, face_strength: 1.0, tile: TILE, overlap: OVERLAP, format: OutputFormat::Png, jpeg_quality: 92 }
+        Options {
+            scale: 2.0,
+            faces: true,
+            face_strength: 1.0,
+            tile: TILE,
+            overlap: OVERLAP,
+            format: OutputFormat::Png,
+            jpeg_quality: 92,
+        }
     }
 }
 
 impl Options {
     pub fn validate(&self) -> Result<()> {
         if !(1.0..=4.0).contains(&self.scale) {
-            return Err(Error::Invalid(format!("scale {} is not between 1 and 4", self.scale)));
+            return Err(Error::Invalid(format!(
+                "scale {} is not between 1 and 4",
+                self.scale
+            )));
         }
         if !(0.0..=1.0).contains(&self.face_strength) {
-            return Err(Error::Invalid(format!("face strength {} is not between 0 and 1", self.face_strength)));
+            return Err(Error::Invalid(format!(
+                "face strength {} is not between 0 and 1",
+                self.face_strength
+            )));
         }
         Ok(())
     }
@@ -66,16 +80,29 @@ pub struct Restored {
 }
 
 impl Restorer {
-    pub fn new(sr: Network, detector: Option<Detector>, face_model: Option<Network>) -> Result<Self> {
+    pub fn new(
+        sr: Network,
+        detector: Option<Detector>,
+        face_model: Option<Network>,
+    ) -> Result<Self> {
         let sr_scale = upscale::model_scale(&sr)?;
-        let face_model = face_model.map(|net| face_model_side(&net).map(|s| (net, s))).transpose()?;
-        Ok(Restorer { sr, sr_scale, detector, face_model })
+        let face_model = face_model
+            .map(|net| face_model_side(&net).map(|s| (net, s)))
+            .transpose()?;
+        Ok(Restorer {
+            sr,
+            sr_scale,
+            detector,
+            face_model,
+        })
     }
 
     pub fn face_method(&self) -> Method {
         match &self.face_model {
             Some((_, size)) => Method::Model { size: *size },
-            None => Method::Sr { scale: self.sr_scale },
+            None => Method::Sr {
+                scale: self.sr_scale,
+            },
         }
     }
 
@@ -87,12 +114,28 @@ impl Restorer {
     }
 
     /// Restores a decoded photo.
-    pub fn restore_photo(&self, photo: &Photo, opts: &Options, obs: &dyn Observer) -> Result<(Photo, Vec<Face>)> {
+    pub fn restore_photo(
+        &self,
+        photo: &Photo,
+        opts: &Options,
+        obs: &dyn Observer,
+    ) -> Result<(Photo, Vec<Face>)> {
         opts.validate()?;
-        let faces = if opts.faces { self.detect(photo)? } else { vec![] };
-        let progress = Cell::new(Progress { faces_total: faces.len(), ..Default::default() });
+        let faces = if opts.faces {
+            self.detect(photo)?
+        } else {
+            vec![]
+        };
+        let progress = Cell::new(Progress {
+            faces_total: faces.len(),
+            ..Default::default()
+        });
         let mut on_tile = |done, total| {
-            progress.set(Progress { tiles_done: done, tiles_total: total, ..progress.get() });
+            progress.set(Progress {
+                tiles_done: done,
+                tiles_total: total,
+                ..progress.get()
+            });
             obs.progress(&progress.get());
         };
         let mut canvas =
@@ -111,11 +154,21 @@ impl Restorer {
             let out = net.run(&input.shape, std::mem::take(&mut input.data))?;
             let restored = restore::finish(method, &out[0].0, &out[0].1);
             paste_restored(&mut canvas, &input, &restored, scale, opts.face_strength);
-            progress.set(Progress { faces_done: i + 1, ..progress.get() });
+            progress.set(Progress {
+                faces_done: i + 1,
+                ..progress.get()
+            });
             obs.progress(&progress.get());
         }
-        let alpha = photo.alpha.as_ref().map(|a| resample::luma16(a, canvas.width(), canvas.height()));
-        let out = Photo { rgb: canvas, alpha, ..photo.clone_meta() };
+        let alpha = photo
+            .alpha
+            .as_ref()
+            .map(|a| resample::luma16(a, canvas.width(), canvas.height()));
+        let out = Photo {
+            rgb: canvas,
+            alpha,
+            ..photo.clone_meta()
+        };
         Ok((out, faces))
     }
 
@@ -127,7 +180,12 @@ impl Restorer {
         let (out, faces) = self.restore_photo(&photo, opts, obs)?;
         drop(photo);
         let bytes = image_io::encode(&out, opts.format, opts.jpeg_quality)?;
-        Ok(Restored { bytes, width: out.width(), height: out.height(), faces })
+        Ok(Restored {
+            bytes,
+            width: out.width(),
+            height: out.height(),
+            faces,
+        })
     }
 }
 

@@ -17,7 +17,9 @@ pub fn rgb16(img: &Rgb16Image, w: u32, h: u32) -> Rgb16Image {
     let px: &[U16x3] = bytemuck_rgb16(img.as_raw());
     let src = TypedImageRef::new(img.width(), img.height(), px).expect("buffer matches size");
     let mut dst = TypedImage::<U16x3>::new(w, h);
-    Resizer::new().resize_typed(&src, &mut dst, &lanczos()).expect("same pixel type");
+    Resizer::new()
+        .resize_typed(&src, &mut dst, &lanczos())
+        .expect("same pixel type");
     let raw: Vec<u16> = dst.pixels().iter().flat_map(|p| p.0).collect();
     Rgb16Image::from_raw(w, h, raw).expect("size matches")
 }
@@ -31,7 +33,9 @@ pub fn luma16(
     let px: Vec<U16> = img.as_raw().iter().map(|&v| U16::new(v)).collect();
     let src = TypedImageRef::new(img.width(), img.height(), &px).expect("buffer matches size");
     let mut dst = TypedImage::<U16>::new(w, h);
-    Resizer::new().resize_typed(&src, &mut dst, &lanczos()).expect("same pixel type");
+    Resizer::new()
+        .resize_typed(&src, &mut dst, &lanczos())
+        .expect("same pixel type");
     ImageBuffer::from_raw(w, h, dst.pixels().iter().map(|p| p.0).collect()).expect("size")
 }
 
@@ -46,15 +50,18 @@ pub fn planar_window(
     h: usize,
 ) -> Vec<[f32; 3]> {
     let plane = sw * sh;
-    let px: Vec<F32x3> =
-        (0..plane).map(|i| F32x3::new([chw[i], chw[plane + i], chw[2 * plane + i]])).collect();
+    let px: Vec<F32x3> = (0..plane)
+        .map(|i| F32x3::new([chw[i], chw[plane + i], chw[2 * plane + i]]))
+        .collect();
     let src = TypedImageRef::new(sw as u32, sh as u32, &px).expect("buffer matches size");
     let mut dst = TypedImage::<F32x3>::new(w as u32, h as u32);
     // Rounding can push the window a hair past the source: clamp it in.
     let (left, top) = (crop[0].clamp(0.0, sw as f64), crop[1].clamp(0.0, sh as f64));
     let (cw, ch) = (crop[2].min(sw as f64 - left), crop[3].min(sh as f64 - top));
     let opts = lanczos().crop(left, top, cw, ch);
-    Resizer::new().resize_typed(&src, &mut dst, &opts).expect("same pixel type");
+    Resizer::new()
+        .resize_typed(&src, &mut dst, &opts)
+        .expect("same pixel type");
     dst.pixels().iter().map(|p| p.0).collect()
 }
 
@@ -63,7 +70,9 @@ pub fn rgb_f32(px: &[[f32; 3]], sw: usize, sh: usize, w: usize, h: usize) -> Vec
     let px: Vec<F32x3> = px.iter().map(|&p| F32x3::new(p)).collect();
     let src = TypedImageRef::new(sw as u32, sh as u32, &px).expect("buffer matches size");
     let mut dst = TypedImage::<F32x3>::new(w as u32, h as u32);
-    Resizer::new().resize_typed(&src, &mut dst, &lanczos()).expect("same pixel type");
+    Resizer::new()
+        .resize_typed(&src, &mut dst, &lanczos())
+        .expect("same pixel type");
     dst.pixels().iter().map(|p| p.0).collect()
 }
 
@@ -80,9 +89,17 @@ pub fn bilinear(img: &Rgb16Image, x: f32, y: f32) -> [f32; 3] {
     let (fx, fy) = (x - 0.5, y - 0.5);
     let (x0, y0) = (fx.floor(), fy.floor());
     let (ax, ay) = (fx - x0, fy - y0);
-    let at = |xi: i64, yi: i64| img.get_pixel(xi.clamp(0, w - 1) as u32, yi.clamp(0, h - 1) as u32).0;
+    let at = |xi: i64, yi: i64| {
+        img.get_pixel(xi.clamp(0, w - 1) as u32, yi.clamp(0, h - 1) as u32)
+            .0
+    };
     let (x0, y0) = (x0 as i64, y0 as i64);
-    let (p00, p10, p01, p11) = (at(x0, y0), at(x0 + 1, y0), at(x0, y0 + 1), at(x0 + 1, y0 + 1));
+    let (p00, p10, p01, p11) = (
+        at(x0, y0),
+        at(x0 + 1, y0),
+        at(x0, y0 + 1),
+        at(x0 + 1, y0 + 1),
+    );
     let mut out = [0f32; 3];
     for c in 0..3 {
         let top = p00[c] as f32 * (1.0 - ax) + p10[c] as f32 * ax;

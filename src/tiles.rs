@@ -30,7 +30,9 @@ impl AxisPlan {
             vec![0]
         } else {
             let n = (len - overlap).div_ceil(tile - overlap).max(2);
-            (0..n).map(|i| ((i * (len - tile)) as f64 / (n - 1) as f64).round() as usize).collect()
+            (0..n)
+                .map(|i| ((i * (len - tile)) as f64 / (n - 1) as f64).round() as usize)
+                .collect()
         };
         let margin = overlap as f64 / 4.0;
         let ramp = (overlap as f64 - 2.0 * margin).max(1.0);
@@ -41,8 +43,16 @@ impl AxisPlan {
             if x < s || x > e {
                 return 0.0;
             }
-            let up = if i > 0 { ((x - s - margin) / ramp).clamp(0.0, 1.0) } else { 1.0 };
-            let down = if i + 1 < n { ((e - margin - x) / ramp).clamp(0.0, 1.0) } else { 1.0 };
+            let up = if i > 0 {
+                ((x - s - margin) / ramp).clamp(0.0, 1.0)
+            } else {
+                1.0
+            };
+            let down = if i + 1 < n {
+                ((e - margin - x) / ramp).clamp(0.0, 1.0)
+            } else {
+                1.0
+            };
             up.min(down)
         };
         let mut spans: Vec<(usize, Vec<f32>)> = vec![(usize::MAX, Vec::new()); n];
@@ -68,7 +78,13 @@ impl AxisPlan {
                 span.1.push((w / total) as f32);
             }
         }
-        AxisPlan { len, tile, starts, out_len, spans }
+        AxisPlan {
+            len,
+            tile,
+            starts,
+            out_len,
+            spans,
+        }
     }
 
     pub fn count(&self) -> usize {
@@ -94,9 +110,19 @@ pub struct TileRect {
 
 impl TilePlan {
     /// `tile` = 0 means one piece: a single tile of the whole photo.
-    pub fn new(w: usize, h: usize, out_w: usize, out_h: usize, tile: usize, overlap: usize) -> Self {
+    pub fn new(
+        w: usize,
+        h: usize,
+        out_w: usize,
+        out_h: usize,
+        tile: usize,
+        overlap: usize,
+    ) -> Self {
         let (tx, ty) = if tile == 0 { (w, h) } else { (tile, tile) };
-        TilePlan { x: AxisPlan::new(w, tx, overlap, out_w), y: AxisPlan::new(h, ty, overlap, out_h) }
+        TilePlan {
+            x: AxisPlan::new(w, tx, overlap, out_w),
+            y: AxisPlan::new(h, ty, overlap, out_h),
+        }
     }
 
     pub fn count(&self) -> usize {
@@ -112,7 +138,12 @@ impl TilePlan {
         let (ix, iy) = (i % self.x.count(), i / self.x.count());
         let (sx, sy) = (&self.x.spans[ix], &self.y.spans[iy]);
         TileRect {
-            input: [self.x.starts[ix], self.y.starts[iy], self.x.tile, self.y.tile],
+            input: [
+                self.x.starts[ix],
+                self.y.starts[iy],
+                self.x.tile,
+                self.y.tile,
+            ],
             output: [sx.0, sy.0, sx.1.len(), sy.1.len()],
         }
     }
@@ -138,13 +169,18 @@ mod tests {
             }
         }
         for (ox, s) in sum.iter().enumerate() {
-            assert!((s - 1.0).abs() < 1e-5, "len {len} tile {tile} out {out_len}: pixel {ox} sums to {s}");
+            assert!(
+                (s - 1.0).abs() < 1e-5,
+                "len {len} tile {tile} out {out_len}: pixel {ox} sums to {s}"
+            );
         }
     }
 
     #[test]
     fn weights_partition_unity_for_many_shapes() {
-        for len in [1, 7, 63, 64, 65, 100, 127, 128, 129, 200, 255, 511, 1000, 1203] {
+        for len in [
+            1, 7, 63, 64, 65, 100, 127, 128, 129, 200, 255, 511, 1000, 1203,
+        ] {
             for tile in [32, 64, 128, 192] {
                 for scale in [1.0, 1.5, 2.0, 3.0, 4.0] {
                     let out = ((len as f64) * scale).round() as usize;

@@ -11,7 +11,7 @@ use crate::engine::Network;
 use crate::error::{Error, Result};
 use crate::image_io::MAX_OUTPUT_PIXELS;
 use crate::resample;
-use crate::tiles::{TilePlan, TileRect};
+use crate::tiles::{AxisPlan, TilePlan, TileRect};
 use crate::{Observer, Options};
 
 /// Default tile side (input pixels) and overlap between neighbouring tiles.
@@ -21,12 +21,21 @@ pub const OVERLAP: usize = 16;
 /// The output size for a photo at `scale`.
 pub fn output_size(w: u32, h: u32, scale: f32) -> Result<(u32, u32)> {
     if !(1.0..=4.0).contains(&scale) {
-        return Err(Error::Invalid(format!("scale {scale} is not between 1 and 4")));
+        return Err(Error::Invalid(format!(
+            "scale {scale} is not between 1 and 4"
+        )));
     }
-    let (ow, oh) = ((w as f64 * scale as f64).round(), (h as f64 * scale as f64).round());
+    let (ow, oh) = (
+        (w as f64 * scale as f64).round(),
+        (h as f64 * scale as f64).round(),
+    );
     if ow * oh > MAX_OUTPUT_PIXELS as f64 {
         let max_scale = (MAX_OUTPUT_PIXELS as f64 / (w as f64 * h as f64)).sqrt();
-        return Err(Error::OutputTooLarge { width: ow as u64, height: oh as u64, max_scale });
+        return Err(Error::OutputTooLarge {
+            width: ow as u64,
+            height: oh as u64,
+            max_scale,
+        });
     }
     Ok((ow.max(1.0) as u32, oh.max(1.0) as u32))
 }
@@ -35,17 +44,40 @@ pub struct TileJob {
     plan: TilePlan,
     model_scale: usize,
     canvas: Rgb16Image,
+    done: Vec<bool>,
 }
 
 impl TileJob {
     /// `tile` = 0: the whole photo in one piece.
-    pub fn new(w: u32, h: u32, scale: f32, tile: usize, overlap: usize, model_scale: usize) -> Result<Self> {
+    pub fn new(
+        w: u32,
+        h: u32,
+        scale: f32,
+        tile: usize,
+        overlap: usize,
+        model_scale: usize,
+    ) -> Result<Self> {
         let (ow, oh) = output_size(w, h, scale)?;
         if tile != 0 && tile < 2 * overlap.max(8) {
-            return Err(Error::Invalid(format!("tile {tile} is too small for an overlap of {overlap}")));
+            return Err(Error::Invalid(format!(
+                "tile {tile} is too small for an overlap of {overlap}"
+            )));
         }
-        let plan = TilePlan::new(w as usize, h as usize, ow as usize, oh as usize, tile, overlap);
-        Ok(TileJob { plan, model_scale, canvas: Rgb16Image::new(ow, oh) })
+        let plan = TilePlan::new(
+            w as usize,
+            h as usize,
+            ow as usize,
+            oh as usize,
+            tile,
+            overlap,
+        );
+        let done = vec![false; plan.count()];
+        Ok(TileJob {
+            plan,
+            model_scale,
+            canvas: Rgb16Image::new(ow, oh),
+            done,
+        })
     }
 
     pub fn count(&self) -> usize {
@@ -94,7 +126,10 @@ impl TileJob {
         // Output pixel → network output pixel: out/out_len·len is input, ×ms is network output.
         let rx = self.plan.x.len as f64 / self.plan.x.out_len as f64 * ms as f64;
         let ry = self.plan.y.len as f64 / self.plan.y.out_len as f64 * ms as f64;
-        let (left, top) = (ox as f64 * rx - (ix * ms) as f64, oy as f64 * ry - (iy * ms) as f64);
+        let (left, top) = (
+            ox as f64 * rx - (ix * ms) as f64,
+            oy as f64 * ry - (iy * ms) as f64,
+        );
         let patch: Vec<[f32; 3]> = if rx == 1.0 && ry == 1.0 {
             let (l, t) = (left as usize, top as usize);
             let plane = sw * sh;
@@ -103,7 +138,14 @@ impl TileJob {
                 .map(|j| [output[j], output[plane + j], output[2 * plane + j]])
                 .collect()
         } else {
-            resample::planar_window(output, sw, sh, [left, top, ow as f64 * rx, oh as f64 * ry], ow, oh)
+            resample::planar_window(
+                output,
+                sw,
+                sh,
+                [left, top, ow as f64 * rx, oh as f64 * ry],
+                ow,
+                oh,
+            )
         };
         let (wx, wy) = self.plan.weights(i);
         for y in 0..oh {
@@ -114,13 +156,45 @@ impl TileJob {
                 }
                 let p = self.canvas.get_pixel_mut((ox + x) as u32, (oy + y) as u32);
                 let v = patch[y * ow + x];
-                for c in 0..3 {
-                    let add = (v[c].clamp(0.0, 1.0) * w * 65535.0).round() as u16;
-                    p.0[c] = p.0[c].saturating_add(add);
+                for (acc, value) in p.0.iter_mut().zip(v) {
+                    *acc = acc.saturating_add((value.clamp(0.0, 1.0) * w * 65535.0).round() as u16);
                 }
             }
         }
+        self.done[i] = true;
         Ok(rect)
+    }
+
+    /// A window of the canvas as RGBA8 while tiles are still arriving: each pixel divided by the
+    /// weight its finished tiles have given it so far, transparent where none has, so that a
+    /// half-done overlap shows the finished tile instead of a dark seam.
+    pub fn preview_rgba8(&self, x: usize, y: usize, w: usize, h: usize) -> Vec<u8> {
+        let nx = self.plan.x.count();
+        let (cols, rows) = (
+            axis_weights(&self.plan.x, x, w),
+            axis_weights(&self.plan.y, y, h),
+        );
+        let mut out = Vec::with_capacity(w * h * 4);
+        for (yy, row) in rows.iter().enumerate() {
+            for (xx, col) in cols.iter().enumerate() {
+                let mut cover = 0.0f32;
+                for &(ty, wy) in row {
+                    for &(tx, wx) in col {
+                        if self.done[ty * nx + tx] {
+                            cover += wx * wy;
+                        }
+                    }
+                }
+                if cover < 1e-3 {
+                    out.extend([0, 0, 0, 0]);
+                    continue;
+                }
+                let p = self.canvas.get_pixel((x + xx) as u32, (y + yy) as u32).0;
+                let v = p.map(|c| (c as f32 / 257.0 / cover).round().min(255.0) as u8);
+                out.extend([v[0], v[1], v[2], 255]);
+            }
+        }
+        out
     }
 
     pub fn canvas(&self) -> &Rgb16Image {
@@ -132,10 +206,26 @@ impl TileJob {
     }
 }
 
+/// For each output coordinate in `from..from + len`: the tiles along this axis touching it and
+/// their weights.
+fn axis_weights(axis: &AxisPlan, from: usize, len: usize) -> Vec<Vec<(usize, f32)>> {
+    let mut out = vec![Vec::new(); len];
+    for (i, (first, w)) in axis.spans.iter().enumerate() {
+        let (lo, hi) = ((*first).max(from), (first + w.len()).min(from + len));
+        for x in lo..hi {
+            out[x - from].push((i, w[x - first]));
+        }
+    }
+    out
+}
+
 /// The network's scale, read from the output shape of a small probe plan.
 pub fn model_scale(net: &Network) -> Result<usize> {
     let fixed = net.input_shape();
-    let (h, w) = match (fixed.get(2).copied().flatten(), fixed.get(3).copied().flatten()) {
+    let (h, w) = match (
+        fixed.get(2).copied().flatten(),
+        fixed.get(3).copied().flatten(),
+    ) {
         (Some(h), Some(w)) => (h, w),
         _ => (16, 16),
     };
@@ -144,7 +234,9 @@ pub fn model_scale(net: &Network) -> Result<usize> {
     let oh = fact.shape.as_concrete().and_then(|s| s.get(2).copied());
     match oh {
         Some(oh) if oh % h == 0 && oh >= h => Ok(oh / h),
-        _ => Err(Error::Model("cannot tell the super-resolution model's scale".into())),
+        _ => Err(Error::Model(
+            "cannot tell the super-resolution model's scale".into(),
+        )),
     }
 }
 
@@ -170,4 +262,27 @@ pub fn upscale(
         on_tile(i + 1, n);
     }
     Ok(job.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn preview_shows_finished_tiles_at_full_brightness() {
+        let mut job = TileJob::new(200, 100, 1.0, 96, 16, 1).unwrap();
+        assert!(job.count() >= 3);
+        let grey = vec![0.5f32; 3 * 96 * 96];
+        job.accept(0, &grey).unwrap();
+        let [ox, oy, ow, oh] = job.rect(0).output;
+        let px = job.preview_rgba8(ox, oy, ow, oh);
+        // Every pixel tile 0 touches shows grey (127/128), opaque — even in its fading overlap.
+        for p in px.chunks(4) {
+            assert_eq!(p[3], 255);
+            assert!(p[0].abs_diff(128) <= 1, "{p:?}");
+        }
+        // Pixels only later tiles touch are transparent.
+        let right = job.preview_rgba8(199, 0, 1, 1);
+        assert_eq!(right[3], 0);
+    }
 }

@@ -16,7 +16,13 @@ fn png_bomb() -> Vec<u8> {
     png.extend(&ihdr);
     png.extend(crc32(&ihdr).to_be_bytes());
     // A tiny deflate stream that would inflate to the claimed size: the rest of a bomb.
-    for (kind, data) in [(&b"IDAT"[..], &[0x78u8, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01][..]), (b"IEND", &[])] {
+    for (kind, data) in [
+        (
+            &b"IDAT"[..],
+            &[0x78u8, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01][..],
+        ),
+        (b"IEND", &[]),
+    ] {
         let chunk: Vec<u8> = kind.iter().chain(data).copied().collect();
         png.extend((data.len() as u32).to_be_bytes());
         png.extend(&chunk);
@@ -30,7 +36,11 @@ fn crc32(data: &[u8]) -> u32 {
     for &b in data {
         crc ^= b as u32;
         for _ in 0..8 {
-            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xedb8_8320 } else { crc >> 1 };
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xedb8_8320
+            } else {
+                crc >> 1
+            };
         }
     }
     !crc
@@ -52,7 +62,10 @@ pub fn corpus() -> Vec<(&'static str, Vec<u8>)> {
         ("truncated jpeg", jpeg[..jpeg.len() / 3].to_vec()),
         ("truncated png", png[..png.len() / 2].to_vec()),
         ("random bytes", random),
-        ("text named .jpg", b"this is not a photo, just some text\n".to_vec()),
+        (
+            "text named .jpg",
+            b"this is not a photo, just some text\n".to_vec(),
+        ),
         ("png claiming 100000x100000", png_bomb()),
     ]
 }
@@ -67,12 +80,18 @@ fn every_bad_input_gives_an_error_not_a_panic() {
             Err(_) => panic!("{name}: panicked"),
         };
         assert!(!err.to_string().is_empty());
-        let full = std::panic::catch_unwind(|| restorer().restore(&bytes, &Options::default(), &Silent));
-        assert!(matches!(full, Ok(Err(_))), "{name}: restore did not fail cleanly");
+        let full =
+            std::panic::catch_unwind(|| restorer().restore(&bytes, &Options::default(), &Silent));
+        assert!(
+            matches!(full, Ok(Err(_))),
+            "{name}: restore did not fail cleanly"
+        );
         match name {
             "empty" => assert!(matches!(err, Error::Empty)),
             "png claiming 100000x100000" => assert!(matches!(err, Error::TooLarge { .. }), "{err}"),
-            "random bytes" | "text named .jpg" => assert!(matches!(err, Error::UnknownFormat(_)), "{err}"),
+            "random bytes" | "text named .jpg" => {
+                assert!(matches!(err, Error::UnknownFormat(_)), "{err}")
+            }
             _ => assert!(matches!(err, Error::Corrupt(_)), "{name}: {err}"),
         }
     }
@@ -82,7 +101,10 @@ fn every_bad_input_gives_an_error_not_a_panic() {
 fn a_fifty_megapixel_photo_is_refused_before_decoding() {
     // 8660×5774 ≈ 50 MP, as a real (blank) PNG: refused from its header, nothing allocated.
     let img = image::GrayImage::new(8660, 5774);
-    let png = encode(&image::DynamicImage::ImageLuma8(img), image::ImageFormat::Png);
+    let png = encode(
+        &image::DynamicImage::ImageLuma8(img),
+        image::ImageFormat::Png,
+    );
     let e = image_io::decode(&png).unwrap_err();
     assert!(matches!(e, Error::TooLarge { .. }), "{e}");
     assert!(e.to_string().contains("megapixels"));

@@ -24,28 +24,51 @@ fn tempdir(name: &str) -> PathBuf {
 fn a_batch_reports_each_file_and_goes_on_after_bad_ones() {
     let dir = tempdir("batch");
     let good = dir.join("good.png");
-    std::fs::write(&good, small_png("codeformer/whole_imgs/01.jpg", 100, 10, 40, 40)).unwrap();
+    std::fs::write(
+        &good,
+        small_png("codeformer/whole_imgs/01.jpg", 100, 10, 40, 40),
+    )
+    .unwrap();
     let bad = dir.join("notes.jpg");
     std::fs::write(&bad, "not a photo").unwrap();
     let missing = dir.join("missing.png");
     let out = bin()
-        .args(["restore", "--json", "--faces", "off", "--scale", "3", "--format", "webp", "--out"])
+        .args([
+            "restore", "--json", "--faces", "off", "--scale", "3", "--format", "webp", "--out",
+        ])
         .arg(dir.join("out"))
         .args([&bad, &good, &missing])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1), "a failed file must fail the batch");
-    let lines: Vec<serde_json::Value> =
-        String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a failed file must fail the batch"
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 3);
     assert!(lines[0]["error"].as_str().unwrap().contains("not an image"));
     assert!(lines[2]["error"].is_string());
     let ok = &lines[1];
-    assert_eq!((ok["width"].as_u64(), ok["height"].as_u64(), ok["faces"].as_u64()), (Some(120), Some(120), Some(0)));
+    assert_eq!(
+        (
+            ok["width"].as_u64(),
+            ok["height"].as_u64(),
+            ok["faces"].as_u64()
+        ),
+        (Some(120), Some(120), Some(0))
+    );
     assert!(ok["ms"].as_u64().is_some());
     let written = PathBuf::from(ok["output"].as_str().unwrap());
     assert_eq!(written.file_name().unwrap(), "good-unblur-x3.webp");
-    assert_eq!(image::open(&written).unwrap().to_rgb8().dimensions(), (120, 120));
+    assert_eq!(
+        image::open(&written).unwrap().to_rgb8().dimensions(),
+        (120, 120)
+    );
 }
 
 #[test]
@@ -64,14 +87,28 @@ fn an_input_is_never_overwritten() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let stdout = String::from_utf8(out.stdout).unwrap();
-    assert!(stdout.lines().next().unwrap().contains("refusing to overwrite"), "{stdout}");
-    assert_eq!(std::fs::read(dir.join("a-unblur-x2.png")).unwrap(), png, "an input was overwritten");
+    assert!(
+        stdout
+            .lines()
+            .next()
+            .unwrap()
+            .contains("refusing to overwrite"),
+        "{stdout}"
+    );
+    assert_eq!(
+        std::fs::read(dir.join("a-unblur-x2.png")).unwrap(),
+        png,
+        "an input was overwritten"
+    );
     assert!(dir.join("a-unblur-x2-unblur-x2.png").exists());
 }
 
 #[test]
 fn bad_settings_and_a_corrupt_model_folder_give_clear_errors() {
-    let out = bin().args(["restore", "--scale", "9", "--out", "/tmp/x", "y.png"]).output().unwrap();
+    let out = bin()
+        .args(["restore", "--scale", "9", "--out", "/tmp/x", "y.png"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("scale 9 is not between 1 and 4"));
 
@@ -84,7 +121,13 @@ fn bad_settings_and_a_corrupt_model_folder_give_clear_errors() {
             std::fs::copy(&p, dir.join(p.file_name().unwrap())).unwrap();
         }
     }
-    let file = manifest().default_for(unblur::models::SUPER_RESOLUTION).unwrap().artifact(None).unwrap().file.clone();
+    let file = manifest()
+        .default_for(unblur::models::SUPER_RESOLUTION)
+        .unwrap()
+        .artifact(None)
+        .unwrap()
+        .file
+        .clone();
     let mut bytes = std::fs::read(dir.join(&file)).unwrap();
     bytes[1000] ^= 0xff;
     std::fs::write(dir.join(&file), bytes).unwrap();

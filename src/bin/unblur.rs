@@ -14,7 +14,11 @@ use unblur::models::{self, Manifest, DETECTION, SUPER_RESOLUTION};
 use unblur::{Observer, Options, OutputFormat, Progress, Restorer};
 
 #[derive(Parser)]
-#[command(name = "unblur", version, about = "Upscale photos and restore their faces, on your own machine")]
+#[command(
+    name = "unblur",
+    version,
+    about = "Upscale photos and restore their faces, on your own machine"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -164,16 +168,38 @@ fn run(cli: Cli) -> unblur::Result<bool> {
             models: m,
         } => {
             let format: OutputFormat = format.parse()?;
-            let opts = Options { scale, faces: faces == Faces::Auto, face_strength, tile, overlap, format, jpeg_quality: quality };
+            let opts = Options {
+                scale,
+                faces: faces == Faces::Auto,
+                face_strength,
+                tile,
+                overlap,
+                format,
+                jpeg_quality: quality,
+            };
             opts.validate()?;
             if !(0.0..=1.0).contains(&denoise) {
-                return Err(unblur::Error::Invalid(format!("denoise {denoise} is not between 0 and 1")));
+                return Err(unblur::Error::Invalid(format!(
+                    "denoise {denoise} is not between 0 and 1"
+                )));
             }
             let dir = model_dir(&m.models);
             let manifest = Manifest::load(&dir)?;
-            let restorer = load_restorer(&dir, &manifest, &m, sr_model.as_deref(), denoise, face_model.as_deref(), opts.faces)?;
-            std::fs::create_dir_all(&out).map_err(|e| unblur::Error::Io(format!("cannot create {}: {e}", out.display())))?;
-            let originals: Vec<PathBuf> = inputs.iter().filter_map(|p| p.canonicalize().ok()).collect();
+            let restorer = load_restorer(
+                &dir,
+                &manifest,
+                &m,
+                sr_model.as_deref(),
+                denoise,
+                face_model.as_deref(),
+                opts.faces,
+            )?;
+            std::fs::create_dir_all(&out)
+                .map_err(|e| unblur::Error::Io(format!("cannot create {}: {e}", out.display())))?;
+            let originals: Vec<PathBuf> = inputs
+                .iter()
+                .filter_map(|p| p.canonicalize().ok())
+                .collect();
             let mut all_ok = true;
             for input in &inputs {
                 let started = Instant::now();
@@ -183,9 +209,18 @@ fn run(cli: Cli) -> unblur::Result<bool> {
                 match result {
                     Ok((w, h, n)) => {
                         if json {
-                            println!("{}", json!({"input": input, "output": target, "width": w, "height": h, "faces": n, "ms": ms}));
+                            println!(
+                                "{}",
+                                json!({"input": input, "output": target, "width": w, "height": h, "faces": n, "ms": ms})
+                            );
                         } else {
-                            eprintln!("{} → {} ({w}×{h}, {n} face{}, {:.1} s)", input.display(), target.display(), if n == 1 { "" } else { "s" }, ms as f64 / 1000.0);
+                            eprintln!(
+                                "{} → {} ({w}×{h}, {n} face{}, {:.1} s)",
+                                input.display(),
+                                target.display(),
+                                if n == 1 { "" } else { "s" },
+                                ms as f64 / 1000.0
+                            );
                         }
                     }
                     Err(e) => {
@@ -226,10 +261,16 @@ fn load_restorer(
         }
         _ => Network::from_bytes(&bytes)?,
     };
-    let detector = if faces { Some(load_detector(dir, manifest, form)?) } else { None };
+    let detector = if faces {
+        Some(load_detector(dir, manifest, form)?)
+    } else {
+        None
+    };
     let face = match face_model {
         Some(p) => {
-            let bytes = std::fs::read(p).map_err(|e| unblur::Error::Model(format!("cannot read face model {}: {e}", p.display())))?;
+            let bytes = std::fs::read(p).map_err(|e| {
+                unblur::Error::Model(format!("cannot read face model {}: {e}", p.display()))
+            })?;
             Some(Network::from_bytes(&bytes)?)
         }
         None => None,
@@ -238,8 +279,15 @@ fn load_restorer(
 }
 
 fn output_path(out: &Path, input: &Path, scale: f32, format: OutputFormat) -> PathBuf {
-    let stem = input.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "photo".into());
-    let scale = if scale.fract() == 0.0 { format!("{scale:.0}") } else { format!("{scale}") };
+    let stem = input
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "photo".into());
+    let scale = if scale.fract() == 0.0 {
+        format!("{scale:.0}")
+    } else {
+        format!("{scale}")
+    };
     out.join(format!("{stem}-unblur-x{scale}.{}", format.extension()))
 }
 
@@ -250,7 +298,10 @@ impl Observer for Bar {
         if let Some(bar) = &self.0 {
             bar.set_length((p.tiles_total + p.faces_total) as u64);
             bar.set_position((p.tiles_done + p.faces_done) as u64);
-            bar.set_message(format!("tiles {}/{} · faces {}/{}", p.tiles_done, p.tiles_total, p.faces_done, p.faces_total));
+            bar.set_message(format!(
+                "tiles {}/{} · faces {}/{}",
+                p.tiles_done, p.tiles_total, p.faces_done, p.faces_total
+            ));
         }
     }
 }
@@ -265,15 +316,29 @@ fn restore_one(
     let bytes = std::fs::read(input).map_err(|e| unblur::Error::Io(format!("cannot read: {e}")))?;
     // Never write over an input, whatever the names.
     let clash = |p: &Path| {
-        p.canonicalize().ok().is_some_and(|c| originals.contains(&c))
+        p.canonicalize()
+            .ok()
+            .is_some_and(|c| originals.contains(&c))
     };
     if clash(target) {
-        return Err(unblur::Error::Io(format!("refusing to overwrite input file {}", target.display())));
+        return Err(unblur::Error::Io(format!(
+            "refusing to overwrite input file {}",
+            target.display()
+        )));
     }
     let bar = std::io::stderr().is_terminal().then(|| {
         let bar = ProgressBar::new(0);
-        bar.set_style(ProgressStyle::with_template("{prefix} [{bar:30}] {msg} {elapsed}").unwrap().progress_chars("=> "));
-        bar.set_prefix(input.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
+        bar.set_style(
+            ProgressStyle::with_template("{prefix} [{bar:30}] {msg} {elapsed}")
+                .unwrap()
+                .progress_chars("=> "),
+        );
+        bar.set_prefix(
+            input
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        );
         bar
     });
     let observer = Bar(bar);

@@ -30,7 +30,9 @@ impl Similarity {
         assert_eq!(src.len(), dst.len());
         let n = src.len() as f64;
         let mean = |pts: &[[f32; 2]]| {
-            let (sx, sy) = pts.iter().fold((0.0, 0.0), |(x, y), p| (x + p[0] as f64, y + p[1] as f64));
+            let (sx, sy) = pts
+                .iter()
+                .fold((0.0, 0.0), |(x, y), p| (x + p[0] as f64, y + p[1] as f64));
             (sx / n, sy / n)
         };
         let (msx, msy) = mean(src);
@@ -45,17 +47,30 @@ impl Similarity {
         }
         let den = den.max(1e-12);
         let (a, b) = (num_a / den, num_b / den);
-        Similarity { a, b, tx: mdx - (a * msx - b * msy), ty: mdy - (b * msx + a * msy) }
+        Similarity {
+            a,
+            b,
+            tx: mdx - (a * msx - b * msy),
+            ty: mdy - (b * msx + a * msy),
+        }
     }
 
     pub fn apply(&self, p: [f64; 2]) -> [f64; 2] {
-        [self.a * p[0] - self.b * p[1] + self.tx, self.b * p[0] + self.a * p[1] + self.ty]
+        [
+            self.a * p[0] - self.b * p[1] + self.tx,
+            self.b * p[0] + self.a * p[1] + self.ty,
+        ]
     }
 
     pub fn inverse(&self) -> Self {
         let d = self.a * self.a + self.b * self.b;
         let (a, b) = (self.a / d, -self.b / d);
-        Similarity { a, b, tx: -(a * self.tx - b * self.ty), ty: -(b * self.tx + a * self.ty) }
+        Similarity {
+            a,
+            b,
+            tx: -(a * self.tx - b * self.ty),
+            ty: -(b * self.tx + a * self.ty),
+        }
     }
 
     /// The uniform scale factor.
@@ -75,7 +90,12 @@ impl Similarity {
 
     /// Uniform scaling about the origin.
     pub fn scaling(s: f64) -> Similarity {
-        Similarity { a: s, b: 0.0, tx: 0.0, ty: 0.0 }
+        Similarity {
+            a: s,
+            b: 0.0,
+            tx: 0.0,
+            ty: 0.0,
+        }
     }
 }
 
@@ -106,7 +126,12 @@ mod tests {
 
     #[test]
     fn fit_recovers_a_known_similarity() {
-        let truth = Similarity { a: 1.7 * 0.3f64.cos(), b: 1.7 * 0.3f64.sin(), tx: 40.0, ty: -12.5 };
+        let truth = Similarity {
+            a: 1.7 * 0.3f64.cos(),
+            b: 1.7 * 0.3f64.sin(),
+            tx: 40.0,
+            ty: -12.5,
+        };
         let src: Vec<[f32; 2]> = FFHQ_512.to_vec();
         let dst: Vec<[f32; 2]> = src
             .iter()
@@ -116,7 +141,12 @@ mod tests {
             })
             .collect();
         let fit = Similarity::fit(&src, &dst);
-        for (got, want) in [(fit.a, truth.a), (fit.b, truth.b), (fit.tx, truth.tx), (fit.ty, truth.ty)] {
+        for (got, want) in [
+            (fit.a, truth.a),
+            (fit.b, truth.b),
+            (fit.tx, truth.tx),
+            (fit.ty, truth.ty),
+        ] {
             assert!((got - want).abs() < 1e-3, "{fit:?} vs {truth:?}");
         }
         assert!((fit.scale() - 1.7).abs() < 1e-4);
@@ -124,7 +154,12 @@ mod tests {
 
     #[test]
     fn inverse_and_compose_round_trip() {
-        let m = Similarity { a: 0.8, b: -0.4, tx: 3.0, ty: 7.0 };
+        let m = Similarity {
+            a: 0.8,
+            b: -0.4,
+            tx: 3.0,
+            ty: 7.0,
+        };
         let id = m.compose(&m.inverse());
         let p = id.apply([123.0, -45.0]);
         assert!((p[0] - 123.0).abs() < 1e-9 && (p[1] + 45.0).abs() < 1e-9);

@@ -25,7 +25,11 @@ pub struct Detector {
 
 impl Detector {
     pub fn new(net: Network) -> Self {
-        Detector { net, threshold: THRESHOLD, nms_iou: NMS_IOU }
+        Detector {
+            net,
+            threshold: THRESHOLD,
+            nms_iou: NMS_IOU,
+        }
     }
 
     pub fn detect(&self, img: &Rgb16Image) -> Result<Vec<Face>> {
@@ -38,8 +42,11 @@ pub fn detect(net: &Network, img: &Rgb16Image, threshold: f32, nms_iou: f32) -> 
     let (input, factor) = prepare(img);
     let outputs = net.run(&[1, 3, SIZE, SIZE], input)?;
     let names = net.output_names();
-    let named: Vec<(&str, &[f32])> =
-        names.iter().map(String::as_str).zip(outputs.iter().map(|o| o.1.as_slice())).collect();
+    let named: Vec<(&str, &[f32])> = names
+        .iter()
+        .map(String::as_str)
+        .zip(outputs.iter().map(|o| o.1.as_slice()))
+        .collect();
     let mut faces = nms(decode(&named, threshold)?, nms_iou);
     for f in &mut faces {
         f.bbox.iter_mut().for_each(|v| *v *= factor);
@@ -55,7 +62,10 @@ pub fn prepare(img: &Rgb16Image) -> (Vec<f32>, f32) {
     let factor = (w.max(h) as f32 / SIZE as f32).max(1.0);
     let small;
     let src = if factor > 1.0 {
-        let (sw, sh) = ((w as f32 / factor).round() as u32, (h as f32 / factor).round() as u32);
+        let (sw, sh) = (
+            (w as f32 / factor).round() as u32,
+            (h as f32 / factor).round() as u32,
+        );
         small = resample::rgb16(img, sw.clamp(1, SIZE as u32), sh.clamp(1, SIZE as u32));
         &small
     } else {
@@ -71,7 +81,11 @@ pub fn prepare(img: &Rgb16Image) -> (Vec<f32>, f32) {
         }
     }
     // Map back by the exact per-axis ratio (rounding made them differ slightly).
-    let factor = if factor > 1.0 { w as f32 / src.width() as f32 } else { 1.0 };
+    let factor = if factor > 1.0 {
+        w as f32 / src.width() as f32
+    } else {
+        1.0
+    };
     (data, factor)
 }
 
@@ -83,7 +97,11 @@ pub fn decode(outputs: &[(&str, &[f32])], threshold: f32) -> Result<Vec<Face>> {
             .iter()
             .find(|o| o.0 == name)
             .map(|o| o.1)
-            .ok_or_else(|| Error::Model(format!("the face detector has no output '{name}' (is it YuNet 2023mar?)")))
+            .ok_or_else(|| {
+                Error::Model(format!(
+                    "the face detector has no output '{name}' (is it YuNet 2023mar?)"
+                ))
+            })
     };
     let mut faces = Vec::new();
     for s in STRIDES {
@@ -96,7 +114,9 @@ pub fn decode(outputs: &[(&str, &[f32])], threshold: f32) -> Result<Vec<Face>> {
         let cols = SIZE / s;
         let cells = cols * cols;
         if cls.len() != cells || bbox.len() != 4 * cells || kps.len() != 10 * cells {
-            return Err(Error::Model(format!("unexpected YuNet output sizes at stride {s}")));
+            return Err(Error::Model(format!(
+                "unexpected YuNet output sizes at stride {s}"
+            )));
         }
         let sf = s as f32;
         for i in 0..cells {
@@ -110,7 +130,11 @@ pub fn decode(outputs: &[(&str, &[f32])], threshold: f32) -> Result<Vec<Face>> {
             let (w, h) = (b[2].exp() * sf, b[3].exp() * sf);
             let k = &kps[10 * i..10 * i + 10];
             let landmarks = std::array::from_fn(|j| [(k[2 * j] + c) * sf, (k[2 * j + 1] + r) * sf]);
-            faces.push(Face { bbox: [cx - w / 2.0, cy - h / 2.0, w, h], landmarks, score });
+            faces.push(Face {
+                bbox: [cx - w / 2.0, cy - h / 2.0, w, h],
+                landmarks,
+                score,
+            });
         }
     }
     Ok(faces)
@@ -143,13 +167,20 @@ mod tests {
     use super::*;
 
     fn face(x: f32, score: f32) -> Face {
-        Face { bbox: [x, 0.0, 10.0, 10.0], landmarks: [[0.0; 2]; 5], score }
+        Face {
+            bbox: [x, 0.0, 10.0, 10.0],
+            landmarks: [[0.0; 2]; 5],
+            score,
+        }
     }
 
     #[test]
     fn nms_keeps_the_strongest_of_overlapping_boxes() {
         let kept = nms(vec![face(0.0, 0.7), face(1.0, 0.9), face(50.0, 0.8)], 0.3);
-        assert_eq!(kept.iter().map(|f| f.score).collect::<Vec<_>>(), vec![0.9, 0.8]);
+        assert_eq!(
+            kept.iter().map(|f| f.score).collect::<Vec<_>>(),
+            vec![0.9, 0.8]
+        );
     }
 
     #[test]

@@ -58,13 +58,38 @@ pub fn paste(
 ) {
     let m = to_template.compose(&Similarity::scaling(1.0 / scale));
     let inv = m.inverse();
-    let corners = [[0.0, 0.0], [FACE as f64, 0.0], [0.0, FACE as f64], [FACE as f64, FACE as f64]]
-        .map(|c| inv.apply(c));
+    let corners = [
+        [0.0, 0.0],
+        [FACE as f64, 0.0],
+        [0.0, FACE as f64],
+        [FACE as f64, FACE as f64],
+    ]
+    .map(|c| inv.apply(c));
     let (w, h) = (canvas.width() as f64, canvas.height() as f64);
-    let x0 = corners.iter().map(|c| c[0]).fold(f64::MAX, f64::min).floor().clamp(0.0, w) as u32;
-    let x1 = corners.iter().map(|c| c[0]).fold(f64::MIN, f64::max).ceil().clamp(0.0, w) as u32;
-    let y0 = corners.iter().map(|c| c[1]).fold(f64::MAX, f64::min).floor().clamp(0.0, h) as u32;
-    let y1 = corners.iter().map(|c| c[1]).fold(f64::MIN, f64::max).ceil().clamp(0.0, h) as u32;
+    let x0 = corners
+        .iter()
+        .map(|c| c[0])
+        .fold(f64::MAX, f64::min)
+        .floor()
+        .clamp(0.0, w) as u32;
+    let x1 = corners
+        .iter()
+        .map(|c| c[0])
+        .fold(f64::MIN, f64::max)
+        .ceil()
+        .clamp(0.0, w) as u32;
+    let y0 = corners
+        .iter()
+        .map(|c| c[1])
+        .fold(f64::MAX, f64::min)
+        .floor()
+        .clamp(0.0, h) as u32;
+    let y1 = corners
+        .iter()
+        .map(|c| c[1])
+        .fold(f64::MIN, f64::max)
+        .ceil()
+        .clamp(0.0, h) as u32;
     for y in y0..y1 {
         for x in x0..x1 {
             let [u, v] = m.apply([x as f64 + 0.5, y as f64 + 0.5]);
@@ -77,18 +102,30 @@ pub fn paste(
             }
             let f = sample(face, u, v);
             let p = canvas.get_pixel_mut(x, y);
-            for c in 0..3 {
-                let old = p.0[c] as f64;
-                let new = f[c] as f64 * 65535.0;
-                p.0[c] = (old + alpha * (new - old)).round().clamp(0.0, 65535.0) as u16;
+            for (old, new) in p.0.iter_mut().zip(f) {
+                let (o, n) = (*old as f64, new as f64 * 65535.0);
+                *old = (o + alpha * (n - o)).round().clamp(0.0, 65535.0) as u16;
             }
         }
     }
 }
 
 /// Pastes a restored face back where its input was cut from.
-pub fn paste_restored(canvas: &mut Rgb16Image, input: &FaceInput, restored: &[[f32; 3]], scale: f64, strength: f32) {
-    paste(canvas, restored, &input.to_template, scale, &Mask::new(&input.landmarks), strength);
+pub fn paste_restored(
+    canvas: &mut Rgb16Image,
+    input: &FaceInput,
+    restored: &[[f32; 3]],
+    scale: f64,
+    strength: f32,
+) {
+    paste(
+        canvas,
+        restored,
+        &input.to_template,
+        scale,
+        &Mask::new(&input.landmarks),
+        strength,
+    );
 }
 
 fn sample(face: &[[f32; 3]], u: f64, v: f64) -> [f32; 3] {
@@ -117,7 +154,10 @@ mod tests {
     fn mask_covers_the_face_and_fades_out() {
         let m = template_mask();
         for p in FFHQ_512 {
-            assert!(m.at(p[0] as f64, p[1] as f64) > 0.99, "landmark {p:?} not fully inside");
+            assert!(
+                m.at(p[0] as f64, p[1] as f64) > 0.99,
+                "landmark {p:?} not fully inside"
+            );
         }
         assert_eq!(m.at(2.0, 2.0), 0.0);
         assert_eq!(m.at(256.0, 511.0), 0.0);

@@ -59,8 +59,15 @@ pub fn prepare(photo: &Rgb16Image, face: &Face, method: Method) -> FaceInput {
         }
     }
     let to_template = Similarity::scaling(FACE as f64 / side as f64).compose(&m);
-    let landmarks = face.landmarks.map(|p| to_template.apply([p[0] as f64, p[1] as f64]));
-    FaceInput { to_template, shape: [1, 3, side, side], data, landmarks }
+    let landmarks = face
+        .landmarks
+        .map(|p| to_template.apply([p[0] as f64, p[1] as f64]));
+    FaceInput {
+        to_template,
+        shape: [1, 3, side, side],
+        data,
+        landmarks,
+    }
 }
 
 /// The network's output (NCHW, planar) as a 512×512 face, interleaved RGB in 0…1.

@@ -16,8 +16,14 @@ pub fn root() -> PathBuf {
 
 /// The built models. Tests need them: `make models` (part of `make test`) builds them.
 pub fn model_dir() -> PathBuf {
-    let dir = std::env::var_os("UNBLUR_MODELS").map(PathBuf::from).unwrap_or_else(|| root().join("models/build"));
-    assert!(dir.join("manifest.json").exists(), "no built models in {}: run `make models`", dir.display());
+    let dir = std::env::var_os("UNBLUR_MODELS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("models/build"));
+    assert!(
+        dir.join("manifest.json").exists(),
+        "no built models in {}: run `make models`",
+        dir.display()
+    );
     dir
 }
 
@@ -47,7 +53,12 @@ pub fn restorer() -> &'static Restorer {
         let entry = manifest().default_for(SUPER_RESOLUTION).unwrap();
         let a = model_bytes(&entry.id, None);
         let b = model_bytes(entry.denoise_partner.as_ref().unwrap(), None);
-        Restorer::new(Network::interpolated(&a, &b, 0.5).unwrap(), Some(detector()), None).unwrap()
+        Restorer::new(
+            Network::interpolated(&a, &b, 0.5).unwrap(),
+            Some(detector()),
+            None,
+        )
+        .unwrap()
     })
 }
 
@@ -87,7 +98,12 @@ pub fn encode(img: &DynamicImage, format: ImageFormat) -> Vec<u8> {
 pub fn psnr(a: &DynamicImage, b: &DynamicImage) -> f64 {
     let (a, b) = (a.to_rgb8(), b.to_rgb8());
     assert_eq!(a.dimensions(), b.dimensions());
-    let mse: f64 = a.as_raw().iter().zip(b.as_raw()).map(|(&x, &y)| (x as f64 - y as f64).powi(2)).sum::<f64>()
+    let mse: f64 = a
+        .as_raw()
+        .iter()
+        .zip(b.as_raw())
+        .map(|(&x, &y)| (x as f64 - y as f64).powi(2))
+        .sum::<f64>()
         / a.as_raw().len() as f64;
     if mse == 0.0 {
         f64::INFINITY

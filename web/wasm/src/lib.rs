@@ -31,12 +31,16 @@ pub struct Net {
 impl Net {
     #[wasm_bindgen(constructor)]
     pub fn new(bytes: &[u8]) -> Result<Net, JsError> {
-        Ok(Net { net: Network::from_bytes(bytes).map_err(err)? })
+        Ok(Net {
+            net: Network::from_bytes(bytes).map_err(err)?,
+        })
     }
 
     /// Two networks of one graph, every weight interpolated: `(1 - t)·a + t·b`.
     pub fn interpolated(a: &[u8], b: &[u8], t: f32) -> Result<Net, JsError> {
-        Ok(Net { net: Network::interpolated(a, b, t).map_err(err)? })
+        Ok(Net {
+            net: Network::interpolated(a, b, t).map_err(err)?,
+        })
     }
 
     /// Runs on a planar `[1,3,h,w]` input; returns the first output, planar.
@@ -71,7 +75,9 @@ fn detect_json(net: &Network, photo: &Photo) -> Result<String, JsError> {
 #[wasm_bindgen]
 pub fn probe(bytes: &[u8]) -> Result<String, JsError> {
     let (format, w, h) = image_io::probe(bytes).map_err(err)?;
-    Ok(format!(r#"{{"format":"{format:?}","width":{w},"height":{h}}}"#))
+    Ok(format!(
+        r#"{{"format":"{format:?}","width":{w},"height":{h}}}"#
+    ))
 }
 
 /// One photo's restoration.
@@ -94,13 +100,40 @@ impl Job {
     /// `sr_scale` is the SR network's scale; `face_side` is the face model's input side, or 0 to
     /// restore faces with the SR network.
     #[wasm_bindgen(constructor)]
-    pub fn new(bytes: &[u8], options: &str, sr_scale: usize, face_side: usize) -> Result<Job, JsError> {
-        let opts: Options = serde_json::from_str(options).map_err(|e| JsError::new(&format!("bad options: {e}")))?;
+    pub fn new(
+        bytes: &[u8],
+        options: &str,
+        sr_scale: usize,
+        face_side: usize,
+    ) -> Result<Job, JsError> {
+        let opts: Options = serde_json::from_str(options)
+            .map_err(|e| JsError::new(&format!("bad options: {e}")))?;
         opts.validate().map_err(err)?;
         let photo = image_io::decode(bytes).map_err(err)?;
-        let tiles = TileJob::new(photo.width(), photo.height(), opts.scale, opts.tile, opts.overlap, sr_scale).map_err(err)?;
-        let method = if face_side > 0 { Method::Model { size: face_side } } else { Method::Sr { scale: sr_scale } };
-        Ok(Job { photo, opts, tiles, method, faces: vec![], face_inputs: vec![], restored: vec![], result: None })
+        let tiles = TileJob::new(
+            photo.width(),
+            photo.height(),
+            opts.scale,
+            opts.tile,
+            opts.overlap,
+            sr_scale,
+        )
+        .map_err(err)?;
+        let method = if face_side > 0 {
+            Method::Model { size: face_side }
+        } else {
+            Method::Sr { scale: sr_scale }
+        };
+        Ok(Job {
+            photo,
+            opts,
+            tiles,
+            method,
+            faces: vec![],
+            face_inputs: vec![],
+            restored: vec![],
+            result: None,
+        })
     }
 
     pub fn width(&self) -> u32 {
@@ -123,7 +156,11 @@ impl Job {
         }
         let json = detect_json(&detector.net, &self.photo)?;
         self.faces = serde_json::from_str(&json).map_err(|e| JsError::new(&e.to_string()))?;
-        self.face_inputs = self.faces.iter().map(|f| restore::prepare(&self.photo.rgb, f, self.method)).collect();
+        self.face_inputs = self
+            .faces
+            .iter()
+            .map(|f| restore::prepare(&self.photo.rgb, f, self.method))
+            .collect();
         self.restored = vec![None; self.faces.len()];
         Ok(json)
     }
@@ -147,17 +184,11 @@ impl Job {
         Ok(r.output.iter().map(|&v| v as u32).collect())
     }
 
-    /// The canvas in a window as RGBA8, for drawing progress (partially blended at first).
+    /// The canvas in a window as RGBA8, for drawing progress: finished tiles at full brightness,
+    /// transparent where no tile has arrived yet.
     pub fn preview(&self, x: u32, y: u32, w: u32, h: u32) -> Vec<u8> {
-        let c = self.tiles.canvas();
-        let mut out = Vec::with_capacity((w * h * 4) as usize);
-        for yy in y..y + h {
-            for xx in x..x + w {
-                let p = c.get_pixel(xx, yy).0;
-                out.extend([(p[0] >> 8) as u8, (p[1] >> 8) as u8, (p[2] >> 8) as u8, 255]);
-            }
-        }
-        out
+        self.tiles
+            .preview_rgba8(x as usize, y as usize, w as usize, h as usize)
     }
 
     pub fn face_count(&self) -> usize {
@@ -166,7 +197,11 @@ impl Job {
 
     /// `[1, 3, side, side]` of face `i`'s network input.
     pub fn face_shape(&self, i: usize) -> Vec<u32> {
-        self.face_inputs[i].shape.iter().map(|&v| v as u32).collect()
+        self.face_inputs[i]
+            .shape
+            .iter()
+            .map(|&v| v as u32)
+            .collect()
     }
 
     pub fn face_input(&self, i: usize) -> Vec<f32> {
@@ -174,7 +209,13 @@ impl Job {
     }
 
     /// Takes face `i`'s network output (planar, of shape `[1,3,h,w]`).
-    pub fn accept_face(&mut self, i: usize, output: &[f32], h: usize, w: usize) -> Result<(), JsError> {
+    pub fn accept_face(
+        &mut self,
+        i: usize,
+        output: &[f32],
+        h: usize,
+        w: usize,
+    ) -> Result<(), JsError> {
         if output.len() != 3 * h * w {
             return Err(JsError::new("face output has the wrong size"));
         }
@@ -190,17 +231,28 @@ impl Job {
         let plane = side * side;
         let signed = matches!(self.method, Method::Model { .. });
         let before: Vec<[f32; 3]> = (0..plane)
-            .map(|j| std::array::from_fn(|c| {
-                let v = input.data[c * plane + j];
-                if signed { (v + 1.0) / 2.0 } else { v }
-            }))
+            .map(|j| {
+                std::array::from_fn(|c| {
+                    let v = input.data[c * plane + j];
+                    if signed {
+                        (v + 1.0) / 2.0
+                    } else {
+                        v
+                    }
+                })
+            })
             .collect();
         let before = resample::rgb_f32(&before, side, side, restore::FACE, restore::FACE);
         let after = self.restored[i].clone().unwrap_or_else(|| before.clone());
         before
             .iter()
             .chain(after.iter())
-            .flat_map(|p| [p[0], p[1], p[2]].map(|v| (v.clamp(0.0, 1.0) * 255.0).round() as u8).into_iter().chain([255]))
+            .flat_map(|p| {
+                [p[0], p[1], p[2]]
+                    .map(|v| (v.clamp(0.0, 1.0) * 255.0).round() as u8)
+                    .into_iter()
+                    .chain([255])
+            })
             .collect()
     }
 
@@ -208,7 +260,10 @@ impl Job {
     /// `encode`.
     pub fn finish(&mut self, format: &str, quality: u8) -> Result<Vec<u8>, JsError> {
         if self.result.is_none() {
-            let tiles = std::mem::replace(&mut self.tiles, TileJob::new(1, 1, 1.0, 0, 0, 1).map_err(err)?);
+            let tiles = std::mem::replace(
+                &mut self.tiles,
+                TileJob::new(1, 1, 1.0, 0, 0, 1).map_err(err)?,
+            );
             let mut canvas: Rgb16Image = tiles.finish();
             let scale = canvas.width() as f64 / self.photo.width() as f64;
             for (input, restored) in self.face_inputs.iter().zip(&self.restored) {
@@ -216,8 +271,16 @@ impl Job {
                     paste_restored(&mut canvas, input, restored, scale, self.opts.face_strength);
                 }
             }
-            let alpha = self.photo.alpha.as_ref().map(|a| resample::luma16(a, canvas.width(), canvas.height()));
-            self.result = Some(Photo { rgb: canvas, alpha, ..self.photo.clone_meta() });
+            let alpha = self
+                .photo
+                .alpha
+                .as_ref()
+                .map(|a| resample::luma16(a, canvas.width(), canvas.height()));
+            self.result = Some(Photo {
+                rgb: canvas,
+                alpha,
+                ..self.photo.clone_meta()
+            });
         }
         self.encode(format, quality)
     }
@@ -225,7 +288,10 @@ impl Job {
     /// Encodes the finished photo (after `finish`) again, in any format.
     pub fn encode(&self, format: &str, quality: u8) -> Result<Vec<u8>, JsError> {
         let format: unblur::OutputFormat = format.parse().map_err(err)?;
-        let out = self.result.as_ref().ok_or_else(|| JsError::new("the job is not finished"))?;
+        let out = self
+            .result
+            .as_ref()
+            .ok_or_else(|| JsError::new("the job is not finished"))?;
         image_io::encode(out, format, quality).map_err(err)
     }
 }
