@@ -30,6 +30,7 @@ cli:
 lint:
 	cargo fmt --all --check
 	cargo clippy --all-targets -- -D warnings
+	$(WASM_TARGET) clippy -p unblur --lib --no-default-features --target wasm32-unknown-unknown --profile wasm-dev -- -D warnings
 	$(WASM_TARGET) clippy -p unblur-web --target wasm32-unknown-unknown --profile wasm-dev -- -D warnings
 
 test-export:
@@ -44,3 +45,8 @@ test-py:
 test-e2e:
 	bash web/build.sh dev
 	node tests/e2e/run.mjs
+
+# Speed and memory, side by side in one run (a table, and JSON in bench/out/).
+bench: setup-test models
+	bash web/build.sh dev
+	bash bench/run.sh
