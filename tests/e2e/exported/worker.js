@@ -1,0 +1,112 @@
+// A test fixture (not part of the product): loads one exported architecture's ONNX into the
+// product's wasm (`Net`), runs it on the exporter's input and compares with PyTorch's output.
+// The first run's time includes tract's plan building (it optimises per input shape on first
+// use); with runs > 1 the later runs (rerun_ms) time the inference alone.
+// Posts {progress} as it goes, {log} for console output, and one final result object.
+
+import init, { Net } from '/pkg/unblur_web.js';
+
+let lastError = null; // the last console.error: a Rust panic's message (console_error_panic_hook)
+for (const level of ['log', 'warn', 'error']) {
+  const orig = console[level].bind(console);
+  console[level] = (...args) => {
+    orig(...args);
+    const text = args.map(String).join(' ');
+    if (level === 'error') lastError = text;
+    postMessage({ log: `${level}: ${text}` });
+  };
+}
+
+const MiB = 1024 * 1024;
+
+async function fetchBytes(url) {
+  const r = await fetch(url);
+  if (!r.ok) throw new Error(`${url}: HTTP ${r.status}`);
+  return r.arrayBuffer();
+}
+
+onmessage = async ({ data: { arch, runs = 1 } }) => {
+  let stage = 'init';
+  let wasm = null;
+  const heap = () => (wasm ? Math.round(wasm.memory.buffer.byteLength / MiB) : null);
+  const r = { arch, ok: false };
+  const step = (s) => {
+    stage = s;
+    postMessage({ progress: s });
+  };
+  try {
+    step('init');
+    wasm = await init({ module_or_path: '/pkg/unblur_web_bg.wasm' });
+    step('fetch');
+    const e = encodeURIComponent(arch);
+    const t0 = performance.now();
+    const meta = await (await fetch(`/export/${e}.json`)).json();
+    let [onnx, input, expected] = await Promise.all([
+      fetchBytes(`/export/${e}.onnx`),
+      fetchBytes(`/export/${e}.input.bin`),
+      fetchBytes(`/export/${e}.expected.bin`),
+    ]);
+    r.fetch_ms = performance.now() - t0;
+    r.bytes = onnx.byteLength;
+    r.input_shape = meta.input.shape;
+    r.expected_shape = meta.expected.shape;
+    const [, c, h, w] = meta.input.shape;
+    const x = new Float32Array(input);
+    const want = new Float32Array(expected);
+    if (c !== 3 || x.length !== c * h * w) throw new Error(`input is ${x.length} floats, not ${meta.input.shape}`);
+
+    step('load');
+    const t1 = performance.now();
+    const net = new Net(new Uint8Array(onnx));
+    r.load_ms = performance.now() - t1;
+    onnx = null; // the wasm heap has its own copy
+    r.heap_after_load_mib = heap();
+
+    step('run');
+    const t2 = performance.now();
+    const got = net.run(x, h, w);
+    r.run_ms = performance.now() - t2;
+    r.heap_after_run_mib = heap();
+    r.output_len = got.length;
+    if (got.length !== want.length) throw new Error(`output has ${got.length} floats, PyTorch's ${want.length} (${meta.expected.shape})`);
+
+    let num = 0, den = 0, maxAbs = 0, nonFinite = 0;
+    for (let i = 0; i < want.length; i++) {
+      const d = got[i] - want[i];
+      if (!Number.isFinite(got[i])) nonFinite++;
+      num += d * d;
+      den += want[i] * want[i];
+      maxAbs = Math.max(maxAbs, Math.abs(d));
+    }
+    r.rel_err = Math.sqrt(num) / Math.sqrt(den);
+    r.max_abs_err = maxAbs;
+    r.non_finite = nonFinite;
+    r.tolerance = 1e-3;
+    r.ok = nonFinite === 0 && r.rel_err <= r.tolerance;
+    if (!r.ok) r.error = nonFinite ? `${nonFinite} non-finite outputs` : `rel err ${r.rel_err.toExponential(3)} > ${r.tolerance}`;
+    // Again on the same input: tract builds and optimises its plan on the first run, so the
+    // later runs time the inference alone.
+    for (let i = 1; i < runs; i++) {
+      step(`run ${i + 1}`);
+      const t3 = performance.now();
+      const again = net.run(x, h, w);
+      (r.rerun_ms ??= []).push(performance.now() - t3);
+      if (again.length !== got.length || again.some((v, j) => v !== got[j])) r.rerun_differs = true;
+    }
+    if (r.ok && r.rerun_differs) Object.assign(r, { ok: false, error: 'a later run on the same input gave a different output' });
+    r.heap_peak_mib = heap(); // wasm memory never shrinks: this is the peak
+    net.free();
+  } catch (err) {
+    r.stage = stage;
+    r.error = `${err?.name || 'Error'}: ${err?.message || err}`;
+    r.stack = String(err?.stack || '').split('\n').slice(0, 8).join('\n');
+    r.heap_at_error_mib = heap();
+    // A trap (RuntimeError: unreachable) follows a Rust panic or a failed allocation: say which.
+    if ((err instanceof WebAssembly.RuntimeError || err instanceof RangeError) && lastError) r.error += ` — after: ${lastError.split('\n')[0]}`;
+    if (/alloc|out of memory|memory\.grow|Maximum memory/i.test(r.error) || (r.heap_at_error_mib ?? 0) > 3584) {
+      r.oom = true;
+      r.error = `OUT OF MEMORY (wasm heap at ${r.heap_at_error_mib} MiB of wasm32's 4096 MiB): ${r.error}`;
+    }
+  }
+  postMessage(r);
+};
