@@ -1,0 +1,191 @@
+// Browser benchmark: Unblur's wasm (a pool of workers, each its own Net) against
+// onnxruntime-web's wasm backend on the same ONNX and the same 128×128 tiles of a real photo,
+// in headless Chromium (Debian's /usr/bin/chromium via playwright-core).
+//
+//   node bench/browser.mjs            (after `bash web/build.sh dev` and `npm install --no-save onnxruntime-web`)
+//
+// Environment: BENCH_ROUNDS (3), BENCH_SIDE (128), BENCH_POOL_PER_WORKER (2 tiles per worker
+// per round), BENCH_ORT_TILES (2 per round), BENCH_FACE (1: GFPGAN once; 0: skip),
+// BENCH_YUNET_RUNS (3), BENCH_OUT (bench/out/browser.json), UNBLUR_SITE, CHROMIUM.
+//
+// Two servers on 127.0.0.1 serve the same files: a plain static one (what a static host gives:
+// no SharedArrayBuffer, so onnxruntime-web gets one thread) and a cross-origin-isolated one
+// (COOP same-origin + COEP require-corp on every response) for onnxruntime-web's threads.
+// Both pages are open at once and the runners' batches alternate round by round, so the
+// machine's background load falls on all of them alike.
+
+import { createServer } from 'node:http';
+import { readFile, writeFile, mkdir, stat } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { chromium } from 'playwright-core';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const repo = path.resolve(here, '..');
+const env = (k, d) => (process.env[k] !== undefined ? process.env[k] : d);
+const SITE = path.resolve(env('UNBLUR_SITE', path.join(repo, 'dist/site')));
+const ROUNDS = +env('BENCH_ROUNDS', 3);
+const SIDE = +env('BENCH_SIDE', 128);
+const POOL_PER_WORKER = +env('BENCH_POOL_PER_WORKER', 2);
+const ORT_TILES = +env('BENCH_ORT_TILES', 2);
+const FACE = env('BENCH_FACE', '1') !== '0';
+const YUNET_RUNS = +env('BENCH_YUNET_RUNS', 3);
+const OUT = path.resolve(env('BENCH_OUT', path.join(repo, 'bench/out/browser.json')));
+const PHOTO = path.resolve(repo, '../shared/data/dev/codeformer/whole_imgs/02.png');
+
+const ROOTS = [
+  ['/pkg/', path.join(SITE, 'pkg')],
+  ['/models/', path.join(repo, 'models/build')],
+  ['/ort/', path.join(repo, 'node_modules/onnxruntime-web/dist')],
+  ['/', path.join(here, 'web')],
+];
+const MIME = {
+  '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.mjs': 'text/javascript; charset=utf-8',
+  '.wasm': 'application/wasm', '.onnx': 'application/octet-stream', '.png': 'image/png', '.json': 'application/json',
+};
+
+function serve(isolated) {
+  const server = createServer(async (req, res) => {
+    const url = new URL(req.url, 'http://x');
+    let p = null;
+    if (url.pathname === '/photo.png') p = PHOTO;
+    else
+      for (const [prefix, dir] of ROOTS)
+        if (url.pathname.startsWith(prefix)) {
+          p = path.join(dir, decodeURIComponent(url.pathname.slice(prefix.length)));
+          if (!p.startsWith(dir)) return res.writeHead(403).end();
+          break;
+        }
+    const headers = { 'cache-control': 'no-cache' };
+    if (isolated) {
+      headers['cross-origin-opener-policy'] = 'same-origin';
+      headers['cross-origin-embedder-policy'] = 'require-corp';
+    }
+    try {
+      if ((await stat(p)).isDirectory()) p = path.join(p, 'index.html');
+      const body = await readFile(p);
+      res.writeHead(200, { ...headers, 'content-type': MIME[path.extname(p)] || 'application/octet-stream' });
+      res.end(body);
+    } catch {
+      res.writeHead(404, headers).end('not found');
+    }
+  });
+  return new Promise((r) => server.listen(0, '127.0.0.1', () => r(server)));
+}
+
+const log = (...a) => console.error('[browser]', ...a);
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? (s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2) : NaN;
+};
+
+function flops(model, h, w) {
+  try {
+    return JSON.parse(execFileSync('python3', [path.join(here, 'flops.py'), path.join(repo, model), String(h), String(w)], { encoding: 'utf8' })).flops;
+  } catch (e) {
+    log(`no FLOP count for ${model}: ${e.message}`);
+    return null;
+  }
+}
+
+const servers = [await serve(false), await serve(true)];
+const origin = (s) => `http://127.0.0.1:${s.address().port}/`;
+const executablePath = env('CHROMIUM', '/usr/bin/chromium');
+const browser = await chromium.launch({
+  executablePath,
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync', '--disable-renderer-backgrounding',
+    '--disable-background-timer-throttling', '--disable-backgrounding-occluded-windows'],
+});
+const context = await browser.newContext();
+const result = { chromium: browser.version(), rounds: ROUNDS, side: SIDE, runners: {}, checks: {} };
+try {
+  const pages = {};
+  for (const [key, s] of [['static', servers[0]], ['isolated', servers[1]]]) {
+    const page = await context.newPage();
+    page.on('console', (m) => m.type() === 'error' && log(`${key} console: ${m.text()}`));
+    page.on('pageerror', (e) => log(`${key} page error: ${e.message}`));
+    await page.goto(origin(s));
+    await page.waitForFunction(() => window.benchReady, null, { timeout: 30_000 });
+    pages[key] = { page, info: await page.evaluate(() => window.bench.setup()) };
+    log(key, JSON.stringify(pages[key].info));
+  }
+  if (!pages.isolated.info.crossOriginIsolated) throw new Error('the isolated page is not crossOriginIsolated');
+  if (pages.static.info.crossOriginIsolated) throw new Error('the static page is crossOriginIsolated');
+  const N = pages.static.info.hardwareConcurrency;
+  result.hardwareConcurrency = N;
+  result.userAgent = pages.static.info.userAgent;
+  result.photo = pages.static.info.photo;
+
+  const SR = 'realesr-general-x4v3';
+  const srFlops = flops(`models/build/${SR}.fp32.onnx`, SIDE, SIDE);
+  const specs = [
+    { name: 'unblur-pool-fp32', page: 'static', kind: 'unblur', model: `/models/${SR}.fp32.onnx`, workers: N, per: N * POOL_PER_WORKER, label: `Unblur wasm, pool of ${N} workers, fp32 file` },
+    { name: 'unblur-pool-fp16', page: 'static', kind: 'unblur', model: `/models/${SR}.fp16.onnx`, workers: N, per: N * POOL_PER_WORKER, label: `Unblur wasm, pool of ${N} workers, fp16 file (shipped)` },
+    { name: 'unblur-1w-fp16', page: 'static', kind: 'unblur', model: `/models/${SR}.fp16.onnx`, workers: 1, per: ORT_TILES, label: 'Unblur wasm, 1 worker, fp16 file' },
+    { name: 'ort-st-fp32', page: 'static', kind: 'ort', model: `/models/${SR}.fp32.onnx`, threads: 1, per: ORT_TILES, label: 'ort-web wasm SIMD, 1 thread (static host), fp32' },
+    { name: 'ort-st-fp16', page: 'static', kind: 'ort', model: `/models/${SR}.fp16.onnx`, threads: 1, per: ORT_TILES, label: 'ort-web wasm SIMD, 1 thread (static host), fp16 file' },
+    { name: 'ort-mt-fp32', page: 'isolated', kind: 'ort', model: `/models/${SR}.fp32.onnx`, threads: N, per: ORT_TILES, label: `ort-web wasm SIMD, ${N} threads (COOP/COEP), fp32` },
+    { name: 'unblur-pool-iso-fp16', page: 'isolated', kind: 'unblur', model: `/models/${SR}.fp16.onnx`, workers: N, per: N * POOL_PER_WORKER, label: `Unblur wasm, pool of ${N}, fp16, on the isolated page` },
+  ];
+  for (const s of specs) {
+    const t = Date.now();
+    const r = await pages[s.page].page.evaluate(([n, sp]) => window.bench.open(n, sp), [s.name, { ...s, side: SIDE }]);
+    result.runners[s.name] = { label: s.label, model: s.model, kind: s.kind, workers: s.workers || 1, threads: s.threads || 1, flopsPerTile: srFlops, open: r, batches: [] };
+    log(`${s.name}: open ${(Date.now() - t) / 1e3}s, first run ${r.firstMs.map((x) => x.toFixed(0)).join('/')} ms`);
+  }
+  for (let round = 0; round < ROUNDS; round++)
+    for (const s of specs) {
+      const b = await pages[s.page].page.evaluate(([n, c]) => window.bench.batch(n, c), [s.name, s.per]);
+      result.runners[s.name].batches.push(b);
+      log(`round ${round + 1} ${s.name}: ${b.count} tiles in ${b.wallMs.toFixed(0)} ms (${(b.wallMs / b.count).toFixed(0)} ms/tile)`);
+    }
+  const st = pages.static.page;
+  result.checks['unblur-fp32 vs ort-fp32 (tile 0)'] = await st.evaluate(() => window.bench.compare('unblur-pool-fp32', 'ort-st-fp32'));
+  result.checks['unblur-fp16 vs unblur-fp32 (tile 0)'] = await st.evaluate(() => window.bench.compare('unblur-pool-fp16', 'unblur-pool-fp32'));
+  result.checks['ort-threads vs ort-1 (tile 0)'] = null; // different pages; same library
+  for (const s of specs) await pages[s.page].page.evaluate((n) => window.bench.close(n), s.name);
+
+  // Summaries: ms per tile from the total wall time of all rounds.
+  for (const [, r] of Object.entries(result.runners)) {
+    const count = r.batches.reduce((a, b) => a + b.count, 0);
+    const wall = r.batches.reduce((a, b) => a + b.wallMs, 0);
+    const px = r.batches.reduce((a, b) => a + b.outPixels, 0);
+    const runs = r.batches.flatMap((b) => b.runs);
+    r.tiles = count;
+    r.msPerTile = wall / count;
+    r.outMpps = px / wall / 1e3;
+    r.medianRunMs = median(runs);
+    r.bestBatchMsPerTile = Math.min(...r.batches.map((b) => b.wallMs / b.count));
+    r.gflops = srFlops ? srFlops / r.msPerTile / 1e6 : null;
+  }
+
+  // YuNet at 640×640 (the shipped int8 file, folded to f32 by Unblur) and GFPGAN at 512×512.
+  const one = async (name, spec, runs, label, flopsModel) => {
+    const t = Date.now();
+    const open = await st.evaluate(([n, sp]) => window.bench.open(n, sp), [name, spec]);
+    const batches = [];
+    for (let i = 0; i < runs; i++) batches.push(await st.evaluate((n) => window.bench.batch(n, 1), name));
+    await st.evaluate((n) => window.bench.close(n), name);
+    const elapsed = (Date.now() - t) / 1e3;
+    const f = flops(flopsModel, spec.side, spec.side);
+    const ms = runs ? median(batches.map((b) => b.runs[0])) : open.firstMs[0];
+    result.runners[name] = { label, model: spec.model, kind: spec.kind, open, batches, msPerRun: ms, flops: f, gflops: f ? f / ms / 1e6 : null };
+    log(`${name}: ${elapsed}s in all; ${ms.toFixed(0)} ms per run`);
+  };
+  const yunet = { model: '/models/yunet.int8.onnx', side: 640, input: 'bgr255' };
+  await one('unblur-yunet', { ...yunet, kind: 'unblur' }, YUNET_RUNS, 'Unblur wasm, YuNet 640×640 (int8 file)', 'models/build/yunet.int8.onnx');
+  await one('ort-st-yunet', { ...yunet, kind: 'ort', threads: 1 }, YUNET_RUNS, 'ort-web 1 thread, YuNet 640×640 (int8 file)', 'models/build/yunet.int8.onnx');
+  if (FACE)
+    // Once: the first run builds tract's plan and runs it (no separate warm-up: it is big).
+    await one('unblur-gfpgan', { kind: 'unblur', model: '/models/export/gfpgan.onnx', side: 512, input: 'rgbpm1' }, 0,
+      'Unblur wasm, GFPGAN architecture 512×512 (first run, incl. plan)', 'models/build/export/gfpgan.onnx');
+} finally {
+  await browser.close();
+  for (const s of servers) s.close();
+}
+
+await mkdir(path.dirname(OUT), { recursive: true });
+await writeFile(OUT, JSON.stringify(result, null, 1));
+log(`wrote ${OUT}`);

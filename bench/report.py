@@ -1,0 +1,161 @@
+"""Merges bench/out/browser.json and bench/out/native.json into bench/out/bench.json and
+bench/out/bench.md (one markdown table per part, with the machine), and prints the markdown.
+
+    python3 bench/report.py [OUT_DIR]
+"""
+
+import json
+import os
+import platform
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def load(p):
+    try:
+        with open(p) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "?"
+
+
+def cpu_flags():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    fl = line.split(":", 1)[1].split()
+                    return " ".join(x for x in ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16") if x in fl)
+    except OSError:
+        pass
+    return ""
+
+
+def fmt(x, nd=0):
+    if x is None or (isinstance(x, float) and x != x):
+        return "–"
+    return f"{x:,.{nd}f}"
+
+
+def main():
+    out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "out")
+    b = load(os.path.join(out, "browser.json"))
+    n = load(os.path.join(out, "native.json"))
+    machine = {
+        "nproc": int(subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip() or 0),
+        "cpu": cpu_model(),
+        "cpu_flags": cpu_flags(),
+        "loadavg_at_report": open("/proc/loadavg").read().split()[:3],
+        "chromium": (b or {}).get("chromium"),
+    }
+    try:
+        import onnxruntime
+
+        machine["onnxruntime"] = onnxruntime.__version__
+    except ImportError:
+        pass
+    try:
+        with open(os.path.join(HERE, "..", "node_modules", "onnxruntime-web", "package.json")) as f:
+            machine["onnxruntime_web"] = json.load(f)["version"]
+    except OSError:
+        pass
+    md = ["# Unblur benchmark", ""]
+    md.append(f"Machine: {machine['nproc']} CPUs (`nproc`), {machine['cpu']} ({machine['cpu_flags']}); "
+              f"Chromium {machine['chromium']}; onnxruntime {machine.get('onnxruntime')} (PyPI), "
+              f"onnxruntime-web {machine.get('onnxruntime_web')}. Load average when written: {' '.join(machine['loadavg_at_report'])} "
+              "(shared machine: compare rows of one run, not across runs).")
+    md.append("")
+    ratios = {}
+    if b:
+        R = b["runners"]
+        side = b["side"]
+        md += [f"## Browser (headless Chromium, wasm), realesr-general-x4v3 on {side}×{side} tiles of a real photo", "",
+               "Batches of every runner alternate round by round on the same pages; ms per tile = all batches' wall time / tiles.", "",
+               "| runner | tiles | ms / tile (wall) | median run in worker (ms) | output MP/s | GFLOP/s | first run incl. plan (ms) |",
+               "|---|---:|---:|---:|---:|---:|---:|"]
+        for k, r in R.items():
+            if "msPerTile" not in r:
+                continue
+            first = max(r["open"]["firstMs"]) if r["open"].get("firstMs") else None
+            md.append(f"| {r['label']} | {r['tiles']} | {fmt(r['msPerTile'])} | {fmt(r['medianRunMs'])} | {fmt(r['outMpps'], 3)} | {fmt(r['gflops'], 1)} | {fmt(first)} |")
+        md += ["", "| other networks (Unblur wasm, one worker) | ms per run | GFLOP | GFLOP/s | load (ms) |", "|---|---:|---:|---:|---:|"]
+        for k, r in R.items():
+            if "msPerRun" not in r:
+                continue
+            load_ms = r["open"]["loads"][0].get("loadMs") if r["open"].get("loads") else None
+            md.append(f"| {r['label']} | {fmt(r['msPerRun'])} | {fmt((r['flops'] or 0) / 1e9, 1)} | {fmt(r['gflops'], 1)} | {fmt(load_ms)} |")
+        pool = min((R[k]["msPerTile"] for k in ("unblur-pool-fp32", "unblur-pool-fp16") if k in R), default=None)
+        shipped = R.get("unblur-pool-fp16", {}).get("msPerTile")
+        st = min((R[k]["msPerTile"] for k in ("ort-st-fp32", "ort-st-fp16") if k in R), default=None)
+        mt = R.get("ort-mt-fp32", {}).get("msPerTile")
+        if shipped and st:
+            ratios["unblur_pool_shipped_vs_best_ort_static"] = st / shipped
+        if shipped and mt:
+            ratios["unblur_pool_shipped_vs_ort_threaded"] = mt / shipped
+        if pool and st:
+            ratios["unblur_pool_best_vs_best_ort_static"] = st / pool
+        one = R.get("unblur-1w-fp16", {}).get("msPerTile")
+        if one and st:
+            ratios["unblur_1_worker_vs_ort_static_same_threads"] = st / one
+        if one and shipped:
+            ratios["pool_speedup_over_1_worker"] = one / shipped
+        md += ["", "Ratios (throughput, >1 means Unblur is faster): " + ", ".join(f"{k} = **{v:.2f}×**" for k, v in ratios.items()), ""]
+        if b.get("checks"):
+            md.append("Output checks (tile 0, max |Δ|): " + ", ".join(f"{k}: {fmt(v['maxAbs'], 5) if v and 'maxAbs' in v else '–'}" for k, v in b["checks"].items() if v is not None))
+            md.append("")
+    if n:
+        md += ["## Native (one process, CPU), realesr-general-x4v3 fp32", "",
+               "ms per tile: min (median) over all rounds' runs; GFLOP/s from the min and the graph's conv FLOPs (2·Cin·Cout·k²·H·W).", "",
+               "| tile | GFLOP / tile | tract 1 thread ms | tract GFLOP/s | ort 1 thread ms | ort 1t GFLOP/s | ort 2 threads ms | ort 2t GFLOP/s | tract / ort-1t time | tract plan build (ms) |",
+               "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for s, t in n["tiles"].items():
+            md.append(f"| {s}² | {t['flops'] / 1e9:.1f} | {fmt(t['tract_ms']['min'])} ({fmt(t['tract_ms']['median'])}) | {fmt(t['tract_gflops'], 1)} | "
+                      f"{fmt(t['ort1_ms']['min'])} ({fmt(t['ort1_ms']['median'])}) | {fmt(t['ort1_gflops'], 1)} | {fmt(t['ort2_ms']['min'])} ({fmt(t['ort2_ms']['median'])}) | {fmt(t['ort2_gflops'], 1)} | "
+                      f"{t['tract_ms']['min'] / t['ort1_ms']['min']:.2f} | {fmt(t['tract_plan_ms'])} |")
+        pk = n.get("peak_gflops", {})
+        md += ["", "Measured peaks (numpy/OpenBLAS sgemm, best of runs, GFLOP/s): " +
+               "; ".join(f"{th} thread(s): " + ", ".join(f"{k} {v:.0f}" for k, v in d.items()) for th, d in pk.items()), ""]
+        big = n["tiles"][max(n["tiles"], key=int)]
+        if pk.get("1"):
+            p1 = max(pk["1"].values())
+            ratios["tract_fraction_of_sgemm_peak_1t"] = big["tract_gflops"] / p1
+            ratios["ort1_fraction_of_sgemm_peak_1t"] = big["ort1_gflops"] / p1
+            md.append(f"Largest tile: tract reaches {ratios['tract_fraction_of_sgemm_peak_1t']:.0%} and onnxruntime (1 thread) "
+                      f"{ratios['ort1_fraction_of_sgemm_peak_1t']:.0%} of the best 1-thread sgemm above; "
+                      f"onnxruntime's best (1 thread) is the practical peak: tract is at {big['tract_gflops'] / big['ort1_gflops']:.0%} of it.")
+            md.append("")
+        e = n.get("e2e")
+        if e:
+            md += ["## CLI end to end (`unblur restore --scale 2 --faces auto`, tile 96, one thread)", "",
+                   "| photo | pixels | tiles | wall (s) | max RSS (MB) | note |", "|---|---|---:|---:|---:|---|"]
+            for k, r in e.items():
+                if not isinstance(r, dict):
+                    continue
+                note = (f"capped at {r['wall_s']:.0f} s; extrapolated full run ≈ {r['extrapolated_wall_s'] / 60:.1f} min"
+                        if r["capped"] else f"ran to the end; {r.get('json', {}).get('faces', '?')} faces")
+                md.append(f"| {k} | {r['width']}×{r['height']} ({r['megapixels']:.1f} MP) | {r['tiles']} | {r['wall_s']:.1f} | {r['max_rss_mb']:.0f} | {note} |")
+            md += ["", f"Extrapolation: small photo's fixed + faces time ({e['small']['fixed_and_faces_s']:.1f} s) + tiles × tract's median 96² tile ({e['tile96_s_used'] * 1e3:.0f} ms). "
+                   "RSS of the capped runs is the peak while tiles were running (before the final encode).", ""]
+    md_text = "\n".join(md)
+    with open(os.path.join(out, "bench.md"), "w") as f:
+        f.write(md_text + "\n")
+    with open(os.path.join(out, "bench.json"), "w") as f:
+        json.dump({"machine": machine, "ratios": ratios, "browser": b, "native": n}, f, indent=1)
+    print(md_text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# `make bench`: the browser and the native benchmarks, then one combined table.
+# Writes bench/out/{browser,native,bench}.json and bench/out/bench.md.
+#   BENCH_QUICK=1 bash bench/run.sh     small sizes, for checking the harness (~3 min)
+#   BENCH_SKIP=browser|native           run only the other part (reports whatever is in bench/out)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mkdir -p bench/out
+log() { echo "[bench] $*" >&2; }
+
+[[ -f dist/site/pkg/unblur_web_bg.wasm ]] || bash web/build.sh dev
+[[ -d node_modules/playwright-core ]] || npm ci
+[[ -f node_modules/onnxruntime-web/dist/ort.wasm.min.mjs ]] || npm install --no-save onnxruntime-web
+[[ -x target/release/unblur ]] || cargo build --release
+log "building bench/native (tract timing harness)"
+cargo build --release --quiet --manifest-path bench/native/Cargo.toml --target-dir target
+
+if [[ -n "${BENCH_QUICK:-}" ]]; then
+  export BENCH_SIDE=${BENCH_SIDE:-64} BENCH_ROUNDS=${BENCH_ROUNDS:-1} BENCH_POOL_PER_WORKER=${BENCH_POOL_PER_WORKER:-1} \
+    BENCH_ORT_TILES=${BENCH_ORT_TILES:-1} BENCH_FACE=${BENCH_FACE:-0} BENCH_YUNET_RUNS=${BENCH_YUNET_RUNS:-1}
+  NATIVE_ARGS=(--quick --e2e-cap 15)
+else
+  NATIVE_ARGS=()
+fi
+
+start=$SECONDS
+if [[ "${BENCH_SKIP:-}" != browser ]]; then
+  log "browser part"
+  node bench/browser.mjs
+fi
+if [[ "${BENCH_SKIP:-}" != native ]]; then
+  log "native part"
+  python3 bench/native.py "${NATIVE_ARGS[@]}"
+fi
+log "done in $((SECONDS - start)) s"
+python3 bench/report.py bench/out
