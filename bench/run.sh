@@ -34,3 +34,16 @@ if [[ "${BENCH_SKIP:-}" != native ]]; then
 fi
 log "done in $((SECONDS - start)) s"
 python3 bench/report.py bench/out
+
+# The README's performance section quotes this run's table.
+python3 - README.md bench/out/bench.md <<'PY'
+import sys
+readme, table = sys.argv[1], open(sys.argv[2]).read()
+body = "\n".join(("###" + l[1:]) if l.startswith("#") else l for l in table.splitlines()[1:]).strip()
+s = open(readme).read()
+a, b = "<!-- bench:start -->", "<!-- bench:end -->"
+if a in s and b in s:
+    s = s[: s.index(a) + len(a)] + "\n" + body + "\n" + s[s.index(b):]
+    open(readme, "w").write(s)
+    print("updated the performance section in README.md")
+PY
