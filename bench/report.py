@@ -149,6 +149,18 @@ def main():
                 md.append(f"| {k} | {r['width']}×{r['height']} ({r['megapixels']:.1f} MP) | {r['tiles']} | {r['wall_s']:.1f} | {r['max_rss_mb']:.0f} | {note} |")
             md += ["", f"Extrapolation: small photo's fixed + faces time ({e['small']['fixed_and_faces_s']:.1f} s) + tiles × tract's median 96² tile ({e['tile96_s_used'] * 1e3:.0f} ms). "
                    "RSS of the capped runs is the peak while tiles were running (before the final encode).", ""]
+    x = load(os.path.join(out, "exported-wasm.json"))
+    if x and x.get("results"):
+        md += ["## Face restorer architectures in Unblur wasm (random weights, `models/export.py --all-random`)", "",
+               "One input per architecture, in a fresh worker; the first run includes tract's plan building.", "",
+               "| architecture | ONNX (MB) | input | first run (s) | later run (s) | wasm heap (MiB) | rel err vs PyTorch |",
+               "|---|---:|---|---:|---:|---:|---:|"]
+        for r in x["results"]:
+            again = f"{r['again_s']:.1f}" if r.get("again_s") else "—"
+            shape = "×".join(str(v) for v in r.get("input_shape", [])[2:])
+            md.append(f"| {r['arch']} | {r['onnx_mb']:.0f} | {shape} | {r['run_s']:.1f} | {again} | {r.get('heap_peak_mib', 0)} | "
+                      f"{r['rel_err']:.1e} |" if r.get("ok") else f"| {r['arch']} | — | — | failed | — | — | — |")
+        md.append("")
     md_text = "\n".join(md)
     with open(os.path.join(out, "bench.md"), "w") as f:
         f.write(md_text + "\n")

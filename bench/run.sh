@@ -32,6 +32,10 @@ if [[ "${BENCH_SKIP:-}" != native ]]; then
   log "native part"
   python3 bench/native.py "${NATIVE_ARGS[@]}"
 fi
+if [[ "${BENCH_SKIP:-}" != browser && -z "${BENCH_QUICK:-}" ]]; then
+  log "face restorer architectures in wasm"
+  RUNS=2 node tests/e2e/exported.mjs
+fi
 log "done in $((SECONDS - start)) s"
 python3 bench/report.py bench/out
 
