@@ -225,7 +225,17 @@ pub fn encode(photo: &Photo, format: OutputFormat, jpeg_quality: u8) -> Result<V
         (false, false) => 3,
         (false, true) => 4,
     };
-    let mut samples: Vec<u16> = Vec::with_capacity(w as usize * h as usize * channels);
+    // Samples go straight into the encoder's byte layout: 16-bit native-endian (the PNG encoder
+    // swaps to big-endian) or rounded to 8 bits. One buffer, no intermediate copy.
+    let mut bytes: Vec<u8> =
+        Vec::with_capacity(w as usize * h as usize * channels * if deep { 2 } else { 1 });
+    let mut push = |v: u16| {
+        if deep {
+            bytes.extend(v.to_ne_bytes());
+        } else {
+            bytes.push(((v as u32 * 255 + 32767) / 65535) as u8);
+        }
+    };
     for (i, p) in photo.rgb.pixels().enumerate() {
         let [mut r, mut g, mut b] = p.0.map(|v| v as f32);
         if flatten {
@@ -234,12 +244,14 @@ pub fn encode(photo: &Photo, format: OutputFormat, jpeg_quality: u8) -> Result<V
             (r, g, b) = (r * a + white, g * a + white, b * a + white);
         }
         if photo.gray {
-            samples.push((0.2126 * r + 0.7152 * g + 0.0722 * b).round().min(65535.0) as u16);
+            push((0.2126 * r + 0.7152 * g + 0.0722 * b).round().min(65535.0) as u16);
         } else {
-            samples.extend([r as u16, g as u16, b as u16]);
+            [r, g, b]
+                .into_iter()
+                .for_each(|v| push(v.round().min(65535.0) as u16));
         }
         if let Some(a) = alpha {
-            samples.push(a.as_raw()[i]);
+            push(a.as_raw()[i]);
         }
     }
     let color = match (channels, deep) {
@@ -252,17 +264,6 @@ pub fn encode(photo: &Photo, format: OutputFormat, jpeg_quality: u8) -> Result<V
         (3, true) => ExtendedColorType::Rgb16,
         _ => ExtendedColorType::Rgba16,
     };
-    let bytes: Vec<u8> = if deep {
-        // PNG wants big-endian samples; the encoder takes native-endian bytes and swaps.
-        samples.iter().flat_map(|v| v.to_ne_bytes()).collect()
-    } else {
-        samples
-            .iter()
-            .map(|&v| ((v as u32 * 255 + 32767) / 65535) as u8)
-            .collect()
-    };
-    drop(samples);
-
     let mut out = Vec::new();
     let enc_err = |e: image::ImageError| Error::Encode(e.to_string());
     match format {
