@@ -4,7 +4,7 @@
 //
 //   node bench/browser.mjs            (after `bash web/build.sh dev` and `npm install --no-save onnxruntime-web`)
 //
-// Environment: BENCH_ROUNDS (3), BENCH_SIDE (128), BENCH_POOL_PER_WORKER (2 tiles per worker
+// Environment: BENCH_ROUNDS (3), BENCH_SIDE (96, the page's tile), BENCH_POOL_PER_WORKER (2 tiles per worker
 // per round), BENCH_ORT_TILES (2 per round), BENCH_FACE (1: GFPGAN once; 0: skip),
 // BENCH_YUNET_RUNS (3), BENCH_OUT (bench/out/browser.json), UNBLUR_SITE, CHROMIUM.
 //
@@ -26,7 +26,7 @@ const repo = path.resolve(here, '..');
 const env = (k, d) => (process.env[k] !== undefined ? process.env[k] : d);
 const SITE = path.resolve(env('UNBLUR_SITE', path.join(repo, 'dist/site')));
 const ROUNDS = +env('BENCH_ROUNDS', 3);
-const SIDE = +env('BENCH_SIDE', 128);
+const SIDE = +env('BENCH_SIDE', 96);
 const POOL_PER_WORKER = +env('BENCH_POOL_PER_WORKER', 2);
 const ORT_TILES = +env('BENCH_ORT_TILES', 2);
 const FACE = env('BENCH_FACE', '1') !== '0';
