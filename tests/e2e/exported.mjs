@@ -14,14 +14,12 @@
 // Writes bench/out/exported-wasm.json. Prints "N passed, M failed" last; exits non-zero on any
 // failure.
 
-import { createServer } from 'node:http';
-import { createReadStream } from 'node:fs';
 import { readFile, writeFile, mkdir, stat } from 'node:fs/promises';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import os from 'node:os';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
+import { serveStatic, launchChromium } from './harness.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '../..');
@@ -50,34 +48,7 @@ if (!(await stat(wasmFile).catch(() => null))) {
 
 // ---------- a static server: / → the site, /export/ → the exports, /test/ → the fixture ----------
 
-const MIME = {
-  '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.json': 'application/json',
-  '.wasm': 'application/wasm', '.onnx': 'application/octet-stream', '.bin': 'application/octet-stream',
-};
-const mounts = [['/export/', exported], ['/test/', fixture], ['/', site]];
-const server = createServer(async (req, res) => {
-  const url = new URL(req.url, 'http://x');
-  let pathname;
-  try {
-    pathname = decodeURIComponent(url.pathname);
-  } catch {
-    return res.writeHead(400).end();
-  }
-  const [prefix, root] = mounts.find(([m]) => pathname.startsWith(m));
-  const p = path.join(root, pathname.slice(prefix.length));
-  if (!p.startsWith(root + path.sep) && p !== root) return res.writeHead(403).end();
-  try {
-    let file = p;
-    let s = await stat(file);
-    if (s.isDirectory()) s = await stat((file = path.join(file, 'index.html')));
-    res.writeHead(200, { 'content-type': MIME[path.extname(file)] || 'application/octet-stream', 'content-length': s.size, 'cache-control': 'no-store' });
-    createReadStream(file).on('error', () => res.destroy()).pipe(res); // streamed: the models are hundreds of MB
-  } catch {
-    res.writeHead(404).end('not found');
-  }
-});
-await new Promise((r) => server.listen(0, '127.0.0.1', r));
-const origin = `http://127.0.0.1:${server.address().port}`;
+const { server, origin } = await serveStatic([['/export/', exported], ['/test/', fixture], ['/', site]]);
 
 // ---------- run ----------
 
@@ -98,10 +69,7 @@ async function openPage() {
 }
 
 try {
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchChromium();
   console.log(`Chromium ${browser.version()}; wasm ${path.relative(repo, wasmFile)}; exports ${path.relative(repo, exported)}; ${os.cpus().length} cores`);
   await openPage();
   for (const arch of archs) {

@@ -5,11 +5,10 @@
 //
 // Prints "N passed, M failed" last; exits non-zero on any failure.
 
-import { createServer } from 'node:http';
-import { readFile, writeFile, mkdir, stat } from 'node:fs/promises';
+import { readFile, writeFile, mkdir } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
+import { serveStatic, launchChromium } from './harness.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '../..');
@@ -19,33 +18,14 @@ const photos = path.resolve(repo, '../shared/data/dev/codeformer/whole_imgs');
 const PHOTO = path.join(photos, '01.jpg');
 const RESTORE_TIMEOUT = 240_000;
 
-const MIME = {
-  '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.mjs': 'text/javascript',
-  '.css': 'text/css', '.json': 'application/json', '.wasm': 'application/wasm', '.svg': 'image/svg+xml',
-  '.webmanifest': 'application/manifest+json', '.onnx': 'application/octet-stream', '.png': 'image/png',
-};
-
 // ---------- a static server ----------
 
 const served = [];
 let serverOffline = false; // the network is "down": every connection is dropped
-const server = createServer(async (req, res) => {
-  const url = new URL(req.url, 'http://x');
-  served.push(`${serverOffline ? 'offline ' : ''}${url.pathname}`);
-  if (serverOffline) return req.socket.destroy();
-  let p = path.join(site, decodeURIComponent(url.pathname));
-  if (!p.startsWith(site)) return res.writeHead(403).end();
-  try {
-    if ((await stat(p)).isDirectory()) p = path.join(p, 'index.html');
-    const body = await readFile(p);
-    res.writeHead(200, { 'content-type': MIME[path.extname(p)] || 'application/octet-stream', 'cache-control': 'no-cache' });
-    res.end(body);
-  } catch {
-    res.writeHead(404).end('not found');
-  }
+const { server, origin } = await serveStatic([['/', site]], {
+  onRequest: (p) => served.push(`${serverOffline ? 'offline ' : ''}${p}`),
+  offline: () => serverOffline,
 });
-await new Promise((r) => server.listen(0, '127.0.0.1', r));
-const origin = `http://127.0.0.1:${server.address().port}`;
 const base = `${origin}/`;
 
 // ---------- helpers ----------
@@ -235,10 +215,7 @@ await mkdir(out, { recursive: true });
 let passed = 0;
 let failed = 0;
 try {
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchChromium();
   context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1360, height: 900 }, deviceScaleFactor: 1 });
   watch(context);
   await context.addInitScript(() => {

@@ -1,32 +1,21 @@
 // Screenshots of the page's states for a human look (not a test): tests/out/screen-*.png.
 //   node tests/e2e/screens.mjs   (after bash web/build.sh dev)
-import { createServer } from 'node:http';
-import { readFile, stat, mkdir } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
+import { serveStatic, launchChromium } from './harness.mjs';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const site = path.join(repo, 'dist/site');
 const out = path.join(repo, 'tests/out');
 const photo = path.resolve(repo, '../shared/data/dev/codeformer/whole_imgs/01.jpg');
-const MIME = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.json': 'application/json', '.wasm': 'application/wasm', '.svg': 'image/svg+xml' };
-const server = createServer(async (req, res) => {
-  let p = path.join(site, decodeURIComponent(new URL(req.url, 'http://x').pathname));
-  try {
-    if ((await stat(p)).isDirectory()) p = path.join(p, 'index.html');
-    res.writeHead(200, { 'content-type': MIME[path.extname(p)] || 'application/octet-stream' }).end(await readFile(p));
-  } catch {
-    res.writeHead(404).end();
-  }
-});
-await new Promise((r) => server.listen(0, '127.0.0.1', r));
+const { server, origin } = await serveStatic([['/', site]]);
 await mkdir(out, { recursive: true });
-const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--disable-gpu'] });
+const browser = await launchChromium();
 for (const scheme of (process.env.SCHEMES || 'light,dark').split(',')) {
   const page = await browser.newPage({ viewport: { width: +(process.env.W || 1360), height: +(process.env.H || 900) }, colorScheme: scheme });
   const shot = (n) => page.screenshot({ path: path.join(out, `screen-${scheme}-${n}.png`) });
-  await page.goto(`http://127.0.0.1:${server.address().port}/?scale=${process.env.SCALE || 2}`);
+  await page.goto(`${origin}/?scale=${process.env.SCALE || 2}`);
   await page.waitForFunction(() => document.body.dataset.engine === 'ready', null, { timeout: 120000 });
   await shot('1-empty');
   await page.setInputFiles('#file', photo);
