@@ -145,16 +145,25 @@ pub fn decode(bytes: &[u8]) -> Result<Photo> {
     img.apply_orientation(orientation);
 
     let sixteen_bit = color.bytes_per_pixel() / color.channel_count() > 1;
-    let alpha = color.has_alpha().then(|| {
-        let rgba = img.to_rgba16();
-        image::ImageBuffer::from_fn(rgba.width(), rgba.height(), |x, y| {
-            image::Luma([rgba.get_pixel(x, y).0[3]])
-        })
-    });
+    let (w, h) = (img.width(), img.height());
+    // One conversion: with alpha, split a single RGBA16 copy into colour and alpha.
+    let (rgb, alpha) = if color.has_alpha() {
+        let rgba = img.into_rgba16();
+        let mut rgb = Vec::with_capacity(w as usize * h as usize * 3);
+        let mut alpha = Vec::with_capacity(w as usize * h as usize);
+        for p in rgba.as_raw().chunks_exact(4) {
+            rgb.extend_from_slice(&p[..3]);
+            alpha.push(p[3]);
+        }
+        let rgb = Rgb16Image::from_raw(w, h, rgb).expect("size matches");
+        (rgb, image::ImageBuffer::from_raw(w, h, alpha))
+    } else {
+        (img.into_rgb16(), None)
+    };
     // An alpha channel that is fully opaque carries nothing: drop it.
-    let alpha = alpha.filter(|a| a.pixels().any(|p| p.0[0] != u16::MAX));
-    let rgb = img.to_rgb16();
-    drop(img);
+    let alpha = alpha.filter(|a: &image::ImageBuffer<image::Luma<u16>, Vec<u16>>| {
+        a.pixels().any(|p| p.0[0] != u16::MAX)
+    });
     let gray = !color.has_color() || rgb.pixels().all(|p| p.0[0] == p.0[1] && p.0[1] == p.0[2]);
     Ok(Photo {
         rgb,
