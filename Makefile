@@ -32,6 +32,7 @@ lint:
 	cargo clippy --all-targets -- -D warnings
 	$(WASM_TARGET) clippy -p unblur --lib --no-default-features --target wasm32-unknown-unknown --profile wasm-dev -- -D warnings
 	$(WASM_TARGET) clippy -p unblur-web --target wasm32-unknown-unknown --profile wasm-dev -- -D warnings
+	$(WASM_TARGET) clippy -p unblur-web --features relaxed-simd --target wasm32-unknown-unknown --profile wasm-dev -- -D warnings
 
 test-export:
 	$(PY) models/export.py --all-random --out-dir models/build/export --check

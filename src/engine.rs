@@ -13,6 +13,14 @@ use crate::error::{Error, Result};
 
 type Plan = Arc<TypedRunnableModel>;
 
+/// Time spent in one kind of operator over one run (see [`Network::profile`]).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct OpTime {
+    pub op: String,
+    pub nodes: usize,
+    pub ms: f64,
+}
+
 /// A loaded network: its (normalised) protobuf and the plans built from it so far.
 pub struct Network {
     proto: pb::ModelProto,
@@ -88,6 +96,8 @@ impl Network {
         if let Some(p) = self.plans.lock().unwrap().get(shape) {
             return Ok(p.clone());
         }
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        crate::gemm_wasm::link();
         let model = tract_onnx::onnx()
             .model_for_proto_model(&self.proto)?
             .with_input_fact(0, f32::fact(shape).into())?
@@ -115,6 +125,38 @@ impl Network {
                 ))
             })
             .collect()
+    }
+
+    /// Runs the network once on one f32 input, timing every node of its optimised plan with
+    /// `now` (milliseconds; the caller's clock, since wasm has none of its own). Returns the time
+    /// summed per operator kind, largest first: where a tile's time goes.
+    pub fn profile(
+        &self,
+        shape: &[usize],
+        data: Vec<f32>,
+        now: impl Fn() -> f64,
+    ) -> Result<Vec<OpTime>> {
+        let plan = self.plan(shape)?;
+        let input = Tensor::from_shape(shape, &data)?;
+        let mut state = tract_onnx::tract_core::plan::SimpleState::new(&plan)?;
+        let mut by_kind: HashMap<String, OpTime> = HashMap::new();
+        state.run_plan_with_eval(tvec!(input.into()), |ctx, op_state, node, inputs| {
+            let t = now();
+            let out = tract_onnx::tract_core::plan::eval(ctx, op_state, node, inputs);
+            let ms = now() - t;
+            let kind = node.op().name().to_string();
+            let e = by_kind.entry(kind.clone()).or_insert(OpTime {
+                op: kind,
+                nodes: 0,
+                ms: 0.0,
+            });
+            e.nodes += 1;
+            e.ms += ms;
+            out
+        })?;
+        let mut v: Vec<OpTime> = by_kind.into_values().collect();
+        v.sort_by(|a, b| b.ms.total_cmp(&a.ms));
+        Ok(v)
     }
 
     /// Output names, in order.

@@ -8,6 +8,8 @@
 pub mod engine;
 pub mod error;
 pub mod face;
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+pub mod gemm_wasm;
 pub mod image_io;
 pub mod models;
 pub mod pipeline;

@@ -178,8 +178,8 @@ $('face-remove').addEventListener('click', async () => {
 // ---------- engine and models ----------
 
 function readyText() {
-  const off = navigator.serviceWorker?.controller ? ' · works offline' : '';
-  setEngine(`Ready · ${plural(pool.runners.length, 'worker')}${off}`, 'ready');
+  const off = navigator.serviceWorker?.controller && document.body.dataset.offline === 'ready' ? ' · works offline' : '';
+  setEngine(`Ready · ${plural(pool.runners.length, 'worker')} · ${pool.build.name}${off}`, 'ready');
 }
 
 async function loadModels(list, what) {
@@ -208,6 +208,7 @@ async function startEngine() {
     setEngine('Starting the engine…', 'busy');
     pool = new Pool();
     await Promise.all([pool.start(), models.manifest()]);
+    keepOffline(pool.build.dir);
     const sel = $('model');
     sel.replaceChildren(...models.srModels().map((m) => new Option(`${m.name} · ×${m.scale}`, m.id)));
     await refreshFaceModels();
@@ -762,6 +763,25 @@ engineReady.then(() => {
   renderItem();
   updateRestore();
 }, () => {});
+
+/** Asks the service worker to keep the wasm build this browser runs (it precaches only the
+ *  shell); once it has, the page works offline. */
+function keepOffline(dir) {
+  navigator.serviceWorker?.ready
+    .then(
+      (reg) =>
+        new Promise((resolve, reject) => {
+          const ch = new MessageChannel();
+          ch.port1.onmessage = ({ data }) => (data?.kept ? resolve() : reject(new Error(data?.error)));
+          reg.active.postMessage({ type: 'keep', urls: [`${dir}/unblur_web.js`, `${dir}/unblur_web_bg.wasm`] }, [ch.port2]);
+        }),
+    )
+    .then(() => {
+      document.body.dataset.offline = 'ready';
+      if (document.body.dataset.engine === 'ready') readyText();
+    })
+    .catch(() => {});
+}
 
 if ('serviceWorker' in navigator && location.protocol !== 'file:') {
   navigator.serviceWorker.register('sw.js').catch(() => {});

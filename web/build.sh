@@ -21,24 +21,35 @@ target="${CARGO_TARGET_DIR:-$root/target-wasm}"
 manifest="$root/models/build/manifest.json"
 [[ -f "$manifest" ]] || { echo "web/build.sh: $manifest is missing; run: python3 models/build.py" >&2; exit 1; }
 
-echo "web/build.sh: wasm ($profile)" >&2
-CARGO_TARGET_DIR="$target" cargo build -p unblur-web --target wasm32-unknown-unknown --profile "$profile"
-wasm="$target/wasm32-unknown-unknown/$profile/unblur_web.wasm"
-
+# Two builds of the same engine (web/engine.js picks one at load time): pkg/ with SIMD128, and
+# pkg-relaxed/ whose GEMM kernels also use relaxed SIMD. Only the unblur crates differ between
+# them, so the second costs a recompile of those and a link, not of tract.
 rm -rf "$site.tmp"
-mkdir -p "$site.tmp/pkg" "$site.tmp/models"
-wasm-bindgen --target web --no-typescript --out-dir "$site.tmp/pkg" "$wasm"
+mkdir -p "$site.tmp/models"
 wasm_opt=""
-if [[ -x "$root/node_modules/.bin/wasm-opt" ]]; then wasm_opt="$root/node_modules/.bin/wasm-opt"; fi
-if [[ "$mode" == dist && -n "$wasm_opt" ]]; then
-  echo "web/build.sh: wasm-opt -O3" >&2
-  "$wasm_opt" -O3 --enable-simd --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals \
-    "$site.tmp/pkg/unblur_web_bg.wasm" -o "$site.tmp/pkg/unblur_web_bg.opt.wasm"
-  mv "$site.tmp/pkg/unblur_web_bg.opt.wasm" "$site.tmp/pkg/unblur_web_bg.wasm"
-fi
+if [[ "$mode" == dist && -x "$root/node_modules/.bin/wasm-opt" ]]; then wasm_opt="$root/node_modules/.bin/wasm-opt"; fi
+opt_pids=()
+for variant in simd128 relaxed; do
+  case "$variant" in
+    simd128) features=(); dir=pkg; opt_flags=() ;;
+    relaxed) features=(--features relaxed-simd); dir=pkg-relaxed; opt_flags=(--enable-relaxed-simd) ;;
+  esac
+  echo "web/build.sh: wasm ($profile, $variant)" >&2
+  CARGO_TARGET_DIR="$target" cargo build -p unblur-web --target wasm32-unknown-unknown --profile "$profile" "${features[@]}"
+  wasm-bindgen --target web --no-typescript --out-dir "$site.tmp/$dir" "$target/wasm32-unknown-unknown/$profile/unblur_web.wasm"
+  if [[ -n "$wasm_opt" ]]; then
+    # In the background: the next variant's link (one core) overlaps this (the other).
+    echo "web/build.sh: wasm-opt -O3 ($variant)" >&2
+    ( "$wasm_opt" -O3 --enable-simd "${opt_flags[@]}" --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+        --enable-mutable-globals "$site.tmp/$dir/unblur_web_bg.wasm" -o "$site.tmp/$dir/unblur_web_bg.opt.wasm" &&
+      mv "$site.tmp/$dir/unblur_web_bg.opt.wasm" "$site.tmp/$dir/unblur_web_bg.wasm" ) &
+    opt_pids+=($!)
+  fi
+done
+for pid in "${opt_pids[@]}"; do wait "$pid"; done
 
 # The page.
-for f in index.html app.js pool.js worker.js style.css icon.svg app.webmanifest; do
+for f in index.html app.js engine.js pool.js worker.js style.css icon.svg app.webmanifest; do
   cp "web/$f" "$site.tmp/$f"
 done
 
@@ -66,7 +77,8 @@ PY
 # build replaces old caches; it precaches the app shell (not the models: the page caches them
 # after checking them).
 stamp="$(cd "$site.tmp" && find . -type f | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -c1-16)"
-assets="$(cd "$site.tmp" && { echo ./; find . -type f ! -name '*.onnx' | LC_ALL=C sort; } | python3 -c 'import json,sys; print(json.dumps([l.strip() for l in sys.stdin if l.strip()]))')"
+# The wasm builds are left out: the page asks the worker to keep the one it runs.
+assets="$(cd "$site.tmp" && { echo ./; find . -type f ! -name '*.onnx' ! -path './pkg/*' ! -path './pkg-relaxed/*' | LC_ALL=C sort; } | python3 -c 'import json,sys; print(json.dumps([l.strip() for l in sys.stdin if l.strip()]))')"
 python3 - "web/sw.js" "$site.tmp/sw.js" "$stamp" "$assets" <<'PY'
 import sys
 src, dst, stamp, assets = sys.argv[1:]

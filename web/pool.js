@@ -4,6 +4,8 @@
 // Also where models come from: fetched once with progress, checked against the manifest's
 // sha256, kept in the Cache API. The main thread only routes buffers and draws.
 
+import { engineBuild } from './engine.js';
+
 const MODEL_CACHE = 'unblur-models';
 const USER_CACHE = 'unblur-user-models';
 
@@ -31,7 +33,7 @@ export function maxOutputPixels() {
 
 /** One worker and its pending requests. */
 class Peer {
-  constructor(module, name) {
+  constructor(module, build, name) {
     this.name = name;
     this.worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module', name });
     this.pending = new Map();
@@ -54,7 +56,7 @@ class Peer {
     };
     this.worker.onmessageerror = () => this.kill('a message could not be read');
     this.initializing = true;
-    this.ready = this.call({ type: 'init', module }).finally(() => (this.initializing = false));
+    this.ready = this.call({ type: 'init', module, build }).finally(() => (this.initializing = false));
     this.ready.catch(() => {}); // a worker killed while starting is not news; callers see `dead`
   }
 
@@ -248,7 +250,8 @@ export class Pool {
   }
 
   async start() {
-    const url = new URL('./pkg/unblur_web_bg.wasm', import.meta.url);
+    this.build = engineBuild();
+    const url = new URL(`./${this.build.dir}/unblur_web_bg.wasm`, import.meta.url);
     try {
       this.module = await WebAssembly.compileStreaming(fetch(url));
     } catch {
@@ -262,7 +265,7 @@ export class Pool {
   }
 
   spawn(name) {
-    return new Peer(this.module, name);
+    return new Peer(this.module, this.build.dir, name);
   }
 
   /** Replaces dead workers with fresh ones (which load their networks when next needed). */

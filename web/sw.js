@@ -1,4 +1,5 @@
-// Offline: the app shell (precached at install, under a cache named by the build) and the
+// Offline: the app shell (precached at install, under a cache named by the build, plus the wasm
+// build the page runs, kept when the page names it) and the
 // models (cached by the page after their sha256 check, under a cache keyed by that hash) are
 // served from the Cache API; a new build gets a new cache and the old one is deleted.
 // Only this origin is ever contacted; nothing the user gives passes through here.
@@ -11,7 +12,8 @@ self.addEventListener('install', (event) => {
   event.waitUntil(
     (async () => {
       const cache = await caches.open(APP_CACHE);
-      await cache.addAll(ASSETS.map((a) => new Request(a, { cache: 'reload' })));
+      // 'no-cache' revalidates: a file the page already fetched is not sent again.
+      await cache.addAll(ASSETS.map((a) => new Request(a, { cache: 'no-cache' })));
       await self.skipWaiting();
     })(),
   );
@@ -23,6 +25,23 @@ self.addEventListener('activate', (event) => {
       for (const k of await caches.keys()) if (k.startsWith('unblur-app-') && k !== APP_CACHE) await caches.delete(k);
       await self.clients.claim();
     })(),
+  );
+});
+
+// The page names the wasm build it runs (engine.js); only that one of the two is kept.
+self.addEventListener('message', (event) => {
+  const { type, urls } = event.data || {};
+  if (type !== 'keep' || !Array.isArray(urls)) return;
+  const ok = urls.filter((u) => typeof u === 'string' && /^pkg(-relaxed)?\/unblur_web(_bg\.wasm|\.js)$/.test(u));
+  const reply = (m) => event.ports[0]?.postMessage(m);
+  event.waitUntil(
+    caches
+      .open(APP_CACHE)
+      .then(async (cache) => {
+        for (const u of ok) if (!(await cache.match(u))) await cache.add(new Request(u, { cache: 'no-cache' }));
+        reply({ kept: ok.length === urls.length });
+      })
+      .catch((e) => reply({ error: String(e) })),
   );
 });
 

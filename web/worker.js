@@ -6,7 +6,8 @@
 // ArrayBuffers. `fatal` means the wasm instance trapped (a panic, or out of memory): the pool
 // throws this worker away and starts a fresh one.
 
-import init, { Net, Job, probe } from './pkg/unblur_web.js';
+// The wasm-bindgen glue of the build the pool chose (engine.js), loaded by `init`.
+let Net, Job, probe;
 
 const nets = {}; // slot ('sr' | 'face' | 'detect') → { key, net }
 let job = null;
@@ -35,8 +36,11 @@ const u8 = (b) => (b instanceof Uint8Array ? b : new Uint8Array(b));
 const f32 = (b) => (b instanceof Float32Array ? b : new Float32Array(b));
 
 const handlers = {
-  async init({ module }) {
-    await init({ module_or_path: module });
+  async init({ module, build }) {
+    if (!/^pkg(-relaxed)?$/.test(build)) throw new Error(`unknown engine build ${build}`);
+    const glue = await import(`./${build}/unblur_web.js`);
+    await glue.default({ module_or_path: module });
+    ({ Net, Job, probe } = glue);
     return {};
   },
 

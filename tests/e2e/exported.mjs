@@ -1,7 +1,7 @@
 // Proves that every architecture exported by `models/export.py --all-random` loads and runs in
 // tract *in wasm, in Chromium*, matching PyTorch's output (rel err = ||a−b||₂/||b||₂ ≤ 1e-3),
 // and records each one's load and run time. Not a product test: it drives the product's wasm
-// (`Net` from dist/site/pkg) through a fixture page (tests/e2e/exported/) in Web Workers, one
+// (`Net` from dist/site/pkg-relaxed, the build Chromium runs) through a fixture page (tests/e2e/exported/) in Web Workers, one
 // fresh worker per architecture (terminated after, to free its wasm heap).
 //
 //   node tests/e2e/exported.mjs       ARCHS=gpen-bfr-512,rrdbnet-x4  UNBLUR_SITE=dir  EXPORT_DIR=dir
@@ -35,7 +35,7 @@ const t00 = Date.now();
 
 // ---------- the site (built if missing) ----------
 
-const wasmFile = path.join(site, 'pkg/unblur_web_bg.wasm');
+const wasmFile = path.join(site, 'pkg-relaxed/unblur_web_bg.wasm');
 if (!(await stat(wasmFile).catch(() => null))) {
   console.log(`${path.relative(repo, wasmFile)} is missing: bash web/build.sh dev (several minutes)`);
   const b = spawnSync('bash', ['web/build.sh', 'dev'], { cwd: repo, stdio: 'inherit' });

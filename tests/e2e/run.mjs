@@ -124,6 +124,47 @@ test('restore 01.jpg at x2 through the UI', async () => {
   return `${r.size.join('×')}, ${r.faces} face(s)`;
 });
 
+test('relaxed SIMD is chosen; the SIMD128 build (?engine=simd128) restores the same photo', async () => {
+  const first = path.join(out, '01-unblur-x2.png');
+  assert((await page.textContent('#engine-text')).includes('relaxed SIMD'), `the engine says: ${await page.textContent('#engine-text')}`);
+  const p2 = await context.newPage();
+  try {
+    await p2.goto(`${base}?scale=2&faces=on&denoise=0.5&engine=simd128`);
+    await p2.waitForFunction(() => document.body.dataset.engine === 'ready', null, { timeout: 120_000 });
+    const text = await p2.textContent('#engine-text');
+    assert(text.includes('SIMD128'), `with ?engine=simd128 the engine says: ${text}`);
+    await chooseFiles(p2, PHOTO);
+    await waitState(p2, 'ready', 60_000);
+    const r = await restoreAndDownload(p2, 'simd128.png');
+    assert(r.size[0] === photoSize[0] * 2, `SIMD128 result is ${r.size.join('×')}`);
+    // Pixels of both downloads, decoded by the browser: fused and unfused multiply-adds round
+    // differently, so a level or two of difference is expected, never more.
+    const [a, b] = await Promise.all([readFile(first), readFile(path.join(out, 'simd128.png'))]);
+    const d = await p2.evaluate(async ([a, b]) => {
+      const px = async (b64) => {
+        const bytes = Uint8Array.from(atob(b64), (ch) => ch.charCodeAt(0));
+        const bmp = await createImageBitmap(new Blob([bytes], { type: 'image/png' }));
+        const c = new OffscreenCanvas(bmp.width, bmp.height).getContext('2d');
+        c.drawImage(bmp, 0, 0);
+        return c.getImageData(0, 0, bmp.width, bmp.height).data;
+      };
+      const [x, y] = await Promise.all([px(a), px(b)]);
+      let max = 0, sum = 0;
+      for (let i = 0; i < x.length; i++) {
+        const e = Math.abs(x[i] - y[i]);
+        max = Math.max(max, e);
+        sum += e;
+      }
+      return { max, mean: sum / x.length, n: x.length };
+    }, [a.toString('base64'), b.toString('base64')]);
+    assert(d.n === photoSize[0] * photoSize[1] * 16, `decoded ${d.n} samples`);
+    assert(d.max <= 3 && d.mean < 0.05, `the two builds differ: max ${d.max}, mean ${d.mean.toFixed(4)} levels`);
+    return `${text}; pixels differ by at most ${d.max} level(s), mean ${d.mean.toFixed(4)}`;
+  } finally {
+    await p2.close();
+  }
+});
+
 test('cancel mid-way, then restore again', async () => {
   await chooseFiles(page, PHOTO);
   await page.waitForFunction(() => !document.querySelector('#restore').disabled, null, { timeout: 60_000 });
@@ -164,6 +205,8 @@ test('bad files show an error; the next good file works', async () => {
 
 test('offline: the service worker serves the app and models, and a photo restores', async () => {
   await page.evaluate(() => navigator.serviceWorker.ready);
+  // The page says so once the service worker holds the wasm build it runs.
+  await page.waitForFunction(() => document.body.dataset.offline === 'ready', null, { timeout: 60_000 });
   await page.waitForFunction(() => !!navigator.serviceWorker.controller, null, { timeout: 30_000 }).catch(async () => {
     await page.reload();
   });

@@ -4,7 +4,9 @@
 // use); with runs > 1 the later runs (rerun_ms) time the inference alone.
 // Posts {progress} as it goes, {log} for console output, and one final result object.
 
-import init, { Net } from '/pkg/unblur_web.js';
+// The wasm build the page would choose here (relaxed SIMD in Chromium).
+import { engineBuild } from '/engine.js';
+const build = engineBuild().dir;
 
 let lastError = null; // the last console.error: a Rust panic's message (console_error_panic_hook)
 for (const level of ['log', 'warn', 'error']) {
@@ -36,7 +38,9 @@ onmessage = async ({ data: { arch, runs = 1 } }) => {
   };
   try {
     step('init');
-    wasm = await init({ module_or_path: '/pkg/unblur_web_bg.wasm' });
+    const { default: init, Net } = await import(`/${build}/unblur_web.js`);
+    wasm = await init({ module_or_path: `/${build}/unblur_web_bg.wasm` });
+    r.build = build;
     step('fetch');
     const e = encodeURIComponent(arch);
     const t0 = performance.now();

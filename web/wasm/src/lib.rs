@@ -49,6 +49,23 @@ impl Net {
         Ok(out.swap_remove(0).1)
     }
 
+    /// Runs once on a planar `[1,3,h,w]` input, timing every operator with the page's clock:
+    /// JSON `[{op, nodes, ms}]`, largest first (the benchmark's profile of where time goes).
+    pub fn profile(&self, input: Vec<f32>, h: usize, w: usize) -> Result<String, JsError> {
+        let (perf, now) = js_sys::Reflect::get(&js_sys::global(), &"performance".into())
+            .and_then(|p| js_sys::Reflect::get(&p, &"now".into()).map(|f| (p, f)))
+            .map_err(|_| JsError::new("this context has no performance.now"))?;
+        let now = js_sys::Function::from(now);
+        let now = || {
+            now.call0(&perf)
+                .ok()
+                .and_then(|v| v.as_f64())
+                .unwrap_or(0.0)
+        };
+        let ops = self.net.profile(&[1, 3, h, w], input, now).map_err(err)?;
+        Ok(serde_json::to_string(&ops).expect("profile serialises"))
+    }
+
     /// The super-resolution scale (output side over input side).
     pub fn sr_scale(&self) -> Result<usize, JsError> {
         unblur::upscale::model_scale(&self.net).map_err(err)
@@ -69,6 +86,18 @@ impl Net {
 fn detect_json(net: &Network, photo: &Photo) -> Result<String, JsError> {
     let faces = detect::detect(net, &photo.rgb, detect::THRESHOLD, detect::NMS_IOU).map_err(err)?;
     Ok(serde_json::to_string(&faces).expect("faces serialise"))
+}
+
+/// Chooses the GEMM kernel for plans built afterwards (benchmarks compare them); false if unknown.
+#[wasm_bindgen]
+pub fn select_gemm_kernel(name: &str) -> bool {
+    unblur::gemm_wasm::select(name)
+}
+
+/// The GEMM kernels this build can run (tract's own is "tract"), and whether they registered.
+#[wasm_bindgen]
+pub fn gemm_kernels() -> String {
+    unblur::gemm_wasm::status()
 }
 
 /// Reads a photo's header only: `{format, width, height}` as JSON, or a clear error.
