@@ -36,6 +36,8 @@ const PHOTO = path.resolve(repo, '../shared/data/dev/codeformer/whole_imgs/02.pn
 
 const ROOTS = [
   ['/pkg/', path.join(SITE, 'pkg')],
+  ['/pkg-relaxed/', path.join(SITE, 'pkg-relaxed')],
+  ['/engine.js', path.join(SITE, 'engine.js')],
   ['/models/', path.join(repo, 'models/build')],
   ['/ort/', path.join(repo, 'node_modules/onnxruntime-web/dist')],
   ['/', path.join(here, 'web')],
@@ -120,19 +122,28 @@ try {
 
   const SR = 'realesr-general-x4v3';
   const srFlops = flops(`models/build/${SR}.fp32.onnx`, SIDE, SIDE);
+  // Unblur runs the build the page picks (pkg-relaxed in Chromium) unless a row says otherwise;
+  // the 1-worker rows below the pool show what each of the product's choices won.
+  const one = (name, label, extra) => ({ name, page: 'static', kind: 'unblur', model: `/models/${SR}.fp16.onnx`, workers: 1, per: ORT_TILES, label, ...extra });
   const specs = [
     { name: 'unblur-pool-fp32', page: 'static', kind: 'unblur', model: `/models/${SR}.fp32.onnx`, workers: N, per: N * POOL_PER_WORKER, label: `Unblur wasm, pool of ${N} workers, fp32 file` },
     { name: 'unblur-pool-fp16', page: 'static', kind: 'unblur', model: `/models/${SR}.fp16.onnx`, workers: N, per: N * POOL_PER_WORKER, label: `Unblur wasm, pool of ${N} workers, fp16 file (shipped)` },
-    { name: 'unblur-1w-fp16', page: 'static', kind: 'unblur', model: `/models/${SR}.fp16.onnx`, workers: 1, per: ORT_TILES, label: 'Unblur wasm, 1 worker, fp16 file' },
+    one('unblur-1w-fp16', 'Unblur wasm, 1 worker, fp16 file'),
     { name: 'ort-st-fp32', page: 'static', kind: 'ort', model: `/models/${SR}.fp32.onnx`, threads: 1, per: ORT_TILES, label: 'ort-web wasm SIMD, 1 thread (static host), fp32' },
     { name: 'ort-st-fp16', page: 'static', kind: 'ort', model: `/models/${SR}.fp16.onnx`, threads: 1, per: ORT_TILES, label: 'ort-web wasm SIMD, 1 thread (static host), fp16 file' },
     { name: 'ort-mt-fp32', page: 'isolated', kind: 'ort', model: `/models/${SR}.fp32.onnx`, threads: N, per: ORT_TILES, label: `ort-web wasm SIMD, ${N} threads (COOP/COEP), fp32` },
     { name: 'unblur-pool-iso-fp16', page: 'isolated', kind: 'unblur', model: `/models/${SR}.fp16.onnx`, workers: N, per: N * POOL_PER_WORKER, label: `Unblur wasm, pool of ${N}, fp16, on the isolated page` },
+    one('unblur-1w-simd128', '1 worker, SIMD128 build (no relaxed SIMD), Unblur 4×8 kernel', { build: 'pkg', choice: true }),
+    one('unblur-1w-tract', "1 worker, relaxed build, tract's own 8×8 GEMM kernel", { kernel: 'tract', choice: true }),
+    one('unblur-1w-simd128-tract', "1 worker, SIMD128 build, tract's own 8×8 kernel (tract as shipped)", { build: 'pkg', kernel: 'tract', choice: true }),
+    one('unblur-1w-2x16', '1 worker, relaxed build, 2×16 kernel (MLAS-like)', { kernel: 'unblur_f32_2x16', choice: true }),
+    one('unblur-1w-8x4', '1 worker, relaxed build, 8×4 kernel', { kernel: 'unblur_f32_8x4', choice: true }),
+    one('unblur-1w-8x8', '1 worker, relaxed build, 8×8 kernel (splat loads)', { kernel: 'unblur_f32_8x8', choice: true }),
   ];
   for (const s of specs) {
     const t = Date.now();
     const r = await pages[s.page].page.evaluate(([n, sp]) => window.bench.open(n, sp), [s.name, { ...s, side: SIDE }]);
-    result.runners[s.name] = { label: s.label, model: s.model, kind: s.kind, workers: s.workers || 1, threads: s.threads || 1, flopsPerTile: srFlops, open: r, batches: [] };
+    result.runners[s.name] = { label: s.label, model: s.model, kind: s.kind, build: s.kind === 'unblur' ? s.build || 'pkg-relaxed' : null, kernel: s.kernel || null, choice: !!s.choice, workers: s.workers || 1, threads: s.threads || 1, flopsPerTile: srFlops, open: r, batches: [] };
     log(`${s.name}: open ${(Date.now() - t) / 1e3}s, first run ${r.firstMs.map((x) => x.toFixed(0)).join('/')} ms`);
   }
   for (let round = 0; round < ROUNDS; round++)
@@ -145,6 +156,12 @@ try {
   result.checks['unblur-fp32 vs ort-fp32 (tile 0)'] = await st.evaluate(() => window.bench.compare('unblur-pool-fp32', 'ort-st-fp32'));
   result.checks['unblur-fp16 vs unblur-fp32 (tile 0)'] = await st.evaluate(() => window.bench.compare('unblur-pool-fp16', 'unblur-pool-fp32'));
   result.checks['ort-threads vs ort-1 (tile 0)'] = null; // different pages; same library
+  // Where a tile's time goes, with Unblur's kernel and with tract's own.
+  result.profile = {};
+  for (const n of ['unblur-1w-fp16', 'unblur-1w-tract'])
+    result.profile[n] = { label: result.runners[n].label, ops: await st.evaluate((k) => window.bench.profile(k), n) };
+  result.checks["unblur 4×8 kernel vs tract's kernel (tract, tile 0)"] = await st.evaluate(() => window.bench.compare('unblur-1w-fp16', 'unblur-1w-tract'));
+  result.checks['SIMD128 build vs relaxed build (tile 0)'] = await st.evaluate(() => window.bench.compare('unblur-1w-simd128', 'unblur-1w-fp16'));
   for (const s of specs) await pages[s.page].page.evaluate((n) => window.bench.close(n), s.name);
 
   // Summaries: ms per tile from the total wall time of all rounds.
@@ -162,7 +179,7 @@ try {
   }
 
   // YuNet at 640×640 (the shipped int8 file, folded to f32 by Unblur) and GFPGAN at 512×512.
-  const one = async (name, spec, runs, label, flopsModel) => {
+  const single = async (name, spec, runs, label, flopsModel) => {
     const t = Date.now();
     const open = await st.evaluate(([n, sp]) => window.bench.open(n, sp), [name, spec]);
     const batches = [];
@@ -175,11 +192,11 @@ try {
     log(`${name}: ${elapsed}s in all; ${ms.toFixed(0)} ms per run`);
   };
   const yunet = { model: '/models/yunet.int8.onnx', side: 640, input: 'bgr255' };
-  await one('unblur-yunet', { ...yunet, kind: 'unblur' }, YUNET_RUNS, 'Unblur wasm, YuNet 640×640 (int8 file)', 'models/build/yunet.int8.onnx');
-  await one('ort-st-yunet', { ...yunet, kind: 'ort', threads: 1 }, YUNET_RUNS, 'ort-web 1 thread, YuNet 640×640 (int8 file)', 'models/build/yunet.int8.onnx');
+  await single('unblur-yunet', { ...yunet, kind: 'unblur' }, YUNET_RUNS, 'Unblur wasm, YuNet 640×640 (int8 file)', 'models/build/yunet.int8.onnx');
+  await single('ort-st-yunet', { ...yunet, kind: 'ort', threads: 1 }, YUNET_RUNS, 'ort-web 1 thread, YuNet 640×640 (int8 file)', 'models/build/yunet.int8.onnx');
   if (FACE)
     // Once: the first run builds tract's plan and runs it (no separate warm-up: it is big).
-    await one('unblur-gfpgan', { kind: 'unblur', model: '/models/export/gfpgan.onnx', side: 512, input: 'rgbpm1' }, 0,
+    await single('unblur-gfpgan', { kind: 'unblur', model: '/models/export/gfpgan.onnx', side: 512, input: 'rgbpm1' }, 0,
       'Unblur wasm, GFPGAN architecture 512×512 (first run, incl. plan)', 'models/build/export/gfpgan.onnx');
 } finally {
   await browser.close();

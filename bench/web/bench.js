@@ -8,7 +8,7 @@
 
 const PHOTO = '/photo.png';
 let rgba = null; // {data, width, height}
-let wasmModule = null;
+const wasmModules = {}; // build dir ('pkg' | 'pkg-relaxed') → compiled module
 const runners = {};
 const kept = {}; // name → first output (for the cross-check)
 
@@ -43,8 +43,13 @@ async function setup() {
   ctx.drawImage(bmp, 0, 0);
   const img = ctx.getImageData(0, 0, bmp.width, bmp.height);
   rgba = { data: img.data, width: img.width, height: img.height };
-  wasmModule = await WebAssembly.compileStreaming(fetch('/pkg/unblur_web_bg.wasm'));
+  // Both builds; the page itself runs the one web/engine.js picks (relaxed SIMD in Chromium).
+  const { engineBuild } = await import('/engine.js');
+  for (const dir of ['pkg', 'pkg-relaxed'])
+    wasmModules[dir] = await WebAssembly.compileStreaming(fetch(`/${dir}/unblur_web_bg.wasm`)).catch(() => null);
   return {
+    pageBuild: engineBuild().dir,
+    builds: Object.keys(wasmModules).filter((d) => wasmModules[d]),
     photo: [rgba.width, rgba.height],
     hardwareConcurrency: navigator.hardwareConcurrency,
     crossOriginIsolated: self.crossOriginIsolated,
@@ -79,7 +84,7 @@ function tiles(side) {
 }
 
 async function open(name, spec) {
-  const { kind, model, workers = 1, threads = 1, side, input = 'tiles', warm = true } = spec;
+  const { kind, model, workers = 1, threads = 1, side, input = 'tiles', warm = true, build = 'pkg-relaxed', kernel } = spec;
   const data = input === 'tiles' ? tiles(side) : [crop(0, 0, side, side, input)];
   if (!data.length) throw new Error(`the photo has no ${side}² tile`);
   const r = { spec, data, cursor: 0, workers: [] };
@@ -87,8 +92,9 @@ async function open(name, spec) {
   const loads = [];
   if (kind === 'unblur') {
     for (let i = 0; i < workers; i++) r.workers.push(worker('./unblur-worker.js'));
-    await Promise.all(r.workers.map((w) => w.call('init', { module: wasmModule })));
-    for (const w of r.workers) loads.push(await w.call('load', { url: model })); // one at a time: fair memory peak
+    if (!wasmModules[build]) throw new Error(`no ${build} build`);
+    await Promise.all(r.workers.map((w) => w.call('init', { module: wasmModules[build], build })));
+    for (const w of r.workers) loads.push(await w.call('load', { url: model, kernel })); // one at a time: fair memory peak
   } else {
     r.workers.push(worker('./ort-worker.js'));
     loads.push(await r.workers[0].call('load', { url: model, threads }));
@@ -138,6 +144,15 @@ async function close(name) {
   delete runners[name];
 }
 
+// Where one tile's time goes: tract's plan timed node by node (Net.profile) in the runner's
+// first worker, summed per operator kind.
+async function profile(name) {
+  const r = runners[name];
+  const side = r.spec.side;
+  const d = r.data[0].slice();
+  return (await r.workers[0].call('profile', { data: d.buffer, h: side, w: side }, [d.buffer])).ops;
+}
+
 function compare(a, b) {
   const x = kept[a], y = kept[b];
   if (!x || !y) return null;
@@ -151,5 +166,5 @@ function compare(a, b) {
   return { maxAbs: max, meanAbs: sum / x.length };
 }
 
-window.bench = { setup, open, batch, close, compare };
+window.bench = { setup, open, batch, close, compare, profile };
 window.benchReady = true;

@@ -14,10 +14,11 @@ const MIME = {
 
 /**
  * Serves `mounts` ([[urlPrefix, folder], …], first match wins) on a random loopback port.
- * `onRequest(pathname)` sees every request; while `offline()` is true every connection is
- * dropped, as if the network were down. Files are streamed (models are hundreds of MB).
+ * `onRequest(pathname)` sees every request and `onResponse(pathname, status, file)` every file
+ * answered; while `offline()` is true every connection is dropped, as if the network were down.
+ * Files are streamed (models are hundreds of MB).
  */
-export async function serveStatic(mounts, { onRequest, offline = () => false } = {}) {
+export async function serveStatic(mounts, { onRequest, onResponse, offline = () => false } = {}) {
   const server = createServer(async (req, res) => {
     const url = new URL(req.url, 'http://x');
     onRequest?.(url.pathname);
@@ -35,11 +36,15 @@ export async function serveStatic(mounts, { onRequest, offline = () => false } =
     try {
       let s = await stat(file);
       if (s.isDirectory()) s = await stat((file = path.join(file, 'index.html')));
-      res.writeHead(200, {
-        'content-type': MIME[path.extname(file)] || 'application/octet-stream',
-        'content-length': s.size,
-        'cache-control': 'no-cache',
-      });
+      // Like a real static host: an ETag, and 304 to a revalidation that matches it.
+      const etag = `"${s.size.toString(16)}-${Math.floor(s.mtimeMs).toString(16)}"`;
+      const headers = { etag, 'cache-control': 'no-cache' };
+      if (req.headers['if-none-match'] === etag) {
+        onResponse?.(url.pathname, 304, file);
+        return res.writeHead(304, headers).end();
+      }
+      onResponse?.(url.pathname, 200, file);
+      res.writeHead(200, { ...headers, 'content-type': MIME[path.extname(file)] || 'application/octet-stream', 'content-length': s.size });
       createReadStream(file).on('error', () => res.destroy()).pipe(res);
     } catch {
       res.writeHead(404).end('not found');
@@ -50,9 +55,17 @@ export async function serveStatic(mounts, { onRequest, offline = () => false } =
 }
 
 /** Debian's Chromium (never a downloaded one), quiet on a network that refuses everything. */
+const CHROMIUM = () => ({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+});
+
 export function launchChromium() {
-  return chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  return chromium.launch(CHROMIUM());
+}
+
+/** The same Chromium with a real profile in `dir` (a disk HTTP cache, as a person's browser has;
+ *  the contexts of `launchChromium` keep theirs in memory and skip large files). */
+export function launchChromiumProfile(dir, options = {}) {
+  return chromium.launchPersistentContext(dir, { ...CHROMIUM(), ...options });
 }
