@@ -2,13 +2,14 @@
 # `make bench`: the browser and the native benchmarks, then one combined table.
 # Writes bench/out/{browser,native,bench}.json and bench/out/bench.md.
 #   BENCH_QUICK=1 bash bench/run.sh     small sizes, for checking the harness (~3 min)
-#   BENCH_SKIP=browser|native           run only the other part (reports whatever is in bench/out)
+#   BENCH_SKIP=browser|native|page      skip that part (reports whatever is in bench/out)
+#   BENCH_BIG=0                         skip the 12 MP job in the page
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p bench/out
 log() { echo "[bench] $*" >&2; }
 
-[[ -f dist/site/pkg/unblur_web_bg.wasm ]] || bash web/build.sh dev
+[[ -f dist/site/pkg-relaxed/unblur_web_bg.wasm ]] || bash web/build.sh dev
 [[ -d node_modules/playwright-core ]] || npm ci
 [[ -f node_modules/onnxruntime-web/dist/ort.wasm.min.mjs ]] || npm install --no-save onnxruntime-web
 [[ -x target/release/unblur ]] || cargo build --release
@@ -17,7 +18,7 @@ cargo build --release --quiet --manifest-path bench/native/Cargo.toml --target-d
 
 if [[ -n "${BENCH_QUICK:-}" ]]; then
   export BENCH_SIDE=${BENCH_SIDE:-64} BENCH_ROUNDS=${BENCH_ROUNDS:-1} BENCH_POOL_PER_WORKER=${BENCH_POOL_PER_WORKER:-1} \
-    BENCH_ORT_TILES=${BENCH_ORT_TILES:-1} BENCH_FACE=${BENCH_FACE:-0} BENCH_YUNET_RUNS=${BENCH_YUNET_RUNS:-1}
+    BENCH_ORT_TILES=${BENCH_ORT_TILES:-1} BENCH_FACE=${BENCH_FACE:-0} BENCH_YUNET_RUNS=${BENCH_YUNET_RUNS:-1} BENCH_BIG=${BENCH_BIG:-0}
   NATIVE_ARGS=(--quick --e2e-cap 15)
 else
   NATIVE_ARGS=()
@@ -35,6 +36,10 @@ fi
 if [[ "${BENCH_SKIP:-}" != browser && -z "${BENCH_QUICK:-}" ]]; then
   log "face restorer architectures in wasm"
   RUNS=2 node tests/e2e/exported.mjs
+fi
+if [[ "${BENCH_SKIP:-}" != browser && "${BENCH_SKIP:-}" != page ]]; then
+  log "the page: first visit, and a 12 MP photo at ×2 (BENCH_BIG=0 skips it; it takes 10-20 min)"
+  node bench/page.mjs
 fi
 log "done in $((SECONDS - start)) s"
 python3 bench/report.py bench/out
