@@ -28,6 +28,9 @@ pub struct Options {
     pub overlap: usize,
     pub format: OutputFormat,
     pub jpeg_quality: u8,
+    /// Threads running tiles at once: 0 is one per CPU; always one on wasm32 (the page runs
+    /// tiles on its own workers). The output is the same whatever the count.
+    pub threads: usize,
 }
 
 impl Default for Options {
@@ -40,6 +43,7 @@ impl Default for Options {
             overlap: OVERLAP,
             format: OutputFormat::Png,
             jpeg_quality: 92,
+            threads: 0,
         }
     }
 }

@@ -96,18 +96,7 @@ impl TileJob {
 
     /// Tile `i`'s network input: planar RGB in 0…1.
     pub fn input(&self, photo: &Rgb16Image, i: usize) -> Vec<f32> {
-        let [x0, y0, w, h] = self.plan.rect(i).input;
-        let plane = w * h;
-        let mut data = vec![0f32; 3 * plane];
-        for y in 0..h {
-            for x in 0..w {
-                let p = photo.get_pixel((x0 + x) as u32, (y0 + y) as u32).0;
-                for c in 0..3 {
-                    data[c * plane + y * w + x] = p[c] as f32 / 65535.0;
-                }
-            }
-        }
-        data
+        window_input(photo, self.plan.rect(i).input)
     }
 
     /// Blends tile `i`'s network output (planar, `model_scale` × the tile) into the canvas.
@@ -206,6 +195,21 @@ impl TileJob {
     }
 }
 
+/// A window `[x0, y0, w, h]` of the photo as a network input: planar RGB in 0…1.
+fn window_input(photo: &Rgb16Image, [x0, y0, w, h]: [usize; 4]) -> Vec<f32> {
+    let plane = w * h;
+    let mut data = vec![0f32; 3 * plane];
+    for y in 0..h {
+        for x in 0..w {
+            let p = photo.get_pixel((x0 + x) as u32, (y0 + y) as u32).0;
+            for c in 0..3 {
+                data[c * plane + y * w + x] = p[c] as f32 / 65535.0;
+            }
+        }
+    }
+    data
+}
+
 /// For each output coordinate in `from..from + len`: the tiles along this axis touching it and
 /// their weights.
 fn axis_weights(axis: &AxisPlan, from: usize, len: usize) -> Vec<Vec<(usize, f32)>> {
@@ -240,7 +244,24 @@ pub fn model_scale(net: &Network) -> Result<usize> {
     }
 }
 
-/// Upscales a whole photo, tile by tile, reporting progress and checking cancellation.
+/// How many threads run tiles: `requested` (0 = one per CPU), at most one per tile, and always
+/// one on wasm32, which has no threads (the page spreads [`TileJob`] over its own workers).
+pub fn worker_threads(requested: usize, tiles: usize) -> usize {
+    if cfg!(target_arch = "wasm32") {
+        return 1;
+    }
+    let n = match requested {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    n.clamp(1, tiles.max(1))
+}
+
+/// Upscales a whole photo, reporting progress after each tile and checking cancellation
+/// between tiles. Tiles run on `opts.threads` threads (see [`worker_threads`]), all on the one
+/// plan of the network; the blend is a sum of non-negative integers per pixel, so the order in
+/// which tiles arrive does not change a single output bit. At most a few tiles' outputs are
+/// held at once: working memory is bounded by the tile and the thread count, not the photo.
 pub fn upscale(
     photo: &Rgb16Image,
     net: &Network,
@@ -253,6 +274,12 @@ pub fn upscale(
     let mut job = TileJob::new(w, h, opts.scale, opts.tile, opts.overlap, model_scale)?;
     let shape = job.input_shape();
     let n = job.count();
+    #[cfg(not(target_arch = "wasm32"))]
+    if worker_threads(opts.threads, n) > 1 {
+        let threads = worker_threads(opts.threads, n);
+        run_threaded(&mut job, photo, net, threads, observer, on_tile)?;
+        return Ok(job.finish());
+    }
     for i in 0..n {
         if observer.cancelled() {
             return Err(Error::Cancelled);
@@ -262,6 +289,82 @@ pub fn upscale(
         on_tile(i + 1, n);
     }
     Ok(job.finish())
+}
+
+/// Runs every tile of `job` on `threads` scoped threads that take the next tile index from a
+/// shared counter and send its output back over a channel of `threads` places; this thread
+/// blends each output as it arrives, reports progress and watches for cancellation. On an error
+/// or a cancellation the workers take no new tile, the ones running finish, and the first error
+/// is returned.
+#[cfg(not(target_arch = "wasm32"))]
+fn run_threaded(
+    job: &mut TileJob,
+    photo: &Rgb16Image,
+    net: &Network,
+    threads: usize,
+    observer: &dyn Observer,
+    on_tile: &mut dyn FnMut(usize, usize),
+) -> Result<()> {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::mpsc;
+
+    if observer.cancelled() {
+        return Err(Error::Cancelled);
+    }
+    let shape = job.input_shape();
+    let n = job.count();
+    let windows: Vec<[usize; 4]> = (0..n).map(|i| job.rect(i).input).collect();
+    // Plan once, before the threads start, so that they do not all build it.
+    net.plan(&shape)?;
+    let next = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    let (tx, rx) = mpsc::sync_channel::<(usize, Result<Vec<f32>>)>(threads);
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            let tx = tx.clone();
+            let (next, stop, windows, shape) = (&next, &stop, &windows, &shape);
+            s.spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= n {
+                        break;
+                    }
+                    let out = net
+                        .run(shape, window_input(photo, windows[i]))
+                        .and_then(|o| {
+                            o.into_iter()
+                                .next()
+                                .map(|(_, data)| data)
+                                .ok_or_else(|| Error::Model("the network has no output".into()))
+                        });
+                    if tx.send((i, out)).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(tx);
+        let mut result = Ok(());
+        let mut done = 0;
+        // Until every worker has hung up, so that none is left blocked on a full channel.
+        for (i, out) in rx {
+            if result.is_err() {
+                continue;
+            }
+            result = out.and_then(|o| job.accept(i, &o).map(|_| ()));
+            if result.is_ok() {
+                done += 1;
+                on_tile(done, n);
+                if observer.cancelled() {
+                    result = Err(Error::Cancelled);
+                }
+            }
+            if result.is_err() {
+                stop.store(true, Ordering::Relaxed);
+            }
+        }
+        result
+    })
 }
 
 #[cfg(test)]

@@ -334,3 +334,52 @@ fn faces_are_restored_and_pasted() {
     );
     assert!(psnr(&zero, &without) > 60.0);
 }
+
+#[test]
+fn threads_give_the_same_bytes_as_one_thread() {
+    // 12 tiles of 64², at ×1.5 so that every tile is resampled before the blend.
+    let png = small_png("codeformer/whole_imgs/02.png", 20, 30, 200, 150);
+    let with = |threads| Options {
+        tile: 64,
+        threads,
+        ..opts(1.5, false)
+    };
+    let one = restorer().restore(&png, &with(1), &Silent).unwrap();
+    for threads in [2, 3] {
+        let many = restorer().restore(&png, &with(threads), &Silent).unwrap();
+        assert!(
+            one.bytes == many.bytes,
+            "{threads} threads changed the output"
+        );
+    }
+}
+
+#[test]
+fn threads_stop_when_cancelled() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    struct StopAfter(usize, AtomicUsize, AtomicUsize);
+    impl unblur::Observer for StopAfter {
+        fn progress(&self, p: &unblur::Progress) {
+            self.1.store(p.tiles_done, Ordering::Relaxed);
+            self.2.store(p.tiles_total, Ordering::Relaxed);
+        }
+        fn cancelled(&self) -> bool {
+            self.1.load(Ordering::Relaxed) >= self.0
+        }
+    }
+    let png = small_png("codeformer/whole_imgs/02.png", 20, 30, 200, 150);
+    let obs = StopAfter(2, AtomicUsize::new(0), AtomicUsize::new(0));
+    let o = Options {
+        tile: 64,
+        threads: 2,
+        ..opts(1.5, false)
+    };
+    let e = restorer().restore(&png, &o, &obs).err().expect("cancelled");
+    assert!(matches!(e, unblur::Error::Cancelled), "{e}");
+    assert_eq!(
+        obs.1.load(Ordering::Relaxed),
+        2,
+        "no tile reported after the cancel"
+    );
+    assert!(obs.2.load(Ordering::Relaxed) > 4);
+}

@@ -70,6 +70,9 @@ enum Command {
         /// Overlap between tiles in pixels.
         #[arg(long, default_value_t = unblur::upscale::OVERLAP)]
         overlap: usize,
+        /// Threads running tiles at once; 0 is one per CPU. The output is the same either way.
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
         #[arg(long, default_value = "png")]
         format: String,
         /// JPEG quality, 1 to 100.
@@ -161,6 +164,7 @@ fn run(cli: Cli) -> unblur::Result<bool> {
             face_strength,
             tile,
             overlap,
+            threads,
             format,
             quality,
             sr_model,
@@ -176,6 +180,7 @@ fn run(cli: Cli) -> unblur::Result<bool> {
                 overlap,
                 format,
                 jpeg_quality: quality,
+                threads,
             };
             opts.validate()?;
             if !(0.0..=1.0).contains(&denoise) {
