@@ -8,10 +8,14 @@ Needs `target/release/unblur` (make cli) and `target/release/unblur-bench-native
 (cargo build --release --manifest-path bench/native/Cargo.toml --target-dir target).
 Prints progress on stderr; writes JSON.
 
-The 12 MP CLI run would take ~15+ minutes on one core, so each large photo is run with a time
-cap (E2E_CAP seconds) while its memory is sampled from /proc; its wall time is extrapolated
-from the tile count × tract's measured 96² tile time plus the fixed and face costs of a small
-photo that is run to the end.
+Also: tract's per-operator profile of one tile (`unblur-bench-native --profile`), and the
+product's choices side by side in one run (tile side, tile threads, tract's plan and kernel
+knobs), each against its alternative.
+
+The CLI runs tiles on one thread per CPU. A photo whose estimated full run (fixed and face cost
+of a small photo run to the end + tiles × the measured per-tile time of the threaded CLI) fits in
+E2E_FULL_MAX seconds runs to the end; a larger one is run with a time cap (E2E_CAP seconds)
+while its memory is sampled from /proc, and its wall time is extrapolated the same way.
 """
 
 import argparse
@@ -83,6 +87,71 @@ def run_tract(tile_paths, reps):
     specs = [f"{p}:{s}:{s}" for s, (p, _) in sorted(tile_paths.items())]
     out = subprocess.run([TRACT, MODEL, str(reps), *specs], capture_output=True, text=True, check=True)
     return {r["h"]: r for r in map(json.loads, out.stdout.splitlines())}
+
+
+def run_profile(tile_paths, reps, env=None):
+    specs = [f"{p}:{s}:{s}" for s, (p, _) in sorted(tile_paths.items())]
+    out = subprocess.run([TRACT, "--profile", MODEL, str(reps), *specs], capture_output=True, text=True, check=True,
+                         env=dict(os.environ, **(env or {})))
+    return {r["h"]: r for r in map(json.loads, out.stdout.splitlines())}
+
+
+def run_threads(path, side, tiles, counts):
+    out = subprocess.run([TRACT, "--threads", MODEL, str(tiles), *map(str, counts), f"{path}:{side}:{side}"],
+                         capture_output=True, text=True, check=True)
+    return {r["threads"]: r for r in map(json.loads, out.stdout.splitlines())}
+
+
+# The product's choices, each against its alternative: (key, choice, product's setting, alternative,
+# tile side, tract knobs of the product, knobs of the alternative). Tile sides are compared per
+# useful input megapixel (the tile less its overlap), the rest per tile.
+KNOB_CHOICES = [
+    ("tile_96_vs_64", "tile side", "96²", "64²", (96, 64), {}, {}),
+    ("tile_96_vs_128", "tile side", "96²", "128²", (96, 128), {}, {}),
+    ("tile_96_vs_192", "tile side", "96²", "192²", (96, 192), {}, {}),
+    ("direct_spatial_off_128", "tract's direct spatial conv (rows ≥ 128): off vs tract's default on", "off", "on (default)",
+     (128, 128), {"TRACT_DISABLE_DIRECT_SPATIAL": "1"}, {}),
+    ("avx512_off_96", "tract's f32 kernels: AVX2+FMA vs AVX-512 (tract's default here)", "AVX-512 (default)", "AVX2+FMA",
+     (96, 96), {}, {"TRACT_CPU_ISA": "-avx512f"}),
+]
+
+
+def choices(paths, rounds, quick):
+    """Each choice's two settings alternate within each round (fresh processes, same tile), so
+    that background load falls on both alike."""
+    res = {}
+    reps = 1 if quick else 2
+    wanted = KNOB_CHOICES if not quick else [c for c in KNOB_CHOICES if max(c[4]) <= 96]
+    runs = {}  # (side, knobs) -> list of ms, shared between choices
+    for rnd in range(rounds):
+        done = set()
+        for _key, _what, _prod, _alt, sides, kp, ka in wanted:
+            for side, knobs in ((sides[0], kp), (sides[1], ka)):
+                k = (side, tuple(sorted(knobs.items())))
+                if k in done:
+                    continue
+                done.add(k)
+                out = subprocess.run([TRACT, MODEL, str(reps), f"{paths[side][0]}:{side}:{side}"], capture_output=True,
+                                     text=True, check=True, env=dict(os.environ, **knobs))
+                r = json.loads(out.stdout.splitlines()[0])
+                runs.setdefault(k, []).extend(r["runs_ms"])
+                log(f"choices round {rnd + 1}: {side}² {dict(knobs) or 'default'}: {[round(x) for x in r['runs_ms']]}")
+    for key, what, prod, alt, sides, kp, ka in wanted:
+        pm = min(runs[(sides[0], tuple(sorted(kp.items())))])
+        am = min(runs[(sides[1], tuple(sorted(ka.items())))])
+        row = {"choice": what, "product": prod, "alternative": alt, "side": sides[0], "alt_side": sides[1],
+               "product_knobs": kp, "alternative_knobs": ka, "product_ms": pm, "alternative_ms": am}
+        if sides[0] != sides[1]:
+            # ms per useful input megapixel: each tile adds (side − overlap)² new input pixels.
+            row["unit"] = "s per useful input MP"
+            row["product_value"] = pm / (sides[0] - 16) ** 2 * 1e3
+            row["alternative_value"] = am / (sides[1] - 16) ** 2 * 1e3
+        else:
+            row["unit"] = "ms per tile"
+            row["product_value"], row["alternative_value"] = pm, am
+        row["product_speedup"] = row["alternative_value"] / row["product_value"]
+        res[key] = row
+    return res
 
 
 def ort_session(threads):
@@ -193,6 +262,8 @@ def main():
     ap.add_argument("--out", default=os.path.join(HERE, "out", "native.json"))
     ap.add_argument("--rounds", type=int, default=None)
     ap.add_argument("--e2e-cap", type=float, default=float(os.environ.get("E2E_CAP", 45)))
+    ap.add_argument("--e2e-full-max", type=float, default=float(os.environ.get("E2E_FULL_MAX", 480)),
+                    help="run a photo to the end when its estimated wall time is at most this many seconds")
     ap.add_argument("--no-e2e", action="store_true")
     args = ap.parse_args()
     quick = args.quick
@@ -207,8 +278,9 @@ def main():
 
     import flops as fl
 
-    result = {"model": os.path.relpath(MODEL, REPO), "sizes": sizes, "rounds": rounds, "tiles": {}}
-    paths = tiles(work, sizes)
+    result = {"model": os.path.relpath(MODEL, REPO), "sizes": sizes, "rounds": rounds, "tiles": {},
+              "loadavg_start": open("/proc/loadavg").read().split()[:3]}
+    paths = tiles(work, sorted(set(sizes) | {64, 96, 128, 192}))
     for s in sizes:
         f = fl.count(MODEL, s, s)
         result["tiles"][s] = {"flops": f["flops"], "other_elements": f["other_elements"], "tract": [], "ort1": [], "ort2": []}
@@ -243,40 +315,89 @@ def main():
             t[k + "_gflops"] = t["flops"] / t[k + "_ms"]["min"] / 1e6
         t["tract_plan_ms"] = statistics.median(r["plan_ms"] for r in t["tract"])
 
+    # Where tract's time goes: every node of the optimised plan timed, summed per operator kind.
+    prof_sizes = [96] if quick else [96, 128]
+    log(f"tract profile at {prof_sizes}")
+    result["profile"] = run_profile({s: paths[s] for s in prof_sizes}, 1 if quick else 3)
+    for s_, p_ in result["profile"].items():
+        log(f"  {s_}²: {p_['plain_ms']:.0f} ms plain, top {[(o['op'], round(o['ms'])) for o in p_['ops'][:4]]}")
+
+    # The product's choices, each against its alternative, side by side.
+    result["choices"] = choices(paths, 1 if quick else 2, quick)
+    ncpu = os.cpu_count() or 1
+    counts = sorted({1, max(2, ncpu)})
+    n_tiles = 2 * max(counts) if quick else 4 * max(counts)
+    log(f"tile threads {counts}, {n_tiles} tiles of 96² each")
+    thr = {}
+    for rnd in range(1 if quick else 2):
+        # Alternate the order so that neither count always runs first.
+        for th, r in run_threads(paths[96][0], 96, n_tiles, counts if rnd % 2 == 0 else counts[::-1]).items():
+            thr.setdefault(th, []).append(r)
+    result["tile_threads"] = {th: {"ms_per_tile": min(r["ms_per_tile"] for r in rs), "runs": rs} for th, rs in thr.items()}
+    hi = max(counts)
+    one, many = result["tile_threads"][1]["ms_per_tile"], result["tile_threads"][hi]["ms_per_tile"]
+    result["choices"][f"threads_{hi}_vs_1"] = {
+        "choice": "tiles on threads (one per CPU, the CLI's default)", "product": f"{hi} threads", "alternative": "1 thread",
+        "side": 96, "alt_side": 96, "unit": "ms per tile (wall / tiles)", "product_value": many, "alternative_value": one,
+        "product_speedup": one / many}
+    for k, c in result["choices"].items():
+        log(f"choice {k}: {c['product']} {c['product_value']:.0f} vs {c['alternative']} {c['alternative_value']:.0f} "
+            f"({c['unit']}): ×{c['product_speedup']:.2f}")
+
     if not args.no_e2e:
-        result["e2e"] = e2e(work, quick, args.e2e_cap, result)
+        result["e2e"] = e2e(work, quick, args.e2e_cap, args.e2e_full_max, result)
+    result["loadavg_end"] = open("/proc/loadavg").read().split()[:3]
     with open(args.out, "w") as f:
         json.dump(result, f, indent=1)
     log(f"wrote {args.out}")
 
 
-def e2e(work, quick, cap, result):
+def e2e(work, quick, cap, full_max, result):
+    """The CLI with its default threads (one per CPU) on a small photo run to the end (and once
+    more with --threads 1, for the threads row), then on 3 and 12 MP photos: to the end where the
+    estimate fits in `full_max` seconds, else capped at `cap` seconds and extrapolated."""
     res = {}
-    t96 = result["tiles"].get(96, result["tiles"][max(result["tiles"])])
-    tile_s = t96["tract_ms"]["median"] / 1e3
-    # A small photo, run to the end: its wall time minus its tiles' time is the fixed + faces cost.
+    tt = result["tile_threads"]
+    threads = max(tt, key=int)
+    tile_s = tt[threads]["ms_per_tile"] / 1e3  # wall per tile with every thread busy
+    res["threads"] = threads
     small_mp = 0.05 if quick else 0.2
-    photos = [("small", small_mp, None), ("3MP", 3.0, cap), ("12MP", 12.0, cap)]
+    photos = [("small", small_mp), ("3MP", 3.0), ("12MP", 12.0)]
     if quick:
-        photos = [("small", small_mp, None), ("1MP", 1.0, cap)]
-    for name, mp, c in photos:
+        photos = [("small", small_mp), ("1MP", 1.0)]
+    fixed = None
+    for name, mp in photos:
         path = os.path.join(work, f"photo-{name}.jpg")
         w, h = make_photo(path, mp)
         out_dir = os.path.join(work, f"out-{name}")
         os.makedirs(out_dir, exist_ok=True)
         n_tiles = axis_count(w) * axis_count(h)
-        log(f"CLI on {name} ({w}×{h}, {n_tiles} tiles of 96²{f', capped at {c:.0f} s' if c else ''})")
+        estimate = None if fixed is None else fixed + n_tiles * tile_s
+        # A run expected to fit is still stopped at twice the limit (a busy machine), and extrapolated.
+        c = None if estimate is None else cap if estimate > full_max else 2 * full_max
+        log(f"CLI on {name} ({w}×{h}, {n_tiles} tiles of 96², {threads} threads"
+            f"{f', estimated {estimate:.0f} s' if estimate else ''}{f', stopped at {c:.0f} s' if c else ''})")
         r = cli_run(path, out_dir, cap=c)
-        r.update({"width": w, "height": h, "megapixels": w * h / 1e6, "tiles": n_tiles})
-        if not c:
-            r["fixed_and_faces_s"] = r["wall_s"] - n_tiles * tile_s
+        r.update({"width": w, "height": h, "megapixels": w * h / 1e6, "tiles": n_tiles, "threads": threads})
+        # The two images a job must hold whole: the decoded photo and the 16-bit output canvas.
+        ow, oh = round(w * 2), round(h * 2)
+        r["image_buffers_mb"] = (w * h + ow * oh) * 6 / 2**20
+        if estimate is not None:
+            r["estimated_wall_s"] = estimate
+        if fixed is None:
+            fixed = r["fixed_and_faces_s"] = r["wall_s"] - n_tiles * tile_s
+            log(f"CLI on {name} again with --threads 1")
+            r1 = cli_run(path, out_dir, extra=("--threads", "1"))
+            res["small_1_thread"] = {k: r1[k] for k in ("wall_s", "max_rss_mb", "user_s")}
+            result["choices"]["cli_threads"] = {
+                "choice": f"a whole CLI job ({name} photo, {n_tiles} tiles, faces): tiles on threads",
+                "product": f"{threads} threads", "alternative": "--threads 1", "side": 96, "alt_side": 96,
+                "unit": "wall s", "product_value": r["wall_s"], "alternative_value": r1["wall_s"],
+                "product_speedup": r1["wall_s"] / r["wall_s"]}
+        if r["capped"]:
+            r["extrapolated_wall_s"] = fixed + n_tiles * tile_s
         res[name] = r
         log(f"  {r['wall_s']:.1f} s, max RSS {r['max_rss_mb']:.0f} MB{' (capped)' if r['capped'] else ''}")
-    fixed = res["small"]["fixed_and_faces_s"]
-    for name, r in res.items():
-        if r["capped"]:
-            # Decode/encode grow with the photo; they are seconds against the tiles' minutes.
-            r["extrapolated_wall_s"] = fixed + r["tiles"] * tile_s
     res["tile96_s_used"] = tile_s
     return res
 

@@ -117,7 +117,10 @@ def main():
             md.append("Output checks (tile 0, max |Δ|): " + ", ".join(f"{k}: {fmt(v['maxAbs'], 5) if v and 'maxAbs' in v else '–'}" for k, v in b["checks"].items() if v is not None))
             md.append("")
     if n:
+        la = (f" Load average at the start and end of this part: {' '.join(n['loadavg_start'])} → {' '.join(n['loadavg_end'])}."
+              if n.get("loadavg_start") and n.get("loadavg_end") else "")
         md += ["## Native (one process, CPU), realesr-general-x4v3 fp32", "",
+               *([la.strip(), ""] if la else []),
                "ms per tile: min (median) over all rounds' runs; GFLOP/s from the min and the graph's conv FLOPs (2·Cin·Cout·k²·H·W).", "",
                "| tile | GFLOP / tile | tract 1 thread ms | tract GFLOP/s | ort 1 thread ms | ort 1t GFLOP/s | ort 2 threads ms | ort 2t GFLOP/s | tract / ort-1t time | tract plan build (ms) |",
                "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -137,18 +140,83 @@ def main():
                       f"{ratios['ort1_fraction_of_sgemm_peak_1t']:.0%} of the best 1-thread sgemm above; "
                       f"onnxruntime's best (1 thread) is the practical peak: tract is at {big['tract_gflops'] / big['ort1_gflops']:.0%} of it.")
             md.append("")
+        prof = n.get("profile")
+        if prof:
+            md += ["## Where tract's time goes (native, one tile, one thread)", "",
+                   "Every node of tract's optimised plan timed with a monotonic clock (`Network::profile`), summed per operator kind; "
+                   "median over the runs. `plain` is the same tile without the timing.", ""]
+            for s, p in prof.items():
+                total = sum(o["ms"] for o in p["ops"]) or 1
+                md += [f"{s}² tile: {fmt(p['plain_ms'])} ms plain, {fmt(p['profiled_ms'])} ms profiled.", "",
+                       "| operator | nodes | ms | share |", "|---|---:|---:|---:|"]
+                rest = [o for o in p["ops"] if o["ms"] / total < 0.005]
+                for o in p["ops"]:
+                    if o not in rest:
+                        md.append(f"| {o['op']} | {o['nodes']} | {fmt(o['ms'], 1)} | {o['ms'] / total:.1%} |")
+                if rest:
+                    md.append(f"| {len(rest)} others | {sum(o['nodes'] for o in rest)} | {fmt(sum(o['ms'] for o in rest), 1)} | "
+                              f"{sum(o['ms'] for o in rest) / total:.1%} |")
+                md.append("")
+            p96 = prof.get("96") or next(iter(prof.values()))
+            by = {o["op"]: o["ms"] for o in p96["ops"]}
+            total = sum(by.values()) or 1
+            conv = sum(v for k, v in by.items() if k in ("OptMatMul", "DirectSpatialConv", "LazyIm2col", "Im2col", "Pad"))
+            prelu = sum(v for k, v in by.items() if k in ("OptMulByScalar", "GT", "Iff"))
+            ratios["tract_profile_conv_share_96"] = conv / total
+            ratios["tract_profile_prelu_share_96"] = prelu / total
+            line = (f"At 96² the convolutions (matrix products with their padding) take {conv / total:.0%} of the tile and the 33 PReLUs, "
+                    f"which tract splits into a per-channel multiply, a compare and a select, {prelu / total:.0%}.")
+            p128 = prof.get("128")
+            if p128 and p128["ops"] and p128["ops"][0]["op"] == "DirectSpatialConv":
+                line += (" At 128² the output rows reach 128 points and tract swaps im2col + matrix product for its direct spatial "
+                         f"convolution, {p128['ops'][0]['ms'] / sum(o['ms'] for o in p128['ops']):.0%} of a tile that costs "
+                         f"{p128['plain_ms'] / p96['plain_ms']:.1f}× the 96² one for {(128 / 96) ** 2:.2f}× the pixels.")
+            md += [line, ""]
+        ch = n.get("choices")
+        if ch:
+            md += ["## What the product's choices won (native, side by side in one run)", "",
+                   "Each choice against its alternative, alternating in the same rounds; tract's knobs set through its environment "
+                   "variables. Tile sides are compared per useful input megapixel (the tile less its 16-pixel overlap); "
+                   "×>1 means the product's setting is faster.", "",
+                   "| choice | product | alternative | unit | product | alternative | product's gain |", "|---|---|---|---|---:|---:|---:|"]
+            for k, c in ch.items():
+                nd = 0 if c["unit"].startswith("ms") else 1
+                md.append(f"| {c['choice']} | {c['product']} | {c['alternative']} | {c['unit']} | {fmt(c['product_value'], nd)} | "
+                          f"{fmt(c['alternative_value'], nd)} | {c['product_speedup']:.2f}× |")
+                ratios[f"choice_{k}"] = c["product_speedup"]
+            md.append("")
+            t96 = n["tiles"].get("96")
+            if t96:
+                best = t96["tract_ms"]["min"]
+                alt = ch.get("avx512_off_96")
+                line = f"tract against onnxruntime (1 thread) at 96²: {best / t96['ort1_ms']['min']:.2f}× its time (aim: 1.2×)"
+                ratios["tract_vs_ort1_time_96"] = best / t96["ort1_ms"]["min"]
+                if alt and alt["product_speedup"] < 1:
+                    with_alt = alt["alternative_value"] / alt["product_value"] * best
+                    ratios["tract_avx2_vs_ort1_time_96"] = with_alt / t96["ort1_ms"]["min"]
+                    line += (f"; with tract's AVX2 kernels instead of its AVX-512 ones (measured above, not the default) it would be "
+                             f"{ratios['tract_avx2_vs_ort1_time_96']:.2f}×")
+                md += [line + ".", ""]
         e = n.get("e2e")
         if e:
-            md += ["## CLI end to end (`unblur restore --scale 2 --faces auto`, tile 96, one thread)", "",
-                   "| photo | pixels | tiles | wall (s) | max RSS (MB) | note |", "|---|---|---:|---:|---:|---|"]
+            th = e.get("threads", 1)
+            md += [f"## CLI end to end (`unblur restore --scale 2 --faces auto`, tile 96, {th} thread{'s' if th != 1 else ''})", "",
+                   "| photo | pixels | tiles | wall (s) | max RSS (MB) | photo + canvas (MB) | note |", "|---|---|---:|---:|---:|---:|---|"]
             for k, r in e.items():
-                if not isinstance(r, dict):
+                if not isinstance(r, dict) or "tiles" not in r:
                     continue
                 note = (f"capped at {r['wall_s']:.0f} s; extrapolated full run ≈ {r['extrapolated_wall_s'] / 60:.1f} min"
                         if r["capped"] else f"ran to the end; {r.get('json', {}).get('faces', '?')} faces")
-                md.append(f"| {k} | {r['width']}×{r['height']} ({r['megapixels']:.1f} MP) | {r['tiles']} | {r['wall_s']:.1f} | {r['max_rss_mb']:.0f} | {note} |")
-            md += ["", f"Extrapolation: small photo's fixed + faces time ({e['small']['fixed_and_faces_s']:.1f} s) + tiles × tract's median 96² tile ({e['tile96_s_used'] * 1e3:.0f} ms). "
-                   "RSS of the capped runs is the peak while tiles were running (before the final encode).", ""]
+                md.append(f"| {k} | {r['width']}×{r['height']} ({r['megapixels']:.1f} MP) | {r['tiles']} | {r['wall_s']:.1f} | {r['max_rss_mb']:.0f} | "
+                          f"{fmt(r.get('image_buffers_mb'))} | {note} |")
+            one = e.get("small_1_thread")
+            md += ["", (f"Estimates: small photo's fixed + faces time ({e['small']['fixed_and_faces_s']:.1f} s) + tiles × "
+                        f"the threaded wall time per 96² tile ({e['tile96_s_used'] * 1e3:.0f} ms); a photo whose estimate fits runs to the end. "
+                        "Photo + canvas: the decoded photo and the 16-bit output canvas, the two images a job holds whole; "
+                        "the rest of the RSS is the networks and the tiles in flight. "
+                        + ("RSS of a capped run is the peak while tiles were running (before the final encode). " if any(
+                            isinstance(r, dict) and r.get("capped") for r in e.values()) else "")
+                        + (f"The small photo with `--threads 1`: {one['wall_s']:.1f} s, max RSS {one['max_rss_mb']:.0f} MB." if one else "")), ""]
     x = load(os.path.join(out, "exported-wasm.json"))
     if x and x.get("results"):
         md += ["## Face restorer architectures in Unblur wasm (random weights, `models/export.py --all-random`)", "",
