@@ -1,4 +1,4 @@
-"""Merges bench/out/browser.json and bench/out/native.json into bench/out/bench.json and
+"""Merges bench/out/browser.json, native.json, page.json and exported-wasm.json into bench/out/bench.json and
 bench/out/bench.md (one markdown table per part, with the machine), and prints the markdown.
 
     python3 bench/report.py [OUT_DIR]
@@ -50,6 +50,75 @@ def fmt(x, nd=0):
     return f"{x:,.{nd}f}"
 
 
+def choices_md(b, fmt):
+    """The product's own choices in wasm, one worker each: what each won."""
+    R = b["runners"]
+    base = R.get("unblur-1w-fp16")
+    rows = [(k, r) for k, r in R.items() if r.get("choice") and "msPerTile" in r]
+    if not base or not rows:
+        return []
+    md = ["", "What the product's own choices won (one worker each, same tiles, same rounds): the shipped engine "
+          "(relaxed-SIMD build, Unblur's 4×8 GEMM kernel) against each alternative.", "",
+          "| alternative | ms / tile | GFLOP/s | shipped engine is faster by |", "|---|---:|---:|---:|",
+          f"| (shipped) {base['label']} | {fmt(base['msPerTile'])} | {fmt(base['gflops'], 1)} | — |"]
+    for _, r in rows:
+        md.append(f"| {r['label']} | {fmt(r['msPerTile'])} | {fmt(r['gflops'], 1)} | {r['msPerTile'] / base['msPerTile']:.2f}× |")
+    return md
+
+
+def profile_md(b, fmt):
+    P = b.get("profile") or {}
+    if not P:
+        return []
+    md = ["", "Where one tile's time goes in wasm (tract's plan timed node by node, `Net.profile`, one run):", ""]
+    cols = list(P.items())
+    ops = []
+    for _, p in cols:
+        for o in p["ops"]:
+            if o["op"] not in ops:
+                ops.append(o["op"])
+    md.append("| operator | nodes | " + " | ".join(f"{p['label']}: ms (share)" for _, p in cols) + " |")
+    md.append("|---|---:|" + "---:|" * len(cols))
+    for op in ops:
+        cells, nodes = [], None
+        for _, p in cols:
+            tot = sum(o["ms"] for o in p["ops"]) or 1
+            o = next((o for o in p["ops"] if o["op"] == op), None)
+            nodes = nodes or (o and o["nodes"])
+            cells.append(f"{fmt(o['ms'], 1)} ({o['ms'] / tot:.0%})" if o else "–")
+        if all(c == "–" or c.startswith("0.0 ") or c.startswith("0.") for c in cells):
+            continue
+        md.append(f"| {op} | {nodes} | " + " | ".join(cells) + " |")
+    md.append("| total | | " + " | ".join(fmt(sum(o["ms"] for o in p["ops"]), 0) for _, p in cols) + " |")
+    return md
+
+
+def page_md(p, fmt):
+    md = []
+    fv = p.get("firstVisit")
+    if fv:
+        md += ["## The page, as a person meets it (dist/site in headless Chromium)", "",
+               f"First visit with an empty profile (disk cache), `?scale=2&faces=on`: the engine was ready {fv['readyMs'] / 1e3:.1f} s after "
+               f"opening the page, and the first restored photo ({fv['photo']}, ×2 → {fv['output'][0]}×{fv['output'][1]}, {fv['faces']} faces) "
+               f"was done {fv['firstPhotoMs'] / 1e3:.1f} s after opening it (the restoration itself {fv['restoreMs'] / 1e3:.1f} s). "
+               f"Engine: {fv['engine']}.", "",
+               "| downloaded on the first visit | files | bytes | as sent gzip-compressed |", "|---|---:|---:|---:|"]
+        for k, v in fv["byKind"].items():
+            n = sum(1 for f in fv["files"] if (f["path"].endswith(".wasm") if k == "wasm" else f["path"].endswith(".onnx") if k == "models" else not f["path"].endswith((".wasm", ".onnx"))))
+            md.append(f"| {k} | {n} | {v['bytes'] / 1e6:.2f} MB | {v['gzip'] / 1e6:.2f} MB |")
+        md.append(f"| **total** | {len(fv['files'])} | {fv['total']['bytes'] / 1e6:.2f} MB | **{fv['total']['gzip'] / 1e6:.2f} MB** |")
+        md += ["", f"({fv['revalidated']} more requests were revalidations answered 304 with no body: the service worker keeping what the page already has.)", ""]
+    big = p.get("big")
+    if big:
+        mib = 2 ** 20
+        md += [f"A {big['input'][0]}×{big['input'][1]} ({big['input'][0] * big['input'][1] / 1e6:.1f} MP) photo at ×2 with faces, through the page's UI:", "",
+               "| output | faces | wall (restore click → done) | tab's peak RSS (renderer: page + workers) | whole browser's peak RSS | renderer before the job |",
+               "|---|---:|---:|---:|---:|---:|",
+               f"| {big['output'][0]}×{big['output'][1]} ({big['output'][0] * big['output'][1] / 1e6:.1f} MP, {big['outputBytes'] / 1e6:.0f} MB PNG) | {big['faces']} | "
+               f"{big['restoreMs'] / 6e4:.1f} min | {big['peak']['renderer'] / mib:,.0f} MiB | {big['peak']['total'] / mib:,.0f} MiB | {big['baseline']['renderer'] / mib:,.0f} MiB |", ""]
+    return md
+
+
 def main():
     out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "out")
     b = load(os.path.join(out, "browser.json"))
@@ -87,10 +156,12 @@ def main():
                "| runner | tiles | ms / tile (wall) | median run in worker (ms) | output MP/s | GFLOP/s | first run incl. plan (ms) |",
                "|---|---:|---:|---:|---:|---:|---:|"]
         for k, r in R.items():
-            if "msPerTile" not in r:
+            if "msPerTile" not in r or r.get("choice"):
                 continue
             first = max(r["open"]["firstMs"]) if r["open"].get("firstMs") else None
             md.append(f"| {r['label']} | {r['tiles']} | {fmt(r['msPerTile'])} | {fmt(r['medianRunMs'])} | {fmt(r['outMpps'], 3)} | {fmt(r['gflops'], 1)} | {fmt(first)} |")
+        md += choices_md(b, fmt)
+        md += profile_md(b, fmt)
         md += ["", "| other networks (Unblur wasm, one worker) | ms per run | GFLOP | GFLOP/s | load (ms) |", "|---|---:|---:|---:|---:|"]
         for k, r in R.items():
             if "msPerRun" not in r:
@@ -112,9 +183,19 @@ def main():
             ratios["unblur_1_worker_vs_ort_static_same_threads"] = st / one
         if one and shipped:
             ratios["pool_speedup_over_1_worker"] = one / shipped
+        for key, base in (("relaxed_simd_build_vs_simd128_build", "unblur-1w-simd128"), ("unblur_kernel_vs_tract_kernel", "unblur-1w-tract"),
+                          ("shipped_engine_vs_tract_as_shipped", "unblur-1w-simd128-tract")):
+            if one and R.get(base, {}).get("msPerTile"):
+                ratios[key] = R[base]["msPerTile"] / one
         md += ["", "Ratios (throughput, >1 means Unblur is faster): " + ", ".join(f"{k} = **{v:.2f}×**" for k, v in ratios.items()), ""]
+        targets = [("Unblur's pool ≥ 1.5× onnxruntime-web's best on a static host", ratios.get("unblur_pool_shipped_vs_best_ort_static"), 1.5),
+                   ("Unblur's pool (static page) ≥ onnxruntime-web with threads (isolated page)", ratios.get("unblur_pool_shipped_vs_ort_threaded"), 1.0)]
+        md += ["| target (issue 6) | measured | met |", "|---|---:|:---:|"]
+        md += [f"| {t} | {fmt(v, 2)}× | {'yes' if v and v >= bar else 'no'} |" for t, v, bar in targets]
+        md.append("")
         if b.get("checks"):
-            md.append("Output checks (tile 0, max |Δ|): " + ", ".join(f"{k}: {fmt(v['maxAbs'], 5) if v and 'maxAbs' in v else '–'}" for k, v in b["checks"].items() if v is not None))
+            md.append("Output checks (tile 0, max |Δ| on outputs in 0…1): " + ", ".join(
+                f"{k}: {v['maxAbs']:.1e}" if v and "maxAbs" in v else f"{k}: –" for k, v in b["checks"].items() if v is not None))
             md.append("")
     if n:
         la = (f" Load average at the start and end of this part: {' '.join(n['loadavg_start'])} → {' '.join(n['loadavg_end'])}."
@@ -217,6 +298,9 @@ def main():
                         + ("RSS of a capped run is the peak while tiles were running (before the final encode). " if any(
                             isinstance(r, dict) and r.get("capped") for r in e.values()) else "")
                         + (f"The small photo with `--threads 1`: {one['wall_s']:.1f} s, max RSS {one['max_rss_mb']:.0f} MB." if one else "")), ""]
+    pg = load(os.path.join(out, "page.json"))
+    if pg:
+        md += page_md(pg, fmt)
     x = load(os.path.join(out, "exported-wasm.json"))
     if x and x.get("results"):
         md += ["## Face restorer architectures in Unblur wasm (random weights, `models/export.py --all-random`)", "",
@@ -233,7 +317,7 @@ def main():
     with open(os.path.join(out, "bench.md"), "w") as f:
         f.write(md_text + "\n")
     with open(os.path.join(out, "bench.json"), "w") as f:
-        json.dump({"machine": machine, "ratios": ratios, "browser": b, "native": n}, f, indent=1)
+        json.dump({"machine": machine, "ratios": ratios, "browser": b, "native": n, "page": pg}, f, indent=1)
     print(md_text)
 
 
