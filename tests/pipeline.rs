@@ -355,6 +355,22 @@ fn threads_give_the_same_bytes_as_one_thread() {
 }
 
 #[test]
+fn threads_give_the_same_faces_as_one_thread() {
+    // A photo with several faces: they are restored a group at a time and pasted in order.
+    let img = load(&dev("codeformer/whole_imgs/02.png"));
+    let img = img.resize(320, 320, image::imageops::FilterType::Lanczos3);
+    let png = encode(&img, ImageFormat::Png);
+    let with = |threads| Options {
+        threads,
+        ..opts(1.0, true)
+    };
+    let one = restorer().restore(&png, &with(1), &Silent).unwrap();
+    assert!(one.faces.len() >= 2, "{} faces", one.faces.len());
+    let two = restorer().restore(&png, &with(2), &Silent).unwrap();
+    assert!(one.bytes == two.bytes, "2 threads changed the output");
+}
+
+#[test]
 fn threads_stop_when_cancelled() {
     use std::sync::atomic::{AtomicUsize, Ordering};
     struct StopAfter(usize, AtomicUsize, AtomicUsize);
