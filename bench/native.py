@@ -12,7 +12,8 @@ Also: tract's per-operator profile of one tile (`unblur-bench-native --profile`)
 product's choices side by side in one run (tile side, tile threads, tract's plan and kernel
 knobs), each against its alternative.
 
-The CLI runs tiles on one thread per CPU. A photo whose estimated full run (fixed and face cost
+The CLI runs tiles (and faces) on one thread per CPU, and turns tract's direct spatial
+convolution off (TRACT_DISABLE_DIRECT_SPATIAL as a config default). A photo whose estimated full run (fixed and face cost
 of a small photo run to the end + tiles × the measured per-tile time of the threaded CLI) fits in
 E2E_FULL_MAX seconds runs to the end; a larger one is run with a time cap (E2E_CAP seconds)
 while its memory is sampled from /proc, and its wall time is extrapolated the same way.
@@ -109,10 +110,12 @@ KNOB_CHOICES = [
     ("tile_96_vs_64", "tile side", "96²", "64²", (96, 64), {}, {}),
     ("tile_96_vs_128", "tile side", "96²", "128²", (96, 128), {}, {}),
     ("tile_96_vs_192", "tile side", "96²", "192²", (96, 192), {}, {}),
-    ("direct_spatial_off_128", "tract's direct spatial conv (rows ≥ 128): off vs tract's default on", "off", "on (default)",
-     (128, 128), {"TRACT_DISABLE_DIRECT_SPATIAL": "1"}, {}),
-    ("avx512_off_96", "tract's f32 kernels: AVX2+FMA vs AVX-512 (tract's default here)", "AVX-512 (default)", "AVX2+FMA",
-     (96, 96), {}, {"TRACT_CPU_ISA": "-avx512f"}),
+    ("direct_spatial_off_128", "tract's plan at 128² (a --tile 128): im2col + matrix product, not its direct spatial conv",
+     "off (the CLI's default)", "tract's default", (128, 128), {"TRACT_DISABLE_DIRECT_SPATIAL": "1"}, {}),
+    ("direct_spatial_off_256", "the same at 256² (the largest face crop restored with the SR network)",
+     "off (the CLI's default)", "tract's default", (256, 256), {"TRACT_DISABLE_DIRECT_SPATIAL": "1"}, {}),
+    ("avx512_off_96", "tract's f32 kernels at 96²: its AVX-512 ones (default on this CPU) against AVX2+FMA",
+     "tract's default (AVX-512)", "TRACT_CPU_ISA=-avx512f", (96, 96), {}, {"TRACT_CPU_ISA": "-avx512f"}),
 ]
 
 
@@ -248,6 +251,8 @@ def cli_run(photo, out_dir, cap=None, extra=()):
         "user_s": float(info.get("User time (seconds)", "nan")),
         "capped": stopped,
         "rss_samples_mb": [(t, round(kb / 1024, 1)) for t, kb in samples[:: max(1, len(samples) // 40)]],
+        # Halfway through: tiles running, the photo and the canvas allocated, the encode not begun.
+        "rss_mid_run_mb": round(min(samples, key=lambda s: abs(s[0] - wall / 2))[1] / 1024, 1) if samples else None,
     }
     if not stopped:
         if p.returncode != 0:
@@ -280,7 +285,7 @@ def main():
 
     result = {"model": os.path.relpath(MODEL, REPO), "sizes": sizes, "rounds": rounds, "tiles": {},
               "loadavg_start": open("/proc/loadavg").read().split()[:3]}
-    paths = tiles(work, sorted(set(sizes) | {64, 96, 128, 192}))
+    paths = tiles(work, sorted(set(sizes) | {64, 96, 128, 192, 256}))
     for s in sizes:
         f = fl.count(MODEL, s, s)
         result["tiles"][s] = {"flops": f["flops"], "other_elements": f["other_elements"], "tract": [], "ort1": [], "ort2": []}

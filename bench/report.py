@@ -251,7 +251,8 @@ def main():
             if p128 and p128["ops"] and p128["ops"][0]["op"] == "DirectSpatialConv":
                 line += (" At 128² the output rows reach 128 points and tract swaps im2col + matrix product for its direct spatial "
                          f"convolution, {p128['ops'][0]['ms'] / sum(o['ms'] for o in p128['ops']):.0%} of a tile that costs "
-                         f"{p128['plain_ms'] / p96['plain_ms']:.1f}× the 96² one for {(128 / 96) ** 2:.2f}× the pixels.")
+                         f"{p128['plain_ms'] / p96['plain_ms']:.1f}× the 96² one for {(128 / 96) ** 2:.2f}× the pixels "
+                         "(tract's default, profiled here; the CLI turns it off, see below).")
             md += [line, ""]
         ch = n.get("choices")
         if ch:
@@ -282,19 +283,23 @@ def main():
         if e:
             th = e.get("threads", 1)
             md += [f"## CLI end to end (`unblur restore --scale 2 --faces auto`, tile 96, {th} thread{'s' if th != 1 else ''})", "",
-                   "| photo | pixels | tiles | wall (s) | max RSS (MB) | photo + canvas (MB) | note |", "|---|---|---:|---:|---:|---:|---|"]
+                   "| photo | pixels | tiles | wall (s) | max RSS (MB) | RSS halfway (MB) | photo + canvas (MB) | note |", "|---|---|---:|---:|---:|---:|---:|---|"]
             for k, r in e.items():
                 if not isinstance(r, dict) or "tiles" not in r:
                     continue
                 note = (f"capped at {r['wall_s']:.0f} s; extrapolated full run ≈ {r['extrapolated_wall_s'] / 60:.1f} min"
                         if r["capped"] else f"ran to the end; {r.get('json', {}).get('faces', '?')} faces")
+                mid = r.get("rss_mid_run_mb")
+                if mid is None and r.get("rss_samples_mb"):
+                    mid = min(r["rss_samples_mb"], key=lambda x: abs(x[0] - r["wall_s"] / 2))[1]
                 md.append(f"| {k} | {r['width']}×{r['height']} ({r['megapixels']:.1f} MP) | {r['tiles']} | {r['wall_s']:.1f} | {r['max_rss_mb']:.0f} | "
-                          f"{fmt(r.get('image_buffers_mb'))} | {note} |")
+                          f"{fmt(mid)} | {fmt(r.get('image_buffers_mb'))} | {note} |")
             one = e.get("small_1_thread")
             md += ["", (f"Estimates: small photo's fixed + faces time ({e['small']['fixed_and_faces_s']:.1f} s) + tiles × "
                         f"the threaded wall time per 96² tile ({e['tile96_s_used'] * 1e3:.0f} ms); a photo whose estimate fits runs to the end. "
                         "Photo + canvas: the decoded photo and the 16-bit output canvas, the two images a job holds whole; "
-                        "the rest of the RSS is the networks and the tiles in flight. "
+                        "its pages become resident as the tiles reach them. Beyond them the RSS is the networks and the tiles in flight; "
+                        "the peak comes at the end (faces, then the 8-bit output and its encoded bytes beside the canvas). "
                         + ("RSS of a capped run is the peak while tiles were running (before the final encode). " if any(
                             isinstance(r, dict) and r.get("capped") for r in e.values()) else "")
                         + (f"The small photo with `--threads 1`: {one['wall_s']:.1f} s, max RSS {one['max_rss_mb']:.0f} MB." if one else "")), ""]
