@@ -49,6 +49,7 @@ test-e2e:
 	RUNS=1 node tests/e2e/exported.mjs
 
 # Speed and memory, side by side in one run (a table, and JSON in bench/out/).
+# The shipping site (fat LTO + wasm-opt): what people get is what is measured.
 bench: setup-test models
-	bash web/build.sh dev
+	bash web/build.sh dist
 	bash bench/run.sh
