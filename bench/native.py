@@ -267,7 +267,7 @@ def main():
     ap.add_argument("--out", default=os.path.join(HERE, "out", "native.json"))
     ap.add_argument("--rounds", type=int, default=None)
     ap.add_argument("--e2e-cap", type=float, default=float(os.environ.get("E2E_CAP", 45)))
-    ap.add_argument("--e2e-full-max", type=float, default=float(os.environ.get("E2E_FULL_MAX", 480)),
+    ap.add_argument("--e2e-full-max", type=float, default=float(os.environ.get("E2E_FULL_MAX", 600)),
                     help="run a photo to the end when its estimated wall time is at most this many seconds")
     ap.add_argument("--no-e2e", action="store_true")
     args = ap.parse_args()
