@@ -1,5 +1,6 @@
 // onnxruntime-web (wasm backend, SIMD) in a worker: numThreads 1 on a static page; more on a
 // cross-origin-isolated page (its own pthread workers, SharedArrayBuffer).
+import { serve } from './serve.js';
 import * as ort from '/ort/ort.wasm.min.mjs';
 
 let session = null;
@@ -38,11 +39,4 @@ const handlers = {
   },
 };
 
-self.onmessage = async ({ data: msg }) => {
-  try {
-    const r = await handlers[msg.type](msg);
-    self.postMessage({ id: msg.id, ok: true, ...r }, r.out ? [r.out] : []);
-  } catch (e) {
-    self.postMessage({ id: msg.id, ok: false, error: String(e?.message || e) });
-  }
-};
+serve(handlers);

@@ -1,5 +1,6 @@
 // One inference worker of the bench's pool: its own wasm instance and its own Net, like the
 // page's inference workers (web/worker.js), minus the protocol's extras.
+import { serve } from './serve.js';
 let glue = null; // the wasm-bindgen glue of the build under test ('pkg' or 'pkg-relaxed')
 let net = null;
 const handlers = {
@@ -31,11 +32,4 @@ const handlers = {
   },
 };
 
-self.onmessage = async ({ data: msg }) => {
-  try {
-    const r = await handlers[msg.type](msg);
-    self.postMessage({ id: msg.id, ok: true, ...r }, r.out ? [r.out] : []);
-  } catch (e) {
-    self.postMessage({ id: msg.id, ok: false, error: String(e?.message || e) });
-  }
-};
+serve(handlers);
