@@ -1,0 +1,1 @@
+"""Unblur's own face restorer: data preparation, degradations, network, training, evaluation."""

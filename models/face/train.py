@@ -1,0 +1,250 @@
+#!/usr/bin/env python3
+"""Training of Unblur's face restorer (`make train-face`): one script for CPU and CUDA.
+
+    python3 models/face/train.py --minutes 60 [--out models/build/faces/run] [--resume]
+        [--batch 8] [--crop 128] [--lr 2e-4] [--gan-start 0.5] [--gan-weight 0.03]
+        [--ckpt-minutes 5] [--steps N] [--data models/build/faces] [--workers 1]
+
+Each sample: a sharp aligned 256² face (from `prepare.py`), degraded at random (`degrade.py`)
+into what the face stage would feed the network for a small, blurry, noisy, compressed face;
+a window of `--crop` pixels of both (the network is convolutional; the crops keep the loss on
+the face, and a 128² crop costs a quarter of the face). Loss: L1 over the valid pixels of the
+target (aligned faces leave parts of the template empty), plus from `--gan-start` (a fraction
+of the time budget) a hinge-loss patch discriminator trained from scratch.
+
+A time budget (`--minutes`, the whole run, resumed parts included), checkpoints every
+`--ckpt-minutes` (`ckpt.pt`: both networks, optimisers, step, time spent; `gen_fp16.pt`: the
+generator alone in fp16), and a held-out PSNR logged at each checkpoint; `--resume` continues
+from `ckpt.pt`. At the end the generator is exported to `<out>/face.onnx`. Logs go to stdout
+and `<out>/log.jsonl`.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from face.common import MODELS_SRC, WORK  # noqa: E402
+from face.degrade import random_degrade, reference, to_face_input  # noqa: E402
+from face.net import FaceNet, export_onnx, init_from_x4v3  # noqa: E402
+
+
+class Faces(torch.utils.data.Dataset):
+    """Degraded/target pairs drawn from the prepared memmaps; a fresh degradation each epoch."""
+
+    def __init__(self, data: Path, crop: int, seed: int, rows: list[int] | None = None):
+        index = json.loads((data / "index.json").read_text())
+        self.rows = rows if rows is not None else index["train"]
+        self.data, self.crop, self.seed = data, crop, seed
+        self.faces = self.masks = None
+        self.epoch = 0
+
+    def __len__(self):
+        return len(self.rows)
+
+    def __getitem__(self, i):
+        if self.faces is None:  # opened in each worker process
+            self.faces = np.load(self.data / "train_256.npy", mmap_mode="r")
+            self.masks = np.load(self.data / "train_mask.npy", mmap_mode="r")
+        row = self.rows[i]
+        rng = np.random.default_rng([self.seed, self.epoch, i])
+        gt = self.faces[row].astype(np.float32) / 255.0
+        mask = self.masks[row].astype(np.float32)
+        if rng.random() < 0.5:
+            gt, mask = gt[:, ::-1], mask[:, ::-1]
+        lq, target = random_degrade(np.ascontiguousarray(gt), rng)
+        side, c = gt.shape[0], self.crop
+        if c < side:  # a window over the face (multiples of the fold, 4)
+            y = 4 * int(rng.integers(12, (side - c) // 4 - 3)) if side - c > 64 else 0
+            x = 4 * int(rng.integers(10, (side - c) // 4 - 9)) if side - c > 64 else 0
+            lq, target, mask = (a[y:y + c, x:x + c] for a in (lq, target, mask))
+        t = lambda a: torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1) * 2 - 1  # noqa: E731
+        return t(lq), t(target), torch.from_numpy(np.ascontiguousarray(mask))[None]
+
+
+class PatchD(nn.Module):
+    """A small spectral-normalised patch discriminator (70-px receptive field, pix2pix-style)."""
+
+    def __init__(self, ch: int = 48):
+        super().__init__()
+        sn = nn.utils.spectral_norm
+        c = [3, ch, 2 * ch, 4 * ch, 4 * ch]
+        layers = []
+        for i in range(4):
+            layers += [sn(nn.Conv2d(c[i], c[i + 1], 4, 2 if i < 3 else 1, 1)), nn.LeakyReLU(0.2)]
+        layers += [sn(nn.Conv2d(c[4], 1, 3, 1, 1))]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return self.net(x)
+
+
+def masked_l1(out, target, mask):
+    return ((out - target).abs() * mask).sum() / (mask.sum() * 3 + 1e-6)
+
+
+def heldout_psnr(net: nn.Module, data: Path, n: int, device) -> float:
+    """PSNR (RGB, at 256²) of the network on the first `n` held-out faces at the ×4 reference
+    level: a quick learning curve; `evaluate.py` gives the real numbers."""
+    from PIL import Image
+    held = json.loads((data / "heldout.json").read_text())[:n]
+    psnrs = []
+    net.eval()
+    with torch.no_grad():
+        for h in held:
+            gt512 = np.asarray(Image.open(data / "heldout" / f"{h['id']}.png"), np.float32) / 255.0
+            lq = reference(gt512, "x4", seed=int(h["id"]) * 2)
+            x = torch.from_numpy(to_face_input(lq, 256)).permute(2, 0, 1)[None].to(device) * 2 - 1
+            y = ((net(x)[0].permute(1, 2, 0).cpu().numpy() + 1) / 2).clip(0, 1)
+            gt = np.asarray(Image.fromarray((gt512 * 255).round().astype(np.uint8)).resize((256, 256), Image.BICUBIC),
+                            np.float32) / 255.0
+            mse = float(((y - gt) ** 2).mean())
+            psnrs.append(10 * math.log10(1 / max(mse, 1e-10)))
+    net.train()
+    return float(np.mean(psnrs)) if psnrs else float("nan")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, default=WORK)
+    ap.add_argument("--out", type=Path, default=WORK / "run")
+    ap.add_argument("--minutes", type=float, default=60.0)
+    ap.add_argument("--steps", type=int, default=0, help="stop after N steps (0: the time budget decides)")
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--crop", type=int, default=128)
+    ap.add_argument("--lr", type=float, default=2e-4)
+    ap.add_argument("--ch", type=int, default=64)
+    ap.add_argument("--body", type=int, default=10)
+    ap.add_argument("--gan-start", type=float, default=0.5, help="fraction of the budget before the GAN loss starts (≥1: never)")
+    ap.add_argument("--gan-weight", type=float, default=0.03)
+    ap.add_argument("--ckpt-minutes", type=float, default=5.0)
+    ap.add_argument("--heldout-n", type=int, default=24)
+    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--no-init", action="store_true", help="random init instead of realesr-general-x4v3's layers")
+    ap.add_argument("--export-only", action="store_true")
+    args = ap.parse_args()
+
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    out = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    G = FaceNet(args.ch, args.body).to(device)
+    D = PatchD().to(device)
+    opt_g = torch.optim.Adam(G.parameters(), lr=args.lr, betas=(0.9, 0.99))
+    opt_d = torch.optim.Adam(D.parameters(), lr=args.lr, betas=(0.5, 0.99))
+    step, spent, epoch = 0, 0.0, 0
+    ckpt = out / "ckpt.pt"
+    if args.resume and ckpt.exists():
+        s = torch.load(ckpt, map_location=device)
+        G.load_state_dict(s["G"]), D.load_state_dict(s["D"])
+        opt_g.load_state_dict(s["opt_g"]), opt_d.load_state_dict(s["opt_d"])
+        step, spent, epoch = s["step"], s["spent"], s["epoch"]
+        print(f"resumed at step {step}, {spent / 60:.1f} min spent", flush=True)
+    elif not args.no_init:
+        n = init_from_x4v3(G, MODELS_SRC / "realesr-general-x4v3.onnx")
+        print(f"initialised {n} layers from realesr-general-x4v3", flush=True)
+    if args.export_only:
+        export_onnx(G.cpu(), out / "face.onnx")
+        return 0
+
+    print(f"device {device}, {sum(p.numel() for p in G.parameters())} parameters, "
+          f"{G.macs() / 1e9:.2f} GMAC per 256² face", flush=True)
+    ds = Faces(args.data, args.crop, args.seed)
+    budget = args.minutes * 60
+    log = open(out / "log.jsonl", "a")
+
+    def save():
+        torch.save({"G": G.state_dict(), "D": D.state_dict(), "opt_g": opt_g.state_dict(),
+                    "opt_d": opt_d.state_dict(), "step": step, "spent": spent, "epoch": epoch,
+                    "args": vars(args) | {"data": str(args.data), "out": str(args.out)}}, ckpt.with_suffix(".tmp"))
+        ckpt.with_suffix(".tmp").replace(ckpt)
+        torch.save({k: v.half() for k, v in G.state_dict().items()}, out / "gen_fp16.pt")
+
+    t_start = time.time() - spent
+    last_ckpt = time.time()
+    window = {"n": 0, "l1": 0.0, "g": 0.0, "d": 0.0, "t": time.time()}
+    done = False
+    while not done:
+        ds.epoch = epoch
+        loader = torch.utils.data.DataLoader(ds, batch_size=args.batch, shuffle=True, drop_last=True,
+                                             num_workers=args.workers, persistent_workers=False,
+                                             generator=torch.Generator().manual_seed(args.seed * 1000 + epoch))
+        for lq, target, mask in loader:
+            lq, target, mask = lq.to(device), target.to(device), mask.to(device)
+            spent = time.time() - t_start
+            frac = spent / budget
+            lr = args.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(frac, 1.0))))
+            for o in (opt_g, opt_d):
+                for g in o.param_groups:
+                    g["lr"] = lr
+            gan = frac >= args.gan_start
+            outp = G(lq)
+            l1 = masked_l1(outp, target, mask)
+            loss = l1
+            if gan:
+                # Discriminator on valid regions: invalid pixels of both are set to the target's.
+                fake = outp * mask + target * (1 - mask)
+                d_real, d_fake = D(target), D(fake.detach())
+                l_d = F.relu(1 - d_real).mean() + F.relu(1 + d_fake).mean()
+                opt_d.zero_grad(set_to_none=True)
+                l_d.backward()
+                opt_d.step()
+                l_g = -D(fake).mean()
+                loss = l1 + args.gan_weight * l_g
+                window["g"] += float(l_g.detach())
+                window["d"] += float(l_d.detach())
+            opt_g.zero_grad(set_to_none=True)
+            loss.backward()
+            opt_g.step()
+            step += 1
+            window["n"] += 1
+            window["l1"] += float(l1)
+            if step % 25 == 0 or step <= 3:
+                dt = time.time() - window["t"]
+                rec = {"step": step, "min": round(spent / 60, 2), "l1": window["l1"] / window["n"],
+                       "gan": window["g"] / window["n"], "d": window["d"] / window["n"], "lr": lr,
+                       "samples_s": round(window["n"] * args.batch / max(dt, 1e-6), 2)}
+                print(json.dumps(rec), flush=True)
+                log.write(json.dumps(rec) + "\n")
+                log.flush()
+                window = {"n": 0, "l1": 0.0, "g": 0.0, "d": 0.0, "t": time.time()}
+            over = spent >= budget or (args.steps and step >= args.steps)
+            if over or time.time() - last_ckpt >= args.ckpt_minutes * 60:
+                t_pause = time.time()
+                save()
+                psnr = heldout_psnr(G, args.data, args.heldout_n, device)
+                rec = {"step": step, "min": round(spent / 60, 2), "heldout_psnr_x4_256": round(psnr, 3),
+                       "checkpoint": str(ckpt)}
+                print(json.dumps(rec), flush=True)
+                log.write(json.dumps(rec) + "\n")
+                log.flush()
+                last_ckpt = time.time()
+                t_start += last_ckpt - t_pause  # checkpoint and held-out time is not training time
+            if over:
+                done = True
+                break
+        epoch += 1
+    save()
+    G_cpu = FaceNet(args.ch, args.body)
+    G_cpu.load_state_dict({k: v.float().cpu() for k, v in G.state_dict().items()})
+    export_onnx(G_cpu, out / "face.onnx")
+    print(f"done: {step} steps, {spent / 60:.1f} min; {out / 'face.onnx'}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
