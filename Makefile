@@ -6,7 +6,7 @@ PORT ?= 8080
 WASM_TARGET := CARGO_TARGET_DIR=target-wasm cargo
 export UNBLUR_MODEL_SOURCE ?= $(abspath ../shared/models)
 
-.PHONY: serve test setup-serve setup-test models cli site site-dev lint test-rust test-py test-export test-e2e bench
+.PHONY: serve test setup-serve setup-test models cli site site-dev lint test-rust test-py test-export test-e2e bench face-data train-face eval-face
 
 serve: setup-serve models
 	bash web/build.sh dist
@@ -53,3 +53,18 @@ test-e2e:
 bench: setup-test models
 	bash web/build.sh dist
 	bash bench/run.sh
+
+# Unblur's own face restorer (models/face/, issue 11). Never part of `make test` or CI: the data
+# are photos of real people (../shared/data/faces), everything derived stays in models/build/faces.
+# Align every face with the product's detector and template; hold out 600; drop soft targets.
+face-data:
+	$(PY) models/face/prepare.py
+# Train (CPU or CUDA), resuming from the last checkpoint: FACE_MINUTES is the whole run's budget.
+FACE_MINUTES ?= 90
+train-face:
+	$(PY) models/face/train.py --minutes $(FACE_MINUTES) --resume
+# Score the committed model against bicubic and the SR fallback on the held-out faces (and NIQE
+# on the real dev faces); the table goes to the README and the model card.
+eval-face:
+	$(PY) models/face/evaluate.py --model models/unblur-face/unblur-face-s.onnx --name unblur-face \
+		--json models/unblur-face/eval.json --grid-docs docs/face-grid.png

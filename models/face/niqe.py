@@ -25,11 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-try:
-    from .common import NIQE_PARAMS
-except ImportError:  # run as a script
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from common import NIQE_PARAMS  # type: ignore
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from face.common import NIQE_PARAMS  # noqa: E402
 
 BLOCK = 96
 
@@ -180,10 +177,13 @@ def niqe_y(img: np.ndarray, block_h: int = BLOCK, block_w: int = BLOCK) -> float
             img = imresize(img / np.float32(255.0), 0.5, antialiasing=True) * np.float32(255.0)
 
     distparam = np.concatenate(distparam, axis=1)
+    complete = distparam[~np.isnan(distparam).any(axis=1)]
+    if len(complete) < 2:  # e.g. a flat image: BasicSR fails here (pinv of nan); we say nan
+        return float("nan")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         mu_dist = np.nanmean(distparam, axis=0)
-    cov_dist = np.cov(distparam[~np.isnan(distparam).any(axis=1)], rowvar=False)
+    cov_dist = np.cov(complete, rowvar=False)
     invcov = np.linalg.pinv((cov_pris + cov_dist) / 2)
     d = mu_pris - mu_dist
     return float(np.sqrt(np.squeeze(d @ invcov @ d.T)))
