@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import multiprocessing as mp
 import sys
 import time
@@ -101,7 +102,14 @@ def main() -> int:
     ap.add_argument("--heldout", type=int, default=600)
     ap.add_argument("--keep-sharpest", type=float, default=0.8,
                     help="fraction of detected faces kept, by sharpness (the rest are soft targets)")
+    ap.add_argument("--split-only", action="store_true",
+                    help="redo only the filtering and the split, from the aligned faces already written")
     args = ap.parse_args()
+    if args.split_only:
+        index = json.loads((args.out / "index.json").read_text())
+        masks = np.load(args.out / "train_mask.npy", mmap_mode="r")
+        split(args, index["rows"], masks, {"photos": index["photos"], "skipped": index["skipped"]}, time.time())
+        return 0
 
     files = []
     for s in SETS:
@@ -125,11 +133,24 @@ def main() -> int:
                 print(f"{i + 1}/{n} photos, {len(rows)} faces, {time.time() - t0:.0f} s", flush=True)
     faces.flush()
     masks.flush()
+    split(args, rows, masks, {"photos": n, "skipped": skipped}, t0)
+    return 0
 
+
+# The face's core in the 256² crop (brows to chin, cheek to cheek): a training face must have
+# nearly all of it from the photo (UTKFace's tight crops leave the template's border empty).
+CORE = (slice(80, 208), slice(64, 192))
+
+
+def split(args, rows, masks, counts, t0) -> None:
+    """Drops soft targets and faces whose core is not in the photo; splits off the held-out set."""
+    out = args.out
+    for i, r in enumerate(rows):
+        r["core_valid"] = round(float(masks[i][CORE].mean()), 4)
     # Blurry targets out: keep the sharpest fraction (and faces with most of the centre valid).
     sharp = np.array([r["sharpness"] for r in rows])
     cut = float(np.quantile(sharp, 1 - args.keep_sharpest)) if rows else 0.0
-    usable = [i for i, r in enumerate(rows) if r["sharpness"] >= cut and r["valid"] >= 0.5]
+    usable = [i for i, r in enumerate(rows) if r["sharpness"] >= cut and r["core_valid"] >= 0.95]
     # Held-out: the first faces in an order fixed by a hash of their file name.
     order = sorted(usable, key=lambda i: hashlib.sha1(rows[i]["src"].encode()).hexdigest())
     held = sorted(order[: args.heldout])
@@ -148,12 +169,10 @@ def main() -> int:
         held_list.append({"id": f"{k:04d}", "row": i, "src": r["src"], "landmarks_512": lm512.round(3).tolist()})
     write_json(out / "heldout.json", held_list)
     write_json(out / "index.json", {
-        "side": SIDE, "rows": rows, "train": train, "heldout": held, "sharpness_cut": cut,
-        "skipped": skipped, "photos": n,
+        "side": SIDE, "rows": rows, "train": train, "heldout": held, "sharpness_cut": cut, **counts,
     })
-    print(f"{len(rows)} faces of {n} photos ({skipped}); sharpness cut {cut:.1f}; "
+    print(f"{len(rows)} faces of {counts['photos']} photos ({counts['skipped']}); sharpness cut {cut:.1f}; "
           f"train {len(train)}, held out {len(held)}; {time.time() - t0:.0f} s")
-    return 0
 
 
 if __name__ == "__main__":
