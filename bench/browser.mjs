@@ -194,6 +194,15 @@ try {
   const yunet = { model: '/models/yunet.int8.onnx', side: 640, input: 'bgr255' };
   await single('unblur-yunet', { ...yunet, kind: 'unblur' }, YUNET_RUNS, 'Unblur wasm, YuNet 640×640 (int8 file)', 'models/build/yunet.int8.onnx');
   await single('ort-st-yunet', { ...yunet, kind: 'ort', threads: 1 }, YUNET_RUNS, 'ort-web 1 thread, YuNet 640×640 (int8 file)', 'models/build/yunet.int8.onnx');
+  // Unblur's own face model in the form the page ships, on one aligned 256² face: the time the
+  // page spends per face with it (a warm-up run, then YUNET_RUNS runs).
+  const built = JSON.parse(await readFile(path.join(SITE, 'models/manifest.json'), 'utf8'));
+  const own = built.models.find((m) => m.id === 'unblur-face' && m.ship);
+  if (own) {
+    const file = own.artifacts[own.ship].file;
+    await single('unblur-face', { kind: 'unblur', model: `/models/${file}`, side: 256, input: 'rgbpm1' }, YUNET_RUNS,
+      `Unblur wasm, Unblur's face model 256×256 (${own.ship} file)`, `models/build/${file}`);
+  }
   if (FACE)
     // Once: the first run builds tract's plan and runs it (no separate warm-up: it is big).
     await single('unblur-gfpgan', { kind: 'unblur', model: '/models/export/gfpgan.onnx', side: 512, input: 'rgbpm1' }, 0,

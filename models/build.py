@@ -68,6 +68,14 @@ def locate_source(entry: dict, source_dir: Path | None, cache_dir: Path) -> Path
     src = entry.get("source", {})
     mirror = src.get("mirror")
     expected = entry.get("sha256")
+    if src.get("repo"):  # the project's own weights, committed in this repository
+        path = REPO_ROOT / src["repo"]
+        if not path.is_file():
+            raise BuildError(f"{entry['id']}: {path} not found (it is committed: is the checkout complete?)")
+        actual = sha256_file(path)
+        if actual != expected:
+            raise BuildError(f"sha256 mismatch for {path}: expected {expected}, got {actual}")
+        return path
     if not mirror or not expected:
         raise BuildError(f"{entry['id']}: manifest entry lacks source.mirror or sha256")
     if source_dir is not None:

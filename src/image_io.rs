@@ -5,8 +5,7 @@ use std::io::Cursor;
 
 use image::metadata::Orientation;
 use image::{
-    ColorType, DynamicImage, ExtendedColorType, ImageDecoder, ImageEncoder, ImageFormat,
-    ImageReader, Limits,
+    DynamicImage, ExtendedColorType, ImageDecoder, ImageEncoder, ImageFormat, ImageReader, Limits,
 };
 
 use crate::error::{Error, Result};
@@ -59,10 +58,22 @@ impl Photo {
 
 /// Reads only the header: the format and the dimensions, after EXIF orientation.
 pub fn probe(bytes: &[u8]) -> Result<(ImageFormat, u32, u32)> {
-    let (format, decoder) = decoder(bytes)?;
+    let (format, mut decoder) = decoder(bytes)?;
     let (w, h) = decoder.dimensions();
     check_input_size(w, h)?;
-    Ok((format, w, h))
+    // Orientations 5–8 turn the photo a quarter: the upright photo is h×w.
+    let turned = matches!(
+        decoder.orientation(),
+        Ok(Orientation::Rotate90
+            | Orientation::Rotate270
+            | Orientation::Rotate90FlipH
+            | Orientation::Rotate270FlipH)
+    );
+    Ok(if turned {
+        (format, h, w)
+    } else {
+        (format, w, h)
+    })
 }
 
 fn decoder(bytes: &[u8]) -> Result<(ImageFormat, impl ImageDecoder + '_)> {
@@ -306,10 +317,4 @@ fn add_metadata(enc: &mut impl ImageEncoder, photo: &Photo) {
     if let Some(exif) = &photo.exif {
         let _ = enc.set_exif_metadata(exif.clone());
     }
-}
-
-/// The colour type a decoded file had, for tests and reports.
-pub fn color_type(bytes: &[u8]) -> Result<ColorType> {
-    let (_, d) = decoder(bytes)?;
-    Ok(d.color_type())
 }

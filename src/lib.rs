@@ -11,6 +11,7 @@ pub mod face;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 pub mod gemm_wasm;
 pub mod image_io;
+pub mod job;
 pub mod models;
 pub mod pipeline;
 pub mod resample;
@@ -19,6 +20,7 @@ pub mod upscale;
 
 pub use error::{Error, Result};
 pub use image_io::{OutputFormat, Photo};
+pub use job::RestoreJob;
 pub use pipeline::{Options, Restored, Restorer};
 
 /// How far a job has come.

@@ -43,6 +43,7 @@ pub struct Artifact {
 
 pub const DETECTION: &str = "face-detection";
 pub const SUPER_RESOLUTION: &str = "super-resolution";
+pub const FACE_RESTORATION: &str = "face-restoration";
 
 impl Manifest {
     pub fn parse(text: &str) -> Result<Self> {
@@ -80,6 +81,16 @@ impl Manifest {
             .find(|m| m.default == Some(true))
             .or_else(|| of_task().next())
             .ok_or_else(|| Error::Model(format!("the manifest has no {task} model")))
+    }
+}
+
+impl Manifest {
+    /// The face model used when none is asked for: a built face-restoration model marked
+    /// `default` (Unblur's own, once it beats the SR fallback), else none (the SR fallback).
+    pub fn default_face_model(&self) -> Option<&ModelEntry> {
+        self.models.iter().find(|m| {
+            m.task == FACE_RESTORATION && m.default == Some(true) && !m.artifacts.is_empty()
+        })
     }
 }
 

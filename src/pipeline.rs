@@ -1,17 +1,16 @@
-//! The whole restoration in one process (the CLI, tests, benchmarks): decode, find faces,
-//! upscale tile by tile, restore and paste each face, put alpha back, encode.
+//! The whole restoration in one process (the CLI, tests, benchmarks): the networks loaded once
+//! ([`Restorer`]) driving a [`RestoreJob`] on this process's threads, and the options.
 
 use std::cell::Cell;
 
 use crate::engine::Network;
 use crate::error::{Error, Result};
 use crate::face::detect::Detector;
-use crate::face::paste::paste_restored;
-use crate::face::restore::{self, Method};
 use crate::face::Face;
 use crate::image_io::{self, OutputFormat, Photo};
+use crate::job::RestoreJob;
 use crate::upscale::{self, OVERLAP, TILE};
-use crate::{resample, Observer, Progress};
+use crate::{Observer, Progress};
 
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
@@ -101,13 +100,9 @@ impl Restorer {
         })
     }
 
-    pub fn face_method(&self) -> Method {
-        match &self.face_model {
-            Some((_, size)) => Method::Model { size: *size },
-            None => Method::Sr {
-                scale: self.sr_scale,
-            },
-        }
+    /// The face model's input side, or `None` when faces are restored with the SR network.
+    pub fn face_side(&self) -> Option<usize> {
+        self.face_model.as_ref().map(|(_, side)| *side)
     }
 
     pub fn detect(&self, photo: &Photo) -> Result<Vec<Face>> {
@@ -117,21 +112,19 @@ impl Restorer {
         }
     }
 
-    /// Restores a decoded photo.
+    /// Restores a decoded photo: drives a [`RestoreJob`] with this process's threads.
     pub fn restore_photo(
         &self,
-        photo: &Photo,
+        photo: Photo,
         opts: &Options,
         obs: &dyn Observer,
     ) -> Result<(Photo, Vec<Face>)> {
-        opts.validate()?;
-        let faces = if opts.faces {
-            self.detect(photo)?
-        } else {
-            vec![]
-        };
+        let mut job = RestoreJob::from_photo(photo, opts, self.sr_scale, self.face_side())?;
+        if let Some(d) = &self.detector {
+            job.detect(d)?;
+        }
         let progress = Cell::new(Progress {
-            faces_total: faces.len(),
+            faces_total: job.face_count(),
             ..Default::default()
         });
         let mut on_tile = |done, total| {
@@ -142,31 +135,30 @@ impl Restorer {
             });
             obs.progress(&progress.get());
         };
-        let mut canvas =
-            upscale::upscale(&photo.rgb, &self.sr, self.sr_scale, opts, obs, &mut on_tile)?;
-        let scale = canvas.width() as f64 / photo.width() as f64;
-        let method = self.face_method();
+        let threads = upscale::worker_threads(opts.threads, job.tile_count());
+        job.upscale_with(&self.sr, threads, obs, &mut on_tile)?;
         let net = match &self.face_model {
             Some((net, _)) => net,
             None => &self.sr,
         };
-        let restore_face = |face: &Face| -> Result<_> {
-            let mut input = restore::prepare(&photo.rgb, face, method);
-            let out = net.run(&input.shape, std::mem::take(&mut input.data))?;
-            let restored = restore::finish(method, &out[0].0, &out[0].1);
-            Ok((input, restored))
-        };
-        // Faces run on the tiles' threads too, a group at a time, and are pasted in their order:
-        // the same bytes as one thread, with one face per thread in memory.
-        let threads = upscale::worker_threads(opts.threads, faces.len());
+        // Faces run on the tiles' threads too, a group at a time; the job pastes them in their
+        // order, so the bytes are the same as with one thread.
+        let n = job.face_count();
+        let threads = upscale::worker_threads(opts.threads, n).max(1);
         let mut done = 0;
-        for group in faces.chunks(threads.max(1)) {
+        for group in (0..n).collect::<Vec<_>>().chunks(threads) {
             if obs.cancelled() {
                 return Err(Error::Cancelled);
             }
-            for result in map_on_threads(group, &restore_face) {
-                let (input, restored) = result?;
-                paste_restored(&mut canvas, &input, &restored, scale, opts.face_strength);
+            let run = |&i: &usize| -> Result<(Vec<usize>, Vec<f32>)> {
+                let shape = job.face_shape(i)?;
+                let mut out = net.run(&shape, job.face_input(i)?.to_vec())?;
+                Ok(out.swap_remove(0))
+            };
+            let outputs = map_on_threads(group, &run);
+            for (&i, out) in group.iter().zip(outputs) {
+                let (shape, data) = out?;
+                job.accept_face(i, &shape, &data)?;
                 done += 1;
                 progress.set(Progress {
                     faces_done: done,
@@ -175,16 +167,7 @@ impl Restorer {
                 obs.progress(&progress.get());
             }
         }
-        let alpha = photo
-            .alpha
-            .as_ref()
-            .map(|a| resample::luma16(a, canvas.width(), canvas.height()));
-        let out = Photo {
-            rgb: canvas,
-            alpha,
-            ..photo.clone_meta()
-        };
-        Ok((out, faces))
+        job.into_result()
     }
 
     /// Bytes in, bytes out.
@@ -192,8 +175,7 @@ impl Restorer {
         opts.validate()?;
         let photo = image_io::decode(bytes)?;
         upscale::output_size(photo.width(), photo.height(), opts.scale)?;
-        let (out, faces) = self.restore_photo(&photo, opts, obs)?;
-        drop(photo);
+        let (out, faces) = self.restore_photo(photo, opts, obs)?;
         let bytes = image_io::encode(&out, opts.format, opts.jpeg_quality)?;
         Ok(Restored {
             bytes,

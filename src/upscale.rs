@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::image_io::MAX_OUTPUT_PIXELS;
 use crate::resample;
 use crate::tiles::{AxisPlan, TilePlan, TileRect};
-use crate::{Observer, Options};
+use crate::Observer;
 
 /// Default tile side (input pixels) and overlap between neighbouring tiles.
 pub const TILE: usize = 96;
@@ -257,29 +257,24 @@ pub fn worker_threads(requested: usize, tiles: usize) -> usize {
     n.clamp(1, tiles.max(1))
 }
 
-/// Upscales a whole photo, reporting progress after each tile and checking cancellation
-/// between tiles. Tiles run on `opts.threads` threads (see [`worker_threads`]), all on the one
-/// plan of the network; the blend is a sum of non-negative integers per pixel, so the order in
-/// which tiles arrive does not change a single output bit. At most a few tiles' outputs are
-/// held at once: working memory is bounded by the tile and the thread count, not the photo.
-pub fn upscale(
+/// Runs every tile of `job` through `net` and blends it in: on `threads` threads natively (the
+/// blend is a sum of non-negative integers, so the bytes are the same whatever the order), in
+/// order on one otherwise. Progress after each tile; stops between tiles when cancelled.
+pub fn run_tiles(
+    job: &mut TileJob,
     photo: &Rgb16Image,
     net: &Network,
-    model_scale: usize,
-    opts: &Options,
+    threads: usize,
     observer: &dyn Observer,
     on_tile: &mut dyn FnMut(usize, usize),
-) -> Result<Rgb16Image> {
-    let (w, h) = photo.dimensions();
-    let mut job = TileJob::new(w, h, opts.scale, opts.tile, opts.overlap, model_scale)?;
+) -> Result<()> {
     let shape = job.input_shape();
     let n = job.count();
     #[cfg(not(target_arch = "wasm32"))]
-    if worker_threads(opts.threads, n) > 1 {
-        let threads = worker_threads(opts.threads, n);
-        run_threaded(&mut job, photo, net, threads, observer, on_tile)?;
-        return Ok(job.finish());
+    if threads > 1 && n > 1 {
+        return run_threaded(job, photo, net, threads.min(n), observer, on_tile);
     }
+    let _ = threads;
     for i in 0..n {
         if observer.cancelled() {
             return Err(Error::Cancelled);
@@ -288,14 +283,9 @@ pub fn upscale(
         job.accept(i, &out[0].1)?;
         on_tile(i + 1, n);
     }
-    Ok(job.finish())
+    Ok(())
 }
 
-/// Runs every tile of `job` on `threads` scoped threads that take the next tile index from a
-/// shared counter and send its output back over a channel of `threads` places; this thread
-/// blends each output as it arrives, reports progress and watches for cancellation. On an error
-/// or a cancellation the workers take no new tile, the ones running finish, and the first error
-/// is returned.
 #[cfg(not(target_arch = "wasm32"))]
 fn run_threaded(
     job: &mut TileJob,

@@ -101,10 +101,7 @@ fn a_face_model_runs_through_the_pipeline() {
         .unwrap();
     let sr = Network::from_bytes(&model_bytes(&entry.id, None)).unwrap();
     let r = Restorer::new(sr, Some(detector()), Some(face)).unwrap();
-    assert_eq!(
-        r.face_method(),
-        unblur::face::restore::Method::Model { size: 512 }
-    );
+    assert_eq!(r.face_side(), Some(512));
     let png = small_png("codeformer/whole_imgs/04.jpg", 40, 20, 150, 150);
     let out = r
         .restore(

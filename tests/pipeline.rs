@@ -226,6 +226,9 @@ fn exif_orientation_is_applied_and_reset() {
     // Orientation 6: rotate 90° clockwise to display.
     let photo = image_io::decode(&jpeg).unwrap();
     assert_eq!((photo.width(), photo.height()), (40, 60));
+    // The header alone gives the upright size too (the page sizes and warns from it).
+    let (_, pw, ph) = image_io::probe(&jpeg).unwrap();
+    assert_eq!((pw, ph), (40, 60), "probe must apply EXIF orientation");
     let top_left = src.get_pixel(0, 39).0; // bottom-left goes to top-left
     let got = photo.rgb.get_pixel(0, 0).0.map(|v| (v >> 8) as u8);
     assert!(

@@ -27,6 +27,7 @@ function readSettings() {
   set('strength', num('strength', 0, 1));
   if (q.has('faces')) s.faces = !/^(off|false|0|no)$/i.test(q.get('faces'));
   if (q.has('model')) s.model = q.get('model');
+  if (q.has('faceModel')) s.faceModel = q.get('faceModel');
   if (q.has('format') && FORMATS[q.get('format').replace('jpeg', 'jpg')]) s.format = q.get('format').replace('jpeg', 'jpg');
   return s;
 }
@@ -101,8 +102,13 @@ function showSettings() {
     $('model').value = m.id;
     $('model-hint').textContent = `${m.license} · ${m.attribution}`;
   }
-  $('face-model').value = settings.faceModel;
-  $('face-remove').hidden = !settings.faceModel;
+  if (models.list) {
+    const fm = faceChoice();
+    $('face-model').value = fm;
+    $('face-remove').hidden = !userFaceModel(fm);
+    const own = fm.startsWith('model:') && models.byId(fm.slice(6));
+    $('face-model-hint').textContent = own ? `${own.license} · ${own.attribution}` : '';
+  }
   renderItem();
 }
 
@@ -133,6 +139,22 @@ $('face-model').addEventListener('change', () => {
   showSettings();
 });
 
+/**
+ * The face stage in use: 'sr' (the upscaler on each face), 'model:ID' (a face model of the build's
+ * manifest) or the name of a face model the user added. An empty setting follows the build's
+ * default: its default face model if it has one, else 'sr'.
+ */
+function faceChoice() {
+  const own = models.faceModels();
+  const pick = settings.faceModel;
+  if (pick === 'sr' || (pick.startsWith('model:') && own.some((m) => `model:${m.id}` === pick))) return pick;
+  if (pick && !pick.startsWith('model:') && userFaceNames.has(pick)) return pick;
+  const d = own.find((m) => m.default);
+  return d ? `model:${d.id}` : 'sr';
+}
+const userFaceModel = (choice) => choice !== 'sr' && !choice.startsWith('model:');
+let userFaceNames = new Set();
+
 function currentModel() {
   const list = models.srModels();
   return list.find((m) => m.id === settings.model) || list.find((m) => m.default) || list[0];
@@ -141,9 +163,10 @@ function currentModel() {
 async function refreshFaceModels() {
   const sel = $('face-model');
   const list = await userModels.list().catch(() => []);
-  sel.replaceChildren(new Option('Built-in (upscaler on each face)', ''));
+  userFaceNames = new Set(list.map((m) => m.name));
+  sel.replaceChildren(new Option('Upscaler on each face (no face model)', 'sr'));
+  for (const m of models.faceModels()) sel.add(new Option(`${m.name} · ${mb(m.artifacts[m.ship].bytes)}`, `model:${m.id}`));
   for (const m of list) sel.add(new Option(`${m.name} (${m.side}px, ${mb(m.bytes)})`, m.name));
-  if (!list.some((m) => m.name === settings.faceModel)) settings.faceModel = '';
   showSettings();
 }
 
@@ -168,7 +191,7 @@ $('face-file').addEventListener('change', async (ev) => {
   }
 });
 $('face-remove').addEventListener('click', async () => {
-  if (!settings.faceModel) return;
+  if (!userFaceModel(faceChoice())) return;
   await userModels.remove(settings.faceModel);
   settings.faceModel = '';
   saveSettings();
@@ -196,9 +219,14 @@ async function prepareNets() {
   const [a, b] = await loadModels(partner ? [m, partner] : [m], 'the upscaler');
   const sr = partner ? { key: `${m.id}@${settings.denoise}`, a, b, t: 1 - settings.denoise } : { key: m.id, a };
   let face = null;
-  if (settings.faceModel) {
-    const bytes = await userModels.get(settings.faceModel);
-    if (bytes) face = { key: `user:${settings.faceModel}:${bytes.byteLength}`, a: bytes };
+  const fm = faceChoice();
+  if (fm.startsWith('model:')) {
+    const m = models.byId(fm.slice(6));
+    const [a] = await loadModels([m], 'the face model');
+    face = { key: m.id, a };
+  } else if (fm !== 'sr') {
+    const bytes = await userModels.get(fm);
+    if (bytes) face = { key: `user:${fm}:${bytes.byteLength}`, a: bytes };
   }
   pool.setNets({ sr, face });
 }

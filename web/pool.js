@@ -137,6 +137,11 @@ export class Models {
     return this.list.filter((m) => m.task === 'super-resolution' && m.ship && !partners.has(m.id));
   }
 
+  /** Face models the build ships (Unblur's own), fetched when first chosen. */
+  faceModels() {
+    return this.list.filter((m) => m.task === 'face-restoration' && m.ship);
+  }
+
   detector() {
     return this.list.find((m) => m.task === 'face-detection' && m.ship);
   }

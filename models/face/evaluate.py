@@ -49,7 +49,7 @@ import numpy as np  # noqa: E402
 from PIL import Image, ImageDraw, ImageFont  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from face.common import DEV, MODELS_SRC, WORK, Detector, luma, sha256_file, write_json  # noqa: E402
+from face.common import DEV, MODELS_SRC, REPO, WORK, Detector, luma, sha256_file, write_json  # noqa: E402
 from face.degrade import LEVELS, reference, resize, to_face_input, to_u8  # noqa: E402
 from face.niqe import niqe  # noqa: E402
 
@@ -424,6 +424,9 @@ def parse_args(argv=None):
     ap.add_argument("--json", type=Path, default=None, help="default <out>/eval.json")
     ap.add_argument("--grid-docs", type=Path, default=None, help="also write the dev faces' grid here")
     ap.add_argument("--threads", type=int, default=1, help="onnxruntime intra-op threads")
+    ap.add_argument("--report", type=Path, action="append", default=[],
+                    help="replace the lines between <!-- face-eval:start --> and <!-- face-eval:end --> "
+                         "in this file with the tables (the README, the model card); repeatable")
     args = ap.parse_args(argv)
     if len(args.name) > len(args.model):
         ap.error("more --name than --model")
@@ -433,6 +436,27 @@ def parse_args(argv=None):
     args.out = args.out or args.faces / "eval"
     args.json = args.json or args.out / "eval.json"
     return args
+
+
+def shown(p: Path) -> str:
+    """A path as the JSON records it: relative to the repository (or its parent) when inside."""
+    p = Path(p).resolve()
+    for base in (REPO, REPO.parent):
+        if p.is_relative_to(base):
+            return str(p.relative_to(base))
+    return str(p)
+
+
+def update_report(doc: Path, text: str) -> None:
+    start, end = "<!-- face-eval:start -->", "<!-- face-eval:end -->"
+    s = doc.read_text(encoding="utf-8")
+    i, j = s.find(start), s.find(end)
+    if i < 0 or j < i:
+        print(f"{doc} has no {start} … {end} lines: not updated", file=sys.stderr)
+        return
+    new = s[:i + len(start)] + "\n" + text.replace("## Face restoration", "#### Face restoration") + s[j:]
+    doc.write_text(new, encoding="utf-8")
+    print(f"updated the face evaluation in {doc}", file=sys.stderr)
 
 
 def main(argv=None) -> int:
@@ -479,12 +503,14 @@ def main(argv=None) -> int:
         "ground_truth_niqe": {"niqe512": gt_mean, "lmd_gt_misses": gt_misses},
         "dev_faces": n_dev,
         "dev_niqe": dev,
-        "models": {name: {"path": str(p), "sha256": sha256_file(p)} for name, p in zip(args.names, args.model)},
-        "sr_model": {"path": str(SR_MODEL), "sha256": sha256_file(SR_MODEL)},
+        "models": {name: {"path": shown(p), "sha256": sha256_file(p)} for name, p in zip(args.names, args.model)},
+        "sr_model": {"path": shown(SR_MODEL), "sha256": sha256_file(SR_MODEL)},
         "bar": bars,
         "protocol": PROTOCOL,
         "seconds_per_face": {"heldout": round(t_heldout, 2), "dev": round(t_dev, 2), "threads": args.threads},
     })
+    for doc in args.report:
+        update_report(doc, text)
     if tiles:
         heldout_grid(tiles).save(args.out / "grid_heldout.png")
     if dev_tiles:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -134,6 +135,9 @@ def main() -> int:
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--no-init", action="store_true", help="random init instead of realesr-general-x4v3's layers")
     ap.add_argument("--export-only", action="store_true")
+    ap.add_argument("--copy-to", type=Path, help="also copy gen_fp16.pt and log.jsonl here at each checkpoint (the GPU run's $OUT)")
+    ap.add_argument("--self-check", type=float, default=0.0,
+                    help="after this many seconds, stop with exit 3 unless the L1 loss is falling (the GPU run's guard)")
     args = ap.parse_args()
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -173,10 +177,16 @@ def main() -> int:
                     "args": vars(args) | {"data": str(args.data), "out": str(args.out)}}, ckpt.with_suffix(".tmp"))
         ckpt.with_suffix(".tmp").replace(ckpt)
         torch.save({k: v.half() for k, v in G.state_dict().items()}, out / "gen_fp16.pt")
+        if args.copy_to:
+            args.copy_to.mkdir(parents=True, exist_ok=True)
+            for f in ("gen_fp16.pt", "log.jsonl"):
+                shutil.copyfile(out / f, args.copy_to / f)
 
     t_start = time.time() - spent
     last_ckpt = time.time()
     window = {"n": 0, "l1": 0.0, "g": 0.0, "d": 0.0, "t": time.time()}
+    losses: list[float] = []  # for the self-check
+    t_run = time.time()
     done = False
     while not done:
         ds.epoch = epoch
@@ -192,6 +202,12 @@ def main() -> int:
                 for g in o.param_groups:
                     g["lr"] = lr
             gan = frac >= args.gan_start
+            if gan and not (out / "face_l1.onnx").exists():
+                # The L1-only generator, kept beside the GAN-tuned one for the evaluation.
+                snap = FaceNet(args.ch, args.body)
+                snap.load_state_dict({k: v.float().cpu() for k, v in G.state_dict().items()})
+                export_onnx(snap, out / "face_l1.onnx")
+                print(json.dumps({"step": step, "l1_snapshot": str(out / "face_l1.onnx")}), flush=True)
             outp = G(lq)
             l1 = masked_l1(outp, target, mask)
             loss = l1
@@ -212,7 +228,21 @@ def main() -> int:
             opt_g.step()
             step += 1
             window["n"] += 1
-            window["l1"] += float(l1)
+            window["l1"] += float(l1.detach())
+            if step == 1:
+                t_run = time.time()  # the self-check's clock starts once data flows
+            if args.self_check and losses is not None:
+                losses.append(float(l1.detach()))
+                if time.time() - t_run >= args.self_check:
+                    k = max(len(losses) // 4, 1)
+                    first, last = float(np.mean(losses[:k])), float(np.mean(losses[-k:]))
+                    rate = len(losses) * args.batch / (time.time() - t_run)
+                    ok = last < first and len(losses) >= 8
+                    print(json.dumps({"self_check": "ok" if ok else "FAILED", "steps": len(losses),
+                                      "l1_first": first, "l1_last": last, "samples_s": round(rate, 1)}), flush=True)
+                    if not ok:
+                        return 3
+                    losses = None
             if step % 25 == 0 or step <= 3:
                 dt = time.time() - window["t"]
                 rec = {"step": step, "min": round(spent / 60, 2), "l1": window["l1"] / window["n"],

@@ -2,6 +2,7 @@
 
 Super-resolution: PSNR (dB) of the compressed output against the fp32 output, over all outputs of
 CROP x CROP crops taken from several photos, both clipped to [0, 1].
+Face restoration: PSNR of the compressed output against the fp32 output on every dev cropped face.
 Face detection (YuNet): each whole photo letterboxed into 640x640, decoded and NMS'd; boxes of the
 two models matched greedily by IoU; mean IoU of matched boxes and the number of unmatched boxes.
 """
@@ -222,6 +223,29 @@ def compare_yunet(ref_boxes, test_boxes) -> dict:
             "count_mismatch": int(mismatch), "faces": int(faces), "photos": len(ref_boxes)}
 
 
+# ---------------------------------------------------------------- face restoration
+
+def face_inputs(dev: Path, side: int) -> list[tuple[str, np.ndarray]]:
+    """Every dev cropped face (aligned 512²) brought to the model's side as the face stage
+    feeds it (bilinear), NCHW in −1…1."""
+    from PIL import Image
+
+    out = []
+    for d in sorted(Path(dev).glob("*/cropped_faces")):
+        for p in sorted(q for q in d.iterdir() if q.suffix.lower() in (".png", ".jpg", ".jpeg")):
+            with Image.open(p) as im:
+                im = im.convert("RGB").resize((side, side), Image.BILINEAR)
+            x = np.asarray(im, dtype=np.float32).transpose(2, 0, 1)[None] / 127.5 - 1.0
+            out.append((str(p.relative_to(dev)), np.ascontiguousarray(x)))
+    return out
+
+
+def face_outputs(model_path, input_name: str, inputs) -> list[np.ndarray]:
+    sess = _session(model_path)
+    out_name = sess.get_outputs()[0].name
+    return [np.clip((sess.run([out_name], {input_name: x})[0] + 1.0) / 2.0, 0.0, 1.0) for _, x in inputs]
+
+
 def passes(task: str, metrics: dict) -> bool:
     if task == "face-detection":
         return metrics.get("iou", 0.0) >= IOU_BAR and metrics.get("count_mismatch", 1) == 0
@@ -244,4 +268,11 @@ def measure(entry: dict, fp32_path: Path, forms: dict, dev: Path) -> dict:
         name = entry["input"]["name"]
         ref = sr_outputs(fp32_path, name, crops)
         return {f: compare_sr(ref, sr_outputs(p, name, crops)) for f, p in forms.items()}
+    if task == "face-restoration":
+        inputs = face_inputs(dev, entry["input"]["size"][0])
+        if not inputs:
+            raise FidelityError(f"no cropped faces under {dev}")
+        name = entry["input"]["name"]
+        ref = face_outputs(fp32_path, name, inputs)
+        return {f: compare_sr(ref, face_outputs(p, name, inputs)) for f, p in forms.items()}
     raise FidelityError(f"no fidelity measure for task {task!r}")

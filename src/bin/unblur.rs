@@ -10,7 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 use unblur::engine::Network;
 use unblur::face::detect::Detector;
-use unblur::models::{self, Manifest, DETECTION, SUPER_RESOLUTION};
+use unblur::models::{self, Manifest, DETECTION, FACE_RESTORATION, SUPER_RESOLUTION};
 use unblur::{Observer, Options, OutputFormat, Progress, Restorer};
 
 #[derive(Parser)]
@@ -58,9 +58,11 @@ enum Command {
         denoise: f32,
         #[arg(long, value_enum, default_value_t = Faces::Auto)]
         faces: Faces,
-        /// A face restoration model (ONNX, [1,3,512,512] RGB in -1..1).
+        /// The face stage: a face model's id from the manifest (e.g. unblur-face), an ONNX file
+        /// ([1,3,512,512] or [1,3,256,256] RGB in -1..1), or "sr" for the upscaler on each face
+        /// [default: the manifest's default face model, else sr].
         #[arg(long)]
-        face_model: Option<PathBuf>,
+        face_model: Option<String>,
         /// How much of the restored face to blend in, 0 to 1.
         #[arg(long, default_value_t = 1.0)]
         face_strength: f32,
@@ -258,7 +260,7 @@ fn load_restorer(
     m: &ModelArgs,
     sr_model: Option<&str>,
     denoise: f32,
-    face_model: Option<&Path>,
+    face_model: Option<&str>,
     faces: bool,
 ) -> unblur::Result<Restorer> {
     let form = m.form.as_deref();
@@ -281,12 +283,30 @@ fn load_restorer(
         None
     };
     let face = match face_model {
-        Some(p) => {
-            let bytes = std::fs::read(p).map_err(|e| {
-                unblur::Error::Model(format!("cannot read face model {}: {e}", p.display()))
+        _ if !faces => None,
+        Some("sr") => None,
+        Some(id) if manifest.get(id).is_ok() => Some(manifest.get(id)?),
+        Some(file) => {
+            let bytes = std::fs::read(file).map_err(|e| {
+                unblur::Error::Model(format!(
+                    "'{file}' is neither a face model of the manifest nor a readable file: {e}"
+                ))
             })?;
-            Some(Network::from_bytes(&bytes)?)
+            return Restorer::new(sr, detector, Some(Network::from_bytes(&bytes)?));
         }
+        None => manifest.default_face_model(),
+    };
+    let face = match face {
+        Some(entry) if entry.task != FACE_RESTORATION => {
+            return Err(unblur::Error::Model(format!(
+                "'{}' is a {} model, not a face model",
+                entry.id, entry.task
+            )))
+        }
+        Some(entry) => Some(Network::from_bytes(&models::read(
+            dir,
+            entry.artifact(form)?,
+        )?)?),
         None => None,
     };
     Restorer::new(sr, detector, face)

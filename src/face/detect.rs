@@ -1,6 +1,8 @@
 //! Face detection with YuNet (OpenCV Zoo, 2023mar): one 640×640 pass over a letterboxed copy of
 //! the photo, decoding of its anchor-free stride-8/16/32 heads, score threshold and NMS.
 
+use std::borrow::Borrow;
+
 use crate::Rgb16Image;
 
 use super::Face;
@@ -15,16 +17,17 @@ const STRIDES: [usize; 3] = [8, 16, 32];
 pub const THRESHOLD: f32 = 0.7;
 pub const NMS_IOU: f32 = 0.3;
 
-pub struct Detector {
-    net: Network,
+/// YuNet with its thresholds; owns its network, or borrows one (`Detector<&Network>`).
+pub struct Detector<N: Borrow<Network> = Network> {
+    net: N,
     /// Minimum score (geometric mean of class and objectness).
     pub threshold: f32,
     /// IoU above which the weaker of two boxes is dropped.
     pub nms_iou: f32,
 }
 
-impl Detector {
-    pub fn new(net: Network) -> Self {
+impl<N: Borrow<Network>> Detector<N> {
+    pub fn new(net: N) -> Self {
         Detector {
             net,
             threshold: THRESHOLD,
@@ -33,7 +36,7 @@ impl Detector {
     }
 
     pub fn detect(&self, img: &Rgb16Image) -> Result<Vec<Face>> {
-        detect(&self.net, img, self.threshold, self.nms_iou)
+        detect(self.net.borrow(), img, self.threshold, self.nms_iou)
     }
 }
 

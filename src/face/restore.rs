@@ -19,8 +19,15 @@ pub const FACE: usize = 512;
 pub enum Method {
     /// A face restoration model with a square input of this side (512 or 256).
     Model { size: usize },
-    /// The super-resolution model with this scale.
-    Sr { scale: usize },
+    /// The super-resolution model, on a crop aligned at the face's own resolution.
+    Sr,
+}
+
+impl Method {
+    /// A face model's side when there is one, else the SR network.
+    pub fn for_face_model(side: Option<usize>) -> Method {
+        side.map_or(Method::Sr, |size| Method::Model { size })
+    }
 }
 
 /// One face ready for the network.
@@ -47,7 +54,7 @@ pub fn sr_crop_side(face: &Face) -> usize {
 pub fn prepare(photo: &Rgb16Image, face: &Face, method: Method) -> FaceInput {
     let (side, signed) = match method {
         Method::Model { size } => (size, true),
-        Method::Sr { .. } => (sr_crop_side(face), false),
+        Method::Sr => (sr_crop_side(face), false),
     };
     let m = to_template(&face.landmarks, side);
     let crop = warp(photo, &m, side);
@@ -70,6 +77,22 @@ pub fn prepare(photo: &Rgb16Image, face: &Face, method: Method) -> FaceInput {
     }
 }
 
+/// A face's network input as interleaved RGB in 0…1 (what the page shows as "before").
+pub fn input_pixels(method: Method, input: &FaceInput) -> Vec<[f32; 3]> {
+    let plane = input.shape[2] * input.shape[3];
+    (0..plane)
+        .map(|j| {
+            std::array::from_fn(|c| {
+                let v = input.data[c * plane + j];
+                match method {
+                    Method::Model { .. } => (v + 1.0) / 2.0,
+                    Method::Sr => v,
+                }
+            })
+        })
+        .collect()
+}
+
 /// The network's output (NCHW, planar) as a 512×512 face, interleaved RGB in 0…1.
 pub fn finish(method: Method, shape: &[usize], out: &[f32]) -> Vec<[f32; 3]> {
     let (h, w) = (shape[2], shape[3]);
@@ -80,7 +103,7 @@ pub fn finish(method: Method, shape: &[usize], out: &[f32]) -> Vec<[f32; 3]> {
                 let v = out[c * plane + i];
                 match method {
                     Method::Model { .. } => (v + 1.0) / 2.0,
-                    Method::Sr { .. } => v,
+                    Method::Sr => v,
                 }
                 .clamp(0.0, 1.0)
             })

@@ -124,6 +124,28 @@ test('restore 01.jpg at x2 through the UI', async () => {
   return `${r.size.join('×')}, ${r.faces} face(s)`;
 });
 
+test("Unblur's own face model: chosen in the settings, fetched then, shows its license, restores the faces", async () => {
+  await page.goto(`${base}?scale=2&faces=on&faceModel=sr`);
+  await page.waitForFunction(() => document.body.dataset.engine === 'ready', null, { timeout: 120_000 });
+  const own = (await page.$$eval('#face-model option', (os) => os.map((o) => o.value))).find((v) => v.startsWith('model:'));
+  assert(own, 'the face model list offers no model of the build');
+  const file = (p) => /unblur-face\.[a-z0-9]+\.onnx/.test(p);
+  assert(!served.some(file), 'the face model was fetched before it was chosen');
+  await page.selectOption('#face-model', own);
+  const hint = await page.textContent('#face-model-hint');
+  assert(/non-commercial/i.test(hint), `the license is not shown where the model is chosen: "${hint}"`);
+  await chooseFiles(page, PHOTO);
+  await waitState(page, 'ready', 60_000);
+  const r = await restoreAndDownload(page, '01-own-face-model.png');
+  assert(served.some(file), 'the face model was never fetched');
+  assert(r.size[0] === photoSize[0] * 2 && r.size[1] === photoSize[1] * 2, `result is ${r.size.join('×')}`);
+  assert(r.faces >= 1, `faces restored: ${r.faces}`);
+  await page.waitForFunction(() => document.querySelectorAll('#face-list .face').length > 0, null, { timeout: 10_000 });
+  await page.screenshot({ path: path.join(out, 'own-face-model.png') });
+  await page.selectOption('#face-model', 'sr'); // leave the settings as the other tests expect
+  return `${r.faces} face(s) with ${own}`;
+});
+
 test('relaxed SIMD is chosen; the SIMD128 build (?engine=simd128) restores the same photo', async () => {
   const first = path.join(out, '01-unblur-x2.png');
   assert((await page.textContent('#engine-text')).includes('relaxed SIMD'), `the engine says: ${await page.textContent('#engine-text')}`);

@@ -3,13 +3,9 @@
 //! coordinating worker and hands out tile and face inputs, taking outputs back in any order.
 
 use unblur::engine::Network;
-use unblur::face::detect;
-use unblur::face::paste::paste_restored;
-use unblur::face::restore::{self, FaceInput, Method};
-use unblur::face::Face;
+use unblur::face::detect::Detector;
 use unblur::image_io::{self, Photo};
-use unblur::upscale::TileJob;
-use unblur::{resample, Options, Rgb16Image};
+use unblur::{Options, RestoreJob};
 use wasm_bindgen::prelude::*;
 
 #[wasm_bindgen(start)]
@@ -84,7 +80,7 @@ impl Net {
 }
 
 fn detect_json(net: &Network, photo: &Photo) -> Result<String, JsError> {
-    let faces = detect::detect(net, &photo.rgb, detect::THRESHOLD, detect::NMS_IOU).map_err(err)?;
+    let faces = Detector::new(net).detect(&photo.rgb).map_err(err)?;
     Ok(serde_json::to_string(&faces).expect("faces serialise"))
 }
 
@@ -109,18 +105,14 @@ pub fn probe(bytes: &[u8]) -> Result<String, JsError> {
     ))
 }
 
-/// One photo's restoration.
+/// One photo's restoration: the core's [`RestoreJob`], its types converted for JavaScript.
 #[wasm_bindgen]
 pub struct Job {
-    photo: Photo,
-    opts: Options,
-    tiles: TileJob,
-    method: Method,
-    faces: Vec<Face>,
-    face_inputs: Vec<FaceInput>,
-    restored: Vec<Option<Vec<[f32; 3]>>>,
-    /// The finished photo, kept so that it can be encoded again in another format.
-    result: Option<Photo>,
+    job: RestoreJob,
+}
+
+fn shape_u32(shape: [usize; 4]) -> Vec<u32> {
+    shape.iter().map(|&v| v as u32).collect()
 }
 
 #[wasm_bindgen]
@@ -137,104 +129,70 @@ impl Job {
     ) -> Result<Job, JsError> {
         let opts: Options = serde_json::from_str(options)
             .map_err(|e| JsError::new(&format!("bad options: {e}")))?;
-        opts.validate().map_err(err)?;
-        let photo = image_io::decode(bytes).map_err(err)?;
-        let tiles = TileJob::new(
-            photo.width(),
-            photo.height(),
-            opts.scale,
-            opts.tile,
-            opts.overlap,
-            sr_scale,
-        )
-        .map_err(err)?;
-        let method = if face_side > 0 {
-            Method::Model { size: face_side }
-        } else {
-            Method::Sr { scale: sr_scale }
-        };
+        let face_side = (face_side > 0).then_some(face_side);
         Ok(Job {
-            photo,
-            opts,
-            tiles,
-            method,
-            faces: vec![],
-            face_inputs: vec![],
-            restored: vec![],
-            result: None,
+            job: RestoreJob::new(bytes, &opts, sr_scale, face_side).map_err(err)?,
         })
     }
 
     pub fn width(&self) -> u32 {
-        self.photo.width()
+        self.job.photo().width()
     }
     pub fn height(&self) -> u32 {
-        self.photo.height()
+        self.job.photo().height()
     }
     pub fn out_width(&self) -> u32 {
-        self.tiles.canvas().width()
+        self.job.output_size().0
     }
     pub fn out_height(&self) -> u32 {
-        self.tiles.canvas().height()
+        self.job.output_size().1
     }
 
     /// Finds the faces with the detector network (when faces are on); returns their JSON.
     pub fn detect(&mut self, detector: &Net) -> Result<String, JsError> {
-        if !self.opts.faces {
-            return Ok("[]".into());
-        }
-        let json = detect_json(&detector.net, &self.photo)?;
-        self.faces = serde_json::from_str(&json).map_err(|e| JsError::new(&e.to_string()))?;
-        self.face_inputs = self
-            .faces
-            .iter()
-            .map(|f| restore::prepare(&self.photo.rgb, f, self.method))
-            .collect();
-        self.restored = vec![None; self.faces.len()];
-        Ok(json)
+        let detector = Detector::new(&detector.net);
+        let faces = self.job.detect(&detector).map_err(err)?;
+        Ok(serde_json::to_string(faces).expect("faces serialise"))
     }
 
     pub fn tile_count(&self) -> usize {
-        self.tiles.count()
+        self.job.tile_count()
     }
 
     /// `[1, 3, h, w]`, the same for every tile.
-    pub fn tile_shape(&self) -> Vec<u32> {
-        self.tiles.input_shape().iter().map(|&v| v as u32).collect()
+    pub fn tile_shape(&self) -> Result<Vec<u32>, JsError> {
+        Ok(shape_u32(self.job.tile_shape().map_err(err)?))
     }
 
-    pub fn tile_input(&self, i: usize) -> Vec<f32> {
-        self.tiles.input(&self.photo.rgb, i)
+    pub fn tile_input(&self, i: usize) -> Result<Vec<f32>, JsError> {
+        self.job.tile_input(i).map_err(err)
     }
 
     /// Blends a tile's output in; returns its output window `[x, y, w, h]`.
     pub fn accept_tile(&mut self, i: usize, output: &[f32]) -> Result<Vec<u32>, JsError> {
-        let r = self.tiles.accept(i, output).map_err(err)?;
+        let r = self.job.accept_tile(i, output).map_err(err)?;
         Ok(r.output.iter().map(|&v| v as u32).collect())
     }
 
     /// The canvas in a window as RGBA8, for drawing progress: finished tiles at full brightness,
     /// transparent where no tile has arrived yet.
-    pub fn preview(&self, x: u32, y: u32, w: u32, h: u32) -> Vec<u8> {
-        self.tiles
-            .preview_rgba8(x as usize, y as usize, w as usize, h as usize)
+    pub fn preview(&self, x: u32, y: u32, w: u32, h: u32) -> Result<Vec<u8>, JsError> {
+        self.job
+            .preview(x as usize, y as usize, w as usize, h as usize)
+            .map_err(err)
     }
 
     pub fn face_count(&self) -> usize {
-        self.face_inputs.len()
+        self.job.face_count()
     }
 
     /// `[1, 3, side, side]` of face `i`'s network input.
-    pub fn face_shape(&self, i: usize) -> Vec<u32> {
-        self.face_inputs[i]
-            .shape
-            .iter()
-            .map(|&v| v as u32)
-            .collect()
+    pub fn face_shape(&self, i: usize) -> Result<Vec<u32>, JsError> {
+        Ok(shape_u32(self.job.face_shape(i).map_err(err)?))
     }
 
-    pub fn face_input(&self, i: usize) -> Vec<f32> {
-        self.face_inputs[i].data.clone()
+    pub fn face_input(&self, i: usize) -> Result<Vec<f32>, JsError> {
+        Ok(self.job.face_input(i).map_err(err)?.to_vec())
     }
 
     /// Takes face `i`'s network output (planar, of shape `[1,3,h,w]`).
@@ -245,82 +203,36 @@ impl Job {
         h: usize,
         w: usize,
     ) -> Result<(), JsError> {
-        if output.len() != 3 * h * w {
-            return Err(JsError::new("face output has the wrong size"));
-        }
-        self.restored[i] = Some(restore::finish(self.method, &[1, 3, h, w], output));
-        Ok(())
+        self.job.accept_face(i, &[1, 3, h, w], output).map_err(err)
     }
 
-    /// Face `i` before (the aligned input, upscaled to 512) and after, as two 512×512 RGBA8
-    /// images one after the other, for the page's face comparison.
-    pub fn face_pair(&self, i: usize) -> Vec<u8> {
-        let input = &self.face_inputs[i];
-        let side = input.shape[2];
-        let plane = side * side;
-        let signed = matches!(self.method, Method::Model { .. });
-        let before: Vec<[f32; 3]> = (0..plane)
-            .map(|j| {
-                std::array::from_fn(|c| {
-                    let v = input.data[c * plane + j];
-                    if signed {
-                        (v + 1.0) / 2.0
-                    } else {
-                        v
-                    }
-                })
-            })
-            .collect();
-        let before = resample::rgb_f32(&before, side, side, restore::FACE, restore::FACE);
-        let after = self.restored[i].clone().unwrap_or_else(|| before.clone());
-        before
-            .iter()
-            .chain(after.iter())
-            .flat_map(|p| {
-                [p[0], p[1], p[2]]
-                    .map(|v| (v.clamp(0.0, 1.0) * 255.0).round() as u8)
-                    .into_iter()
-                    .chain([255])
-            })
-            .collect()
+    /// Face `i` before and after, as two 512×512 RGBA8 images one after the other, for the
+    /// page's face comparison.
+    pub fn face_pair(&self, i: usize) -> Result<Vec<u8>, JsError> {
+        let (before, after) = self.job.face_pair(i).map_err(err)?;
+        Ok(rgba8(before.iter().chain(after.iter())))
     }
 
     /// Pastes the restored faces, puts alpha back and encodes. The finished photo is kept for
     /// `encode`.
     pub fn finish(&mut self, format: &str, quality: u8) -> Result<Vec<u8>, JsError> {
-        if self.result.is_none() {
-            let tiles = std::mem::replace(
-                &mut self.tiles,
-                TileJob::new(1, 1, 1.0, 0, 0, 1).map_err(err)?,
-            );
-            let mut canvas: Rgb16Image = tiles.finish();
-            let scale = canvas.width() as f64 / self.photo.width() as f64;
-            for (input, restored) in self.face_inputs.iter().zip(&self.restored) {
-                if let Some(restored) = restored {
-                    paste_restored(&mut canvas, input, restored, scale, self.opts.face_strength);
-                }
-            }
-            let alpha = self
-                .photo
-                .alpha
-                .as_ref()
-                .map(|a| resample::luma16(a, canvas.width(), canvas.height()));
-            self.result = Some(Photo {
-                rgb: canvas,
-                alpha,
-                ..self.photo.clone_meta()
-            });
-        }
+        self.job.finish().map_err(err)?;
         self.encode(format, quality)
     }
 
     /// Encodes the finished photo (after `finish`) again, in any format.
     pub fn encode(&self, format: &str, quality: u8) -> Result<Vec<u8>, JsError> {
         let format: unblur::OutputFormat = format.parse().map_err(err)?;
-        let out = self
-            .result
-            .as_ref()
-            .ok_or_else(|| JsError::new("the job is not finished"))?;
-        image_io::encode(out, format, quality).map_err(err)
+        self.job.encode(format, quality).map_err(err)
     }
+}
+
+/// RGB in 0…1 as RGBA8, opaque.
+fn rgba8<'a>(px: impl Iterator<Item = &'a [f32; 3]>) -> Vec<u8> {
+    px.flat_map(|p| {
+        p.map(|v| (v.clamp(0.0, 1.0) * 255.0).round() as u8)
+            .into_iter()
+            .chain([255])
+    })
+    .collect()
 }

@@ -1,0 +1,283 @@
+//! One photo's restoration as explicit steps: plan (decode, tiles, faces) → accept each tile's
+//! network output → accept each face's → finish (paste the faces, put alpha and metadata back) →
+//! encode. The CLI and tests drive a job in a loop on their threads ([`crate::pipeline`]); the
+//! page's coordinating worker drives the same job from messages (`web/wasm`), while its inference
+//! workers only run networks. So the two front ends restore a photo the same way, and neither
+//! holds any of the pipeline's rules.
+
+use std::borrow::Borrow;
+
+use crate::engine::Network;
+use crate::error::{Error, Result};
+use crate::face::detect::Detector;
+use crate::face::paste::paste_restored;
+use crate::face::restore::{self, FaceInput, Method};
+use crate::face::Face;
+use crate::image_io::{self, OutputFormat, Photo};
+use crate::tiles::TileRect;
+use crate::upscale::{self, TileJob};
+use crate::{resample, Options};
+
+/// A 512×512 face, interleaved RGB in 0…1.
+pub type FacePixels = Vec<[f32; 3]>;
+
+/// A restoration in progress. Tiles and faces may be accepted in any order; `finish` pastes the
+/// faces in their detection order, so the result does not depend on the order of arrival.
+pub struct RestoreJob {
+    photo: Photo,
+    opts: Options,
+    method: Method,
+    tiles: Option<TileJob>,
+    faces: Vec<Face>,
+    face_inputs: Vec<FaceInput>,
+    restored: Vec<Option<FacePixels>>,
+    result: Option<Photo>,
+}
+
+impl RestoreJob {
+    /// Decodes the photo and plans its tiles. `sr_scale` is the SR network's scale;
+    /// `face_side` the face model's input side, or `None` to restore faces with the SR network.
+    pub fn new(
+        bytes: &[u8],
+        opts: &Options,
+        sr_scale: usize,
+        face_side: Option<usize>,
+    ) -> Result<Self> {
+        opts.validate()?;
+        let photo = image_io::decode(bytes)?;
+        Self::from_photo(photo, opts, sr_scale, face_side)
+    }
+
+    /// As [`RestoreJob::new`], for a photo already decoded.
+    pub fn from_photo(
+        photo: Photo,
+        opts: &Options,
+        sr_scale: usize,
+        face_side: Option<usize>,
+    ) -> Result<Self> {
+        opts.validate()?;
+        let tiles = TileJob::new(
+            photo.width(),
+            photo.height(),
+            opts.scale,
+            opts.tile,
+            opts.overlap,
+            sr_scale,
+        )?;
+        Ok(RestoreJob {
+            photo,
+            opts: opts.clone(),
+            method: Method::for_face_model(face_side),
+            tiles: Some(tiles),
+            faces: vec![],
+            face_inputs: vec![],
+            restored: vec![],
+            result: None,
+        })
+    }
+
+    pub fn photo(&self) -> &Photo {
+        &self.photo
+    }
+
+    pub fn options(&self) -> &Options {
+        &self.opts
+    }
+
+    pub fn method(&self) -> Method {
+        self.method
+    }
+
+    /// The restored photo's size.
+    pub fn output_size(&self) -> (u32, u32) {
+        match (&self.result, &self.tiles) {
+            (Some(r), _) => (r.width(), r.height()),
+            (None, Some(t)) => t.canvas().dimensions(),
+            (None, None) => (0, 0),
+        }
+    }
+
+    // --- faces ---
+
+    /// Finds the faces (when the options restore faces) and prepares each one's network input.
+    pub fn detect<N: Borrow<Network>>(&mut self, detector: &Detector<N>) -> Result<&[Face]> {
+        let faces = if self.opts.faces {
+            detector.detect(&self.photo.rgb)?
+        } else {
+            vec![]
+        };
+        self.set_faces(faces);
+        Ok(&self.faces)
+    }
+
+    /// Takes the faces to restore (a subset the user picked, or a detector's result).
+    pub fn set_faces(&mut self, faces: Vec<Face>) {
+        let faces = if self.opts.faces { faces } else { vec![] };
+        self.face_inputs = faces
+            .iter()
+            .map(|f| restore::prepare(&self.photo.rgb, f, self.method))
+            .collect();
+        self.restored = vec![None; faces.len()];
+        self.faces = faces;
+    }
+
+    pub fn faces(&self) -> &[Face] {
+        &self.faces
+    }
+
+    pub fn face_count(&self) -> usize {
+        self.face_inputs.len()
+    }
+
+    /// `[1, 3, side, side]` of face `i`'s network input.
+    pub fn face_shape(&self, i: usize) -> Result<[usize; 4]> {
+        Ok(self.face_input_ref(i)?.shape)
+    }
+
+    /// Face `i`'s network input, planar.
+    pub fn face_input(&self, i: usize) -> Result<&[f32]> {
+        Ok(&self.face_input_ref(i)?.data)
+    }
+
+    fn face_input_ref(&self, i: usize) -> Result<&FaceInput> {
+        self.face_inputs
+            .get(i)
+            .ok_or_else(|| Error::Invalid(format!("there is no face {i}")))
+    }
+
+    /// Takes face `i`'s network output (planar, of `shape` `[1,3,h,w]`).
+    pub fn accept_face(&mut self, i: usize, shape: &[usize], output: &[f32]) -> Result<()> {
+        self.face_input_ref(i)?;
+        match shape {
+            [1, 3, h, w] if output.len() == 3 * h * w => {}
+            _ => {
+                return Err(Error::Model(format!(
+                    "the face model's output has shape {shape:?} and {} values; expected [1,3,h,w]",
+                    output.len()
+                )))
+            }
+        }
+        self.restored[i] = Some(restore::finish(self.method, shape, output));
+        Ok(())
+    }
+
+    /// Face `i` before (its aligned input, brought to 512²) and after (the restored face, or
+    /// the input again while it has not arrived), each 512×512 RGB in 0…1.
+    pub fn face_pair(&self, i: usize) -> Result<(FacePixels, FacePixels)> {
+        let input = self.face_input_ref(i)?;
+        let side = input.shape[2];
+        let before = resample::rgb_f32(
+            &restore::input_pixels(self.method, input),
+            side,
+            side,
+            restore::FACE,
+            restore::FACE,
+        );
+        let after = self.restored[i].clone().unwrap_or_else(|| before.clone());
+        Ok((before, after))
+    }
+
+    // --- tiles ---
+
+    fn tile_job(&self) -> Result<&TileJob> {
+        self.tiles
+            .as_ref()
+            .ok_or_else(|| Error::Invalid("the job is finished".into()))
+    }
+
+    pub fn tile_count(&self) -> usize {
+        self.tiles.as_ref().map_or(0, TileJob::count)
+    }
+
+    /// `[1, 3, h, w]`, the same for every tile of the photo.
+    pub fn tile_shape(&self) -> Result<[usize; 4]> {
+        Ok(self.tile_job()?.input_shape())
+    }
+
+    pub fn tile_input(&self, i: usize) -> Result<Vec<f32>> {
+        let tiles = self.tile_job()?;
+        if i >= tiles.count() {
+            return Err(Error::Invalid(format!("there is no tile {i}")));
+        }
+        Ok(tiles.input(&self.photo.rgb, i))
+    }
+
+    /// Blends tile `i`'s network output in; returns where it lands.
+    pub fn accept_tile(&mut self, i: usize, output: &[f32]) -> Result<TileRect> {
+        let tiles = self
+            .tiles
+            .as_mut()
+            .ok_or_else(|| Error::Invalid("the job is finished".into()))?;
+        if i >= tiles.count() {
+            return Err(Error::Invalid(format!("there is no tile {i}")));
+        }
+        tiles.accept(i, output)
+    }
+
+    /// The canvas in a window as RGBA8, for drawing progress (see `TileJob::preview_rgba8`).
+    pub fn preview(&self, x: usize, y: usize, w: usize, h: usize) -> Result<Vec<u8>> {
+        Ok(self.tile_job()?.preview_rgba8(x, y, w, h))
+    }
+
+    /// Runs every tile through `net` on `threads` threads (one on wasm32), in this process.
+    pub fn upscale_with(
+        &mut self,
+        net: &Network,
+        threads: usize,
+        obs: &dyn crate::Observer,
+        on_tile: &mut dyn FnMut(usize, usize),
+    ) -> Result<()> {
+        let tiles = self
+            .tiles
+            .as_mut()
+            .ok_or_else(|| Error::Invalid("the job is finished".into()))?;
+        upscale::run_tiles(tiles, &self.photo.rgb, net, threads, obs, on_tile)
+    }
+
+    // --- the end ---
+
+    /// Pastes the restored faces (in their order; a face whose output never came is left as
+    /// upscaled), puts alpha and metadata back. Idempotent: the finished photo is kept, so that
+    /// it can be encoded again in another format.
+    pub fn finish(&mut self) -> Result<&Photo> {
+        if self.result.is_none() {
+            let tiles = self
+                .tiles
+                .take()
+                .ok_or_else(|| Error::Invalid("the job has no tiles".into()))?;
+            let mut canvas = tiles.finish();
+            let scale = canvas.width() as f64 / self.photo.width() as f64;
+            for (input, restored) in self.face_inputs.iter().zip(&self.restored) {
+                if let Some(restored) = restored {
+                    paste_restored(&mut canvas, input, restored, scale, self.opts.face_strength);
+                }
+            }
+            let alpha = self
+                .photo
+                .alpha
+                .as_ref()
+                .map(|a| resample::luma16(a, canvas.width(), canvas.height()));
+            self.result = Some(Photo {
+                rgb: canvas,
+                alpha,
+                ..self.photo.clone_meta()
+            });
+        }
+        Ok(self.result.as_ref().expect("set above"))
+    }
+
+    /// Encodes the finished photo (after [`RestoreJob::finish`]).
+    pub fn encode(&self, format: OutputFormat, quality: u8) -> Result<Vec<u8>> {
+        let out = self
+            .result
+            .as_ref()
+            .ok_or_else(|| Error::Invalid("the job is not finished".into()))?;
+        image_io::encode(out, format, quality)
+    }
+
+    /// The finished photo and the faces, ending the job.
+    pub fn into_result(mut self) -> Result<(Photo, Vec<Face>)> {
+        self.finish()?;
+        Ok((self.result.take().expect("finished"), self.faces))
+    }
+}

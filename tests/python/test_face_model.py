@@ -1,0 +1,86 @@
+"""Unblur's own face model: the committed weights agree with the manifest, the model card and the
+last evaluation; the training script runs (one step, and a resumed one) on CPU on a tiny batch;
+the reference degradations are what the evaluation says they are. CI never trains for real."""
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import MODELS, REPO, run, source_manifest
+
+from unblur_models.common import sha256_file
+
+FACE_DIR = MODELS / "unblur-face"
+WEIGHTS = FACE_DIR / "unblur-face-s.onnx"
+TRAIN_PY = MODELS / "face" / "train.py"
+DEV_FACES = REPO.parent / "shared" / "data" / "dev" / "codeformer" / "cropped_faces"
+
+
+def test_weights_card_manifest_and_evaluation_name_the_same_file():
+    actual = sha256_file(WEIGHTS)
+    entry = next(m for m in source_manifest()["models"] if m["id"] == "unblur-face")
+    assert entry["sha256"] == actual, "models/manifest.json names other weights"
+    assert entry["bytes"] == WEIGHTS.stat().st_size
+    assert entry["source"]["repo"] == str(WEIGHTS.relative_to(REPO))
+    card = (FACE_DIR / "MODEL_CARD.md").read_text()
+    assert actual in card, "MODEL_CARD.md does not give the weights' sha256"
+    ev = json.loads((FACE_DIR / "eval.json").read_text())
+    scored = {m["sha256"] for m in ev["models"].values()}
+    assert actual in scored, "the last evaluation (eval.json) scored other weights"
+    # The card quotes the evaluation's table.
+    assert re.search(r"\| unblur-face \|", card), "the card lacks the metrics table"
+
+
+@pytest.fixture()
+def tiny_faces(tmp_path):
+    """Four real dev faces as a prepared set (what prepare.py writes), one held out."""
+    files = sorted(DEV_FACES.glob("*.png"))[:5]
+    assert len(files) == 5, f"dev faces missing in {DEV_FACES}"
+    n = 4
+    faces = np.lib.format.open_memmap(tmp_path / "train_256.npy", "w+", np.uint8, (n, 256, 256, 3))
+    masks = np.lib.format.open_memmap(tmp_path / "train_mask.npy", "w+", np.uint8, (n, 256, 256))
+    for i, f in enumerate(files[:n]):
+        faces[i] = np.asarray(Image.open(f).convert("RGB").resize((256, 256), Image.BICUBIC))
+        masks[i] = 1
+    faces.flush()
+    masks.flush()
+    (tmp_path / "heldout").mkdir()
+    Image.open(files[4]).convert("RGB").save(tmp_path / "heldout" / "0000.png")
+    (tmp_path / "heldout.json").write_text(json.dumps([{"id": "0000"}]))
+    (tmp_path / "index.json").write_text(json.dumps({"rows": [{} for _ in range(n)], "train": list(range(n))}))
+    return tmp_path
+
+
+def _log(out):
+    return [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+
+
+def test_training_runs_a_step_on_cpu_and_resumes(tiny_faces):
+    out = tiny_faces / "run"
+    common = ["--data", tiny_faces, "--out", out, "--batch", "2", "--workers", "0", "--heldout-n", "1",
+              "--threads", "1", "--gan-start", "0"]
+    r = run([TRAIN_PY, *common, "--steps", "1"], timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert (out / "ckpt.pt").is_file() and (out / "gen_fp16.pt").is_file() and (out / "face.onnx").is_file()
+    first = _log(out)
+    assert first[0]["step"] == 1 and np.isfinite(first[0]["l1"]) and first[0]["d"] > 0, first[0]
+    assert np.isfinite(first[-1]["heldout_psnr_x4_256"])
+    r = run([TRAIN_PY, *common, "--steps", "2", "--resume"], timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "resumed at step 1" in r.stdout
+    assert _log(out)[-1]["step"] == 2
+
+
+def test_reference_levels_are_deterministic_and_sized():
+    from face.degrade import LEVELS, reference
+
+    gt = np.asarray(Image.open(sorted(DEV_FACES.glob("*.png"))[0]).convert("RGB"), np.float32) / 255.0
+    for level, p in LEVELS.items():
+        a, b = reference(gt, level, seed=7), reference(gt, level, seed=7)
+        assert a.shape == (p["side"], p["side"], 3)
+        assert np.array_equal(a, b), f"{level} is not deterministic for a seed"
+        assert not np.array_equal(a, reference(gt, level, seed=8)), "the seed must drive the noise"
