@@ -6,7 +6,7 @@
 //
 // Environment: BENCH_ROUNDS (3), BENCH_SIDE (96, the page's tile), BENCH_POOL_PER_WORKER (2 tiles per worker
 // per round), BENCH_ORT_TILES (2 per round), BENCH_FACE (1: GFPGAN once; 0: skip),
-// BENCH_YUNET_RUNS (3), BENCH_OUT (bench/out/browser.json), UNBLUR_SITE, CHROMIUM.
+// BENCH_YUNET_RUNS (3), BENCH_SINGLES_ONLY (0; 1: only the one-network rows), BENCH_OUT (bench/out/browser.json), UNBLUR_SITE, CHROMIUM.
 //
 // Two servers on 127.0.0.1 serve the same files: a plain static one (what a static host gives:
 // no SharedArrayBuffer, so onnxruntime-web gets one thread) and a cross-origin-isolated one
@@ -30,6 +30,8 @@ const SIDE = +env('BENCH_SIDE', 96);
 const POOL_PER_WORKER = +env('BENCH_POOL_PER_WORKER', 2);
 const ORT_TILES = +env('BENCH_ORT_TILES', 2);
 const FACE = env('BENCH_FACE', '1') !== '0';
+// Only the one-network rows (YuNet, the face models): a quick measurement of the face stage.
+const SINGLES_ONLY = env('BENCH_SINGLES_ONLY', '0') === '1';
 const YUNET_RUNS = +env('BENCH_YUNET_RUNS', 3);
 const OUT = path.resolve(env('BENCH_OUT', path.join(repo, 'bench/out/browser.json')));
 const PHOTO = path.resolve(repo, '../shared/data/dev/codeformer/whole_imgs/02.png');
@@ -124,58 +126,61 @@ try {
   const srFlops = flops(`models/build/${SR}.fp32.onnx`, SIDE, SIDE);
   // Unblur runs the build the page picks (pkg-relaxed in Chromium) unless a row says otherwise;
   // the 1-worker rows below the pool show what each of the product's choices won.
-  const one = (name, label, extra) => ({ name, page: 'static', kind: 'unblur', model: `/models/${SR}.fp16.onnx`, workers: 1, per: ORT_TILES, label, ...extra });
-  const specs = [
-    { name: 'unblur-pool-fp32', page: 'static', kind: 'unblur', model: `/models/${SR}.fp32.onnx`, workers: N, per: N * POOL_PER_WORKER, label: `Unblur wasm, pool of ${N} workers, fp32 file` },
-    { name: 'unblur-pool-fp16', page: 'static', kind: 'unblur', model: `/models/${SR}.fp16.onnx`, workers: N, per: N * POOL_PER_WORKER, label: `Unblur wasm, pool of ${N} workers, fp16 file (shipped)` },
-    one('unblur-1w-fp16', 'Unblur wasm, 1 worker, fp16 file'),
-    { name: 'ort-st-fp32', page: 'static', kind: 'ort', model: `/models/${SR}.fp32.onnx`, threads: 1, per: ORT_TILES, label: 'ort-web wasm SIMD, 1 thread (static host), fp32' },
-    { name: 'ort-st-fp16', page: 'static', kind: 'ort', model: `/models/${SR}.fp16.onnx`, threads: 1, per: ORT_TILES, label: 'ort-web wasm SIMD, 1 thread (static host), fp16 file' },
-    { name: 'ort-mt-fp32', page: 'isolated', kind: 'ort', model: `/models/${SR}.fp32.onnx`, threads: N, per: ORT_TILES, label: `ort-web wasm SIMD, ${N} threads (COOP/COEP), fp32` },
-    { name: 'unblur-pool-iso-fp16', page: 'isolated', kind: 'unblur', model: `/models/${SR}.fp16.onnx`, workers: N, per: N * POOL_PER_WORKER, label: `Unblur wasm, pool of ${N}, fp16, on the isolated page` },
-    one('unblur-1w-simd128', '1 worker, SIMD128 build (no relaxed SIMD), Unblur 4×8 kernel', { build: 'pkg', choice: true }),
-    one('unblur-1w-tract', "1 worker, relaxed build, tract's own 8×8 GEMM kernel", { kernel: 'tract', choice: true }),
-    one('unblur-1w-simd128-tract', "1 worker, SIMD128 build, tract's own 8×8 kernel (tract as shipped)", { build: 'pkg', kernel: 'tract', choice: true }),
-    one('unblur-1w-2x16', '1 worker, relaxed build, 2×16 kernel (MLAS-like)', { kernel: 'unblur_f32_2x16', choice: true }),
-    one('unblur-1w-8x4', '1 worker, relaxed build, 8×4 kernel', { kernel: 'unblur_f32_8x4', choice: true }),
-    one('unblur-1w-8x8', '1 worker, relaxed build, 8×8 kernel (splat loads)', { kernel: 'unblur_f32_8x8', choice: true }),
-  ];
-  for (const s of specs) {
-    const t = Date.now();
-    const r = await pages[s.page].page.evaluate(([n, sp]) => window.bench.open(n, sp), [s.name, { ...s, side: SIDE }]);
-    result.runners[s.name] = { label: s.label, model: s.model, kind: s.kind, build: s.kind === 'unblur' ? s.build || 'pkg-relaxed' : null, kernel: s.kernel || null, choice: !!s.choice, workers: s.workers || 1, threads: s.threads || 1, flopsPerTile: srFlops, open: r, batches: [] };
-    log(`${s.name}: open ${(Date.now() - t) / 1e3}s, first run ${r.firstMs.map((x) => x.toFixed(0)).join('/')} ms`);
-  }
-  for (let round = 0; round < ROUNDS; round++)
-    for (const s of specs) {
-      const b = await pages[s.page].page.evaluate(([n, c]) => window.bench.batch(n, c), [s.name, s.per]);
-      result.runners[s.name].batches.push(b);
-      log(`round ${round + 1} ${s.name}: ${b.count} tiles in ${b.wallMs.toFixed(0)} ms (${(b.wallMs / b.count).toFixed(0)} ms/tile)`);
-    }
   const st = pages.static.page;
-  result.checks['unblur-fp32 vs ort-fp32 (tile 0)'] = await st.evaluate(() => window.bench.compare('unblur-pool-fp32', 'ort-st-fp32'));
-  result.checks['unblur-fp16 vs unblur-fp32 (tile 0)'] = await st.evaluate(() => window.bench.compare('unblur-pool-fp16', 'unblur-pool-fp32'));
-  result.checks['ort-threads vs ort-1 (tile 0)'] = null; // different pages; same library
-  // Where a tile's time goes, with Unblur's kernel and with tract's own.
-  result.profile = {};
-  for (const n of ['unblur-1w-fp16', 'unblur-1w-tract'])
-    result.profile[n] = { label: result.runners[n].label, ops: await st.evaluate((k) => window.bench.profile(k), n) };
-  result.checks["unblur 4×8 kernel vs tract's kernel (tract, tile 0)"] = await st.evaluate(() => window.bench.compare('unblur-1w-fp16', 'unblur-1w-tract'));
-  result.checks['SIMD128 build vs relaxed build (tile 0)'] = await st.evaluate(() => window.bench.compare('unblur-1w-simd128', 'unblur-1w-fp16'));
-  for (const s of specs) await pages[s.page].page.evaluate((n) => window.bench.close(n), s.name);
+  if (!SINGLES_ONLY) {
+    const one = (name, label, extra) => ({ name, page: 'static', kind: 'unblur', model: `/models/${SR}.fp16.onnx`, workers: 1, per: ORT_TILES, label, ...extra });
+    const specs = [
+      { name: 'unblur-pool-fp32', page: 'static', kind: 'unblur', model: `/models/${SR}.fp32.onnx`, workers: N, per: N * POOL_PER_WORKER, label: `Unblur wasm, pool of ${N} workers, fp32 file` },
+      { name: 'unblur-pool-fp16', page: 'static', kind: 'unblur', model: `/models/${SR}.fp16.onnx`, workers: N, per: N * POOL_PER_WORKER, label: `Unblur wasm, pool of ${N} workers, fp16 file (shipped)` },
+      one('unblur-1w-fp16', 'Unblur wasm, 1 worker, fp16 file'),
+      { name: 'ort-st-fp32', page: 'static', kind: 'ort', model: `/models/${SR}.fp32.onnx`, threads: 1, per: ORT_TILES, label: 'ort-web wasm SIMD, 1 thread (static host), fp32' },
+      { name: 'ort-st-fp16', page: 'static', kind: 'ort', model: `/models/${SR}.fp16.onnx`, threads: 1, per: ORT_TILES, label: 'ort-web wasm SIMD, 1 thread (static host), fp16 file' },
+      { name: 'ort-mt-fp32', page: 'isolated', kind: 'ort', model: `/models/${SR}.fp32.onnx`, threads: N, per: ORT_TILES, label: `ort-web wasm SIMD, ${N} threads (COOP/COEP), fp32` },
+      { name: 'unblur-pool-iso-fp16', page: 'isolated', kind: 'unblur', model: `/models/${SR}.fp16.onnx`, workers: N, per: N * POOL_PER_WORKER, label: `Unblur wasm, pool of ${N}, fp16, on the isolated page` },
+      one('unblur-1w-simd128', '1 worker, SIMD128 build (no relaxed SIMD), Unblur 4×8 kernel', { build: 'pkg', choice: true }),
+      one('unblur-1w-tract', "1 worker, relaxed build, tract's own 8×8 GEMM kernel", { kernel: 'tract', choice: true }),
+      one('unblur-1w-simd128-tract', "1 worker, SIMD128 build, tract's own 8×8 kernel (tract as shipped)", { build: 'pkg', kernel: 'tract', choice: true }),
+      one('unblur-1w-2x16', '1 worker, relaxed build, 2×16 kernel (MLAS-like)', { kernel: 'unblur_f32_2x16', choice: true }),
+      one('unblur-1w-8x4', '1 worker, relaxed build, 8×4 kernel', { kernel: 'unblur_f32_8x4', choice: true }),
+      one('unblur-1w-8x8', '1 worker, relaxed build, 8×8 kernel (splat loads)', { kernel: 'unblur_f32_8x8', choice: true }),
+    ];
+    for (const s of specs) {
+      const t = Date.now();
+      const r = await pages[s.page].page.evaluate(([n, sp]) => window.bench.open(n, sp), [s.name, { ...s, side: SIDE }]);
+      result.runners[s.name] = { label: s.label, model: s.model, kind: s.kind, build: s.kind === 'unblur' ? s.build || 'pkg-relaxed' : null, kernel: s.kernel || null, choice: !!s.choice, workers: s.workers || 1, threads: s.threads || 1, flopsPerTile: srFlops, open: r, batches: [] };
+      log(`${s.name}: open ${(Date.now() - t) / 1e3}s, first run ${r.firstMs.map((x) => x.toFixed(0)).join('/')} ms`);
+    }
+    for (let round = 0; round < ROUNDS; round++)
+      for (const s of specs) {
+        const b = await pages[s.page].page.evaluate(([n, c]) => window.bench.batch(n, c), [s.name, s.per]);
+        result.runners[s.name].batches.push(b);
+        log(`round ${round + 1} ${s.name}: ${b.count} tiles in ${b.wallMs.toFixed(0)} ms (${(b.wallMs / b.count).toFixed(0)} ms/tile)`);
+      }
+    result.checks['unblur-fp32 vs ort-fp32 (tile 0)'] = await st.evaluate(() => window.bench.compare('unblur-pool-fp32', 'ort-st-fp32'));
+    result.checks['unblur-fp16 vs unblur-fp32 (tile 0)'] = await st.evaluate(() => window.bench.compare('unblur-pool-fp16', 'unblur-pool-fp32'));
+    result.checks['ort-threads vs ort-1 (tile 0)'] = null; // different pages; same library
+    // Where a tile's time goes, with Unblur's kernel and with tract's own.
+    result.profile = {};
+    for (const n of ['unblur-1w-fp16', 'unblur-1w-tract'])
+      result.profile[n] = { label: result.runners[n].label, ops: await st.evaluate((k) => window.bench.profile(k), n) };
+    result.checks["unblur 4×8 kernel vs tract's kernel (tract, tile 0)"] = await st.evaluate(() => window.bench.compare('unblur-1w-fp16', 'unblur-1w-tract'));
+    result.checks['SIMD128 build vs relaxed build (tile 0)'] = await st.evaluate(() => window.bench.compare('unblur-1w-simd128', 'unblur-1w-fp16'));
+    for (const s of specs) await pages[s.page].page.evaluate((n) => window.bench.close(n), s.name);
 
-  // Summaries: ms per tile from the total wall time of all rounds.
-  for (const [, r] of Object.entries(result.runners)) {
-    const count = r.batches.reduce((a, b) => a + b.count, 0);
-    const wall = r.batches.reduce((a, b) => a + b.wallMs, 0);
-    const px = r.batches.reduce((a, b) => a + b.outPixels, 0);
-    const runs = r.batches.flatMap((b) => b.runs);
-    r.tiles = count;
-    r.msPerTile = wall / count;
-    r.outMpps = px / wall / 1e3;
-    r.medianRunMs = median(runs);
-    r.bestBatchMsPerTile = Math.min(...r.batches.map((b) => b.wallMs / b.count));
-    r.gflops = srFlops ? srFlops / r.msPerTile / 1e6 : null;
+    // Summaries: ms per tile from the total wall time of all rounds.
+    for (const [, r] of Object.entries(result.runners)) {
+      const count = r.batches.reduce((a, b) => a + b.count, 0);
+      const wall = r.batches.reduce((a, b) => a + b.wallMs, 0);
+      const px = r.batches.reduce((a, b) => a + b.outPixels, 0);
+      const runs = r.batches.flatMap((b) => b.runs);
+      r.tiles = count;
+      r.msPerTile = wall / count;
+      r.outMpps = px / wall / 1e3;
+      r.medianRunMs = median(runs);
+      r.bestBatchMsPerTile = Math.min(...r.batches.map((b) => b.wallMs / b.count));
+      r.gflops = srFlops ? srFlops / r.msPerTile / 1e6 : null;
+    }
+
   }
 
   // YuNet at 640×640 (the shipped int8 file, folded to f32 by Unblur) and GFPGAN at 512×512.
@@ -202,6 +207,11 @@ try {
     const file = own.artifacts[own.ship].file;
     await single('unblur-face', { kind: 'unblur', model: `/models/${file}`, side: 256, input: 'rgbpm1' }, YUNET_RUNS,
       `Unblur wasm, Unblur's face model 256×256 (${own.ship} file)`, `models/build/${file}`);
+    // Beside it, the SR fallback on the crop it runs for a 128-px face (the shipped SR form).
+    const sr = built.models.find((m) => m.default && m.task === 'super-resolution');
+    const srFile = sr.artifacts[sr.ship].file;
+    await single('unblur-sr-face128', { kind: 'unblur', model: `/models/${srFile}`, side: 128, input: 'rgb01' }, YUNET_RUNS,
+      `Unblur wasm, SR fallback on a 128×128 face crop (${sr.ship} file)`, `models/build/${srFile}`);
   }
   if (FACE)
     // Once: the first run builds tract's plan and runs it (no separate warm-up: it is big).

@@ -106,7 +106,7 @@ impl ModelEntry {
 
 /// Checks bytes against a sha256 (lowercase hex).
 pub fn verify(name: &str, bytes: &[u8], sha256: &str) -> Result<()> {
-    let got = hex(&Sha256::digest(bytes));
+    let got = format!("{:x}", Sha256::digest(bytes));
     if !got.eq_ignore_ascii_case(sha256) {
         return Err(Error::Model(format!(
             "{name} failed its checksum (expected sha256 {sha256}, got {got}): the file is corrupt or not the expected model"
@@ -115,9 +115,6 @@ pub fn verify(name: &str, bytes: &[u8], sha256: &str) -> Result<()> {
     Ok(())
 }
 
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
 
 /// Reads an artifact from the model folder and checks it.
 pub fn read(dir: &Path, artifact: &Artifact) -> Result<Vec<u8>> {

@@ -67,10 +67,6 @@ const handlers = {
     }
   },
 
-  hasNet({ slot, key }) {
-    return { has: nets[slot]?.key === key };
-  },
-
   detect({ bytes }) {
     return { faces: JSON.parse(take('detect').detect(u8(bytes))) };
   },
@@ -126,11 +122,6 @@ const handlers = {
   facePair({ i }) {
     const rgba = job.face_pair(i);
     return { rgba, transfer: [rgba.buffer] };
-  },
-
-  drop() {
-    dropJob();
-    return {};
   },
 };
 

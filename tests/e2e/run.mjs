@@ -5,7 +5,8 @@
 //
 // Prints "N passed, M failed" last; exits non-zero on any failure.
 
-import { readFile, writeFile, mkdir } from 'node:fs/promises';
+import { readFile, writeFile, mkdir, rm } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { serveStatic, launchChromium } from './harness.mjs';
@@ -131,6 +132,7 @@ test("Unblur's own face model: chosen in the settings, fetched then, shows its l
   assert(own, 'the face model list offers no model of the build');
   const file = (p) => /unblur-face\.[a-z0-9]+\.onnx/.test(p);
   assert(!served.some(file), 'the face model was fetched before it was chosen');
+  await page.evaluate(() => (document.querySelector('#face-model').closest('details').open = true));
   await page.selectOption('#face-model', own);
   const hint = await page.textContent('#face-model-hint');
   assert(/non-commercial/i.test(hint), `the license is not shown where the model is chosen: "${hint}"`);
@@ -185,6 +187,68 @@ test('relaxed SIMD is chosen; the SIMD128 build (?engine=simd128) restores the s
   } finally {
     await p2.close();
   }
+});
+
+// Python (PIL) makes the test photos and compares the results: the page's own PNG decoder would
+// not be an independent judge.
+function python(code, ...args) {
+  return execFileSync('python3', ['-c', code, ...args], { encoding: 'utf8' });
+}
+
+test('the page and the CLI give the same photo (faces, alpha, EXIF orientation 6)', async () => {
+  const dir = path.join(out, 'parity');
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(path.join(dir, 'cli'), { recursive: true });
+  // A phone-style JPEG stored sideways with EXIF orientation 6, and a PNG with an alpha gradient.
+  python(`
+import sys
+from PIL import Image
+src, d = sys.argv[1], sys.argv[2]
+im = Image.open(src).convert('RGB')
+ex = Image.Exif(); ex[0x0112] = 6
+im.transpose(Image.Transpose.ROTATE_90).save(d + '/exif6.jpg', quality=92, exif=ex)
+a = im.copy(); a.putalpha(Image.linear_gradient('L').resize(im.size))
+a.save(d + '/alpha.png')
+`, PHOTO, dir);
+  const cli = path.join(repo, 'target/release/unblur');
+  execFileSync(cli, ['restore', path.join(dir, 'exif6.jpg'), path.join(dir, 'alpha.png'), '--out', path.join(dir, 'cli'),
+    '--scale', '2', '--denoise', '0.5', '--face-model', 'sr', '--json'], { encoding: 'utf8' });
+  await page.goto(`${base}?scale=2&faces=on&denoise=0.5&strength=1&faceModel=sr&format=png`);
+  await page.waitForFunction(() => document.body.dataset.engine === 'ready', null, { timeout: 120_000 });
+  const notes = [];
+  for (const name of ['exif6', 'alpha']) {
+    const file = path.join(dir, `${name}.${name === 'exif6' ? 'jpg' : 'png'}`);
+    await chooseFiles(page, file);
+    await waitState(page, 'ready', 60_000);
+    const meta = await page.textContent('#photo-meta');
+    assert(meta.startsWith(`${photoSize[0]}×${photoSize[1]}`), `${name}: the page shows "${meta}", not the upright ${photoSize.join('×')}`);
+    if (name === 'exif6') {
+      // The face boxes sit on the faces: each box's centre on the detector's face, in the upright photo.
+      const boxes = await page.$$eval('#faces-overlay rect', (rs) => rs.map((r) => [+r.getAttribute('x'), +r.getAttribute('y'), +r.getAttribute('width'), +r.getAttribute('height')]));
+      const faces = JSON.parse(execFileSync(cli, ['detect', PHOTO], { encoding: 'utf8' }).trim().split('\n')[0]).faces;
+      assert(boxes.length === faces.length && boxes.length > 0, `${boxes.length} boxes for ${faces.length} faces`);
+      for (const f of faces) {
+        const [cx, cy] = [f.bbox[0] + f.bbox[2] / 2, f.bbox[1] + f.bbox[3] / 2];
+        assert(boxes.some(([x, y, w, h]) => cx > x && cx < x + w && cy > y && cy < y + h), `no box on the face at ${cx.toFixed(0)},${cy.toFixed(0)}`);
+      }
+      await page.screenshot({ path: path.join(dir, 'exif6-boxes.png') });
+    }
+    const r = await restoreAndDownload(page, `parity/page-${name}.png`);
+    const cmp = JSON.parse(python(`
+import json, sys, numpy as np
+from PIL import Image
+a, b = (np.asarray(Image.open(p).convert('RGBA'), np.float64) for p in sys.argv[1:3])
+if a.shape != b.shape: print(json.dumps({'shape': [a.shape, b.shape]})); sys.exit()
+mse = ((a - b) ** 2).mean()
+print(json.dumps({'shape': a.shape, 'identical': bool((a == b).all()), 'max': float(abs(a - b).max()),
+                  'psnr': 99.0 if mse == 0 else float(10 * np.log10(255 ** 2 / mse)), 'alpha_min': float(a[..., 3].min())}))
+`, path.join(out, 'parity', `page-${name}.png`), path.join(dir, 'cli', `${name}-unblur-x2.png`)));
+    assert(cmp.psnr !== undefined, `${name}: page and CLI sizes differ: ${JSON.stringify(cmp.shape)}`);
+    assert(cmp.psnr >= 60, `${name}: page vs CLI ${cmp.psnr.toFixed(1)} dB (max ${cmp.max} levels)`);
+    if (name === 'alpha') assert(cmp.alpha_min < 50, 'the alpha gradient did not survive');
+    notes.push(`${name}: ${r.faces} face(s), ${cmp.identical ? 'byte-identical pixels' : `${cmp.psnr.toFixed(1)} dB, max ${cmp.max} level(s)`}`);
+  }
+  return notes.join('; ');
 });
 
 test('cancel mid-way, then restore again', async () => {
@@ -267,6 +331,31 @@ test('no main-thread task over 200 ms while restoring', async () => {
   const worst = Math.round(Math.max(0, ...allLongtasks.map((t) => t.duration)));
   assert(!long.length, `tasks over 200 ms: ${long.map((t) => Math.round(t.duration)).join(', ')} ms`);
   return `${restores} restorations watched; ${allLongtasks.length} tasks over 50 ms, the longest ${worst} ms`;
+});
+
+test('on a phone (412 px, Pixel 7 emulation) the page fits its width, with a photo loaded', async () => {
+  const phone = await browser.newContext({ viewport: { width: 412, height: 915 }, deviceScaleFactor: 2.625, isMobile: true, hasTouch: true });
+  watch(phone);
+  const p = await phone.newPage();
+  try {
+    await p.goto(`${base}?scale=2`);
+    await p.waitForFunction(() => document.body.dataset.engine === 'ready', null, { timeout: 120_000 });
+    await p.setInputFiles('#file', PHOTO);
+    await p.waitForFunction(() => document.body.dataset.state === 'ready', null, { timeout: 60_000 });
+    const fit = await p.evaluate((device) => {
+      const w = innerWidth;
+      const over = [...document.querySelectorAll('body *')]
+        .filter((e) => e.getClientRects().length && e.getBoundingClientRect().right > device + 0.5)
+        .map((e) => `${e.tagName.toLowerCase()}${e.id ? '#' + e.id : ''}${e.className && typeof e.className === 'string' ? '.' + e.className.split(' ')[0] : ''} → ${Math.round(e.getBoundingClientRect().right)}`);
+      return { w, scroll: document.documentElement.scrollWidth, over: over.slice(0, 12) };
+    }, 412);
+    await p.screenshot({ path: path.join(out, 'phone.png'), fullPage: true });
+    assert(fit.w === 412 && fit.scroll <= fit.w && !fit.over.length,
+      `laid out ${fit.w} px wide (scroll ${fit.scroll}) on a 412 px phone: ${fit.over.join(', ')}`);
+    return `innerWidth ${fit.w}, nothing past it`;
+  } finally {
+    await phone.close();
+  }
 });
 
 test('no request leaves the origin', async () => {
