@@ -318,6 +318,11 @@ def main():
             md.append(f"| {r['arch']} | {r['onnx_mb']:.0f} | {shape} | {r['run_s']:.1f} | {again} | {r.get('heap_peak_mib', 0)} | "
                       f"{r['rel_err']:.1e} |" if r.get("ok") else f"| {r['arch']} | — | — | failed | — | — | — |")
         md.append("")
+    fc = load(os.path.join(out, "face.json"))
+    if fc:
+        md += ["## The face stage natively (`bench/face.py`: one aligned face, one thread)", "",
+               "Unblur's face model on its 256² input against the SR fallback on the crop it runs for a face of that size "
+               "in the photo; GMAC from the graph.", "", fc["markdown"], ""]
     md_text = "\n".join(md)
     with open(os.path.join(out, "bench.md"), "w") as f:
         f.write(md_text + "\n")

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make bench`: the browser and the native benchmarks, then one combined table.
-# Writes bench/out/{browser,native,bench}.json and bench/out/bench.md.
+# Writes bench/out/{browser,native,face,bench}.json and bench/out/bench.md.
 #   BENCH_QUICK=1 bash bench/run.sh     small sizes, for checking the harness (~3 min)
 #   BENCH_SKIP=browser|native|page      skip that part (reports whatever is in bench/out)
 #   BENCH_BIG=0                         skip the 12 MP job in the page
@@ -32,6 +32,10 @@ fi
 if [[ "${BENCH_SKIP:-}" != native ]]; then
   log "native part"
   python3 bench/native.py "${NATIVE_ARGS[@]}"
+fi
+if [[ "${BENCH_SKIP:-}" != native ]]; then
+  log "the face stage natively (Unblur's face model, the SR fallback)"
+  python3 bench/face.py
 fi
 if [[ "${BENCH_SKIP:-}" != browser && -z "${BENCH_QUICK:-}" ]]; then
   log "face restorer architectures in wasm"

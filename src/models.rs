@@ -115,7 +115,6 @@ pub fn verify(name: &str, bytes: &[u8], sha256: &str) -> Result<()> {
     Ok(())
 }
 
-
 /// Reads an artifact from the model folder and checks it.
 pub fn read(dir: &Path, artifact: &Artifact) -> Result<Vec<u8>> {
     let path: PathBuf = dir.join(&artifact.file);

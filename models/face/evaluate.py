@@ -454,7 +454,9 @@ def update_report(doc: Path, text: str) -> None:
     if i < 0 or j < i:
         print(f"{doc} has no {start} … {end} lines: not updated", file=sys.stderr)
         return
-    new = s[:i + len(start)] + "\n" + text.replace("## Face restoration", "#### Face restoration") + s[j:]
+    # Two levels down, under the document's own section.
+    body = "\n".join("##" + line if line.startswith("#") else line for line in text.splitlines())
+    new = s[:i + len(start)] + "\n" + body + "\n" + s[j:]
     doc.write_text(new, encoding="utf-8")
     print(f"updated the face evaluation in {doc}", file=sys.stderr)
 
