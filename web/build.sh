@@ -29,6 +29,8 @@ mkdir -p "$site.tmp/models"
 wasm_opt=""
 if [[ "$mode" == dist && -x "$root/node_modules/.bin/wasm-opt" ]]; then wasm_opt="$root/node_modules/.bin/wasm-opt"; fi
 opt_pids=()
+opt_cache="$target/wasm-opt-cache"
+used=()
 for variant in simd128 relaxed; do
   case "$variant" in
     simd128) features=(); dir=pkg; opt_flags=() ;;
@@ -38,15 +40,30 @@ for variant in simd128 relaxed; do
   CARGO_TARGET_DIR="$target" cargo build -p unblur-web --target wasm32-unknown-unknown --profile "$profile" "${features[@]}"
   wasm-bindgen --target web --no-typescript --out-dir "$site.tmp/$dir" "$target/wasm32-unknown-unknown/$profile/unblur_web.wasm"
   if [[ -n "$wasm_opt" ]]; then
-    # In the background: the next variant's link (one core) overlaps this (the other).
-    echo "web/build.sh: wasm-opt -O3 ($variant)" >&2
-    ( "$wasm_opt" -O3 --enable-simd "${opt_flags[@]}" --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
-        --enable-mutable-globals "$site.tmp/$dir/unblur_web_bg.wasm" -o "$site.tmp/$dir/unblur_web_bg.opt.wasm" &&
-      mv "$site.tmp/$dir/unblur_web_bg.opt.wasm" "$site.tmp/$dir/unblur_web_bg.wasm" ) &
-    opt_pids+=($!)
+    # Keyed on its input and flags: an unchanged wasm is not optimised again (minutes on 2 cores).
+    flags=(-O3 --enable-simd "${opt_flags[@]}" --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals)
+    key="$( { sha256sum < "$site.tmp/$dir/unblur_web_bg.wasm"; echo "${flags[*]}"; "$wasm_opt" --version; } | sha256sum | cut -c1-32)"
+    cached="$opt_cache/$key.wasm"
+    used+=("$cached")
+    if [[ -f "$cached" ]]; then
+      echo "web/build.sh: wasm-opt ($variant): unchanged input, reused" >&2
+      cp "$cached" "$site.tmp/$dir/unblur_web_bg.wasm"
+    else
+      # In the background: the next variant's link (one core) overlaps this (the other).
+      echo "web/build.sh: wasm-opt -O3 ($variant)" >&2
+      ( "$wasm_opt" "${flags[@]}" "$site.tmp/$dir/unblur_web_bg.wasm" -o "$site.tmp/$dir/unblur_web_bg.opt.wasm" &&
+        mv "$site.tmp/$dir/unblur_web_bg.opt.wasm" "$site.tmp/$dir/unblur_web_bg.wasm" &&
+        mkdir -p "$opt_cache" && cp "$site.tmp/$dir/unblur_web_bg.wasm" "$cached.tmp" && mv "$cached.tmp" "$cached" ) &
+      opt_pids+=($!)
+    fi
   fi
 done
 for pid in "${opt_pids[@]}"; do wait "$pid"; done
+# Only this build's optimised wasm stay in the cache.
+for f in "$opt_cache"/*.wasm; do
+  [[ -e "$f" ]] || continue
+  [[ " ${used[*]} " == *" $f "* ]] || rm -f "$f"
+done
 
 # The page.
 for f in index.html app.js engine.js pool.js worker.js style.css icon.svg app.webmanifest; do
