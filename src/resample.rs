@@ -2,7 +2,7 @@
 //! pipeline uses, and the bilinear sampler used by the face warps.
 
 use fast_image_resize::images::{TypedImage, TypedImageRef};
-use fast_image_resize::pixels::{F32x3, U16x3, U16};
+use fast_image_resize::pixels::F32x3;
 use fast_image_resize::{FilterType, ResizeAlg, ResizeOptions, Resizer};
 use image::{ImageBuffer, Luma};
 
@@ -14,14 +14,11 @@ fn lanczos() -> ResizeOptions {
 
 /// Resizes 16-bit RGB.
 pub fn rgb16(img: &Rgb16Image, w: u32, h: u32) -> Rgb16Image {
-    let px: &[U16x3] = bytemuck_rgb16(img.as_raw());
-    let src = TypedImageRef::new(img.width(), img.height(), px).expect("buffer matches size");
-    let mut dst = TypedImage::<U16x3>::new(w, h);
+    let mut dst = Rgb16Image::new(w, h);
     Resizer::new()
-        .resize_typed(&src, &mut dst, &lanczos())
+        .resize(img, &mut dst, &lanczos())
         .expect("same pixel type");
-    let raw: Vec<u16> = dst.pixels().iter().flat_map(|p| p.0).collect();
-    Rgb16Image::from_raw(w, h, raw).expect("size matches")
+    dst
 }
 
 /// Resizes a 16-bit single-channel plane (alpha).
@@ -30,13 +27,11 @@ pub fn luma16(
     w: u32,
     h: u32,
 ) -> ImageBuffer<Luma<u16>, Vec<u16>> {
-    let px: Vec<U16> = img.as_raw().iter().map(|&v| U16::new(v)).collect();
-    let src = TypedImageRef::new(img.width(), img.height(), &px).expect("buffer matches size");
-    let mut dst = TypedImage::<U16>::new(w, h);
+    let mut dst = ImageBuffer::new(w, h);
     Resizer::new()
-        .resize_typed(&src, &mut dst, &lanczos())
+        .resize(img, &mut dst, &lanczos())
         .expect("same pixel type");
-    ImageBuffer::from_raw(w, h, dst.pixels().iter().map(|p| p.0).collect()).expect("size")
+    dst
 }
 
 /// Resamples a planar (CHW) RGB f32 image: the source window `crop` (left, top, width, height,
@@ -74,12 +69,6 @@ pub fn rgb_f32(px: &[[f32; 3]], sw: usize, sh: usize, w: usize, h: usize) -> Vec
         .resize_typed(&src, &mut dst, &lanczos())
         .expect("same pixel type");
     dst.pixels().iter().map(|p| p.0).collect()
-}
-
-fn bytemuck_rgb16(raw: &[u16]) -> &[U16x3] {
-    assert_eq!(raw.len() % 3, 0);
-    // SAFETY: U16x3 is #[repr(C)] over [u16; 3], so it has the alignment and size of 3 u16s.
-    unsafe { std::slice::from_raw_parts(raw.as_ptr() as *const U16x3, raw.len() / 3) }
 }
 
 /// Bilinear sample of a 16-bit RGB image at continuous coordinates (pixel centres at +0.5),
