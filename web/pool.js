@@ -393,8 +393,8 @@ export class Pool {
           const slot = it.kind === 'face' && faceModel ? 'face' : 'sr';
           const out = await runner.call({ type: 'run', slot, data, h: it.h, w: it.w }, [data.buffer]);
           check();
-          const side = Math.round(Math.sqrt(out.data.length / 3));
-          const acc = await this.coord.call({ type: 'accept', kind: it.kind, i: it.i, data: out.data, h: side, w: side }, [out.data.buffer]);
+          const [, , h, w] = out.shape; // the network says what it returned
+          const acc = await this.coord.call({ type: 'accept', kind: it.kind, i: it.i, data: out.data, h, w }, [out.data.buffer]);
           check();
           done.cost += it.cost;
           if (it.kind === 'tile') {

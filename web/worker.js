@@ -72,8 +72,11 @@ const handlers = {
   },
 
   run({ slot, data, h, w }) {
-    const out = take(slot).run(f32(data), h, w);
-    return { data: out, transfer: [out.buffer] };
+    const o = take(slot).run(f32(data), h, w);
+    const shape = Array.from(o.shape());
+    const out = o.data();
+    o.free();
+    return { data: out, shape, transfer: [out.buffer] };
   },
 
   // --- the coordinating worker: one photo's Job ---

@@ -24,7 +24,9 @@ const handlers = {
   },
   run({ data, h, w, keep }) {
     const t0 = performance.now();
-    const out = net.run(new Float32Array(data), h, w);
+    const o = net.run(new Float32Array(data), h, w);
+    const out = o.data();
+    o.free();
     const ms = performance.now() - t0;
     const reply = { ms, outLen: out.length };
     if (keep) reply.out = out.buffer;

@@ -20,6 +20,12 @@ for (const level of ['log', 'warn', 'error']) {
 }
 
 const MiB = 1024 * 1024;
+/** A network's output values (the wasm `Output` is freed once they are out). */
+const output = (o) => {
+  const data = o.data();
+  o.free();
+  return data;
+};
 
 async function fetchBytes(url) {
   const r = await fetch(url);
@@ -68,7 +74,7 @@ onmessage = async ({ data: { arch, runs = 1 } }) => {
 
     step('run');
     const t2 = performance.now();
-    const got = net.run(x, h, w);
+    const got = output(net.run(x, h, w));
     r.run_ms = performance.now() - t2;
     r.heap_after_run_mib = heap();
     r.output_len = got.length;
@@ -93,7 +99,7 @@ onmessage = async ({ data: { arch, runs = 1 } }) => {
     for (let i = 1; i < runs; i++) {
       step(`run ${i + 1}`);
       const t3 = performance.now();
-      const again = net.run(x, h, w);
+      const again = output(net.run(x, h, w));
       (r.rerun_ms ??= []).push(performance.now() - t3);
       if (again.length !== got.length || again.some((v, j) => v !== got[j])) r.rerun_differs = true;
     }

@@ -39,10 +39,14 @@ impl Net {
         })
     }
 
-    /// Runs on a planar `[1,3,h,w]` input; returns the first output, planar.
-    pub fn run(&self, input: Vec<f32>, h: usize, w: usize) -> Result<Vec<f32>, JsError> {
+    /// Runs on a planar `[1,3,h,w]` input; returns the first output, planar, with its shape.
+    pub fn run(&self, input: Vec<f32>, h: usize, w: usize) -> Result<Output, JsError> {
         let mut out = self.net.run(&[1, 3, h, w], input).map_err(err)?;
-        Ok(out.swap_remove(0).1)
+        let (shape, data) = out.swap_remove(0);
+        Ok(Output {
+            shape: shape.iter().map(|&v| v as u32).collect(),
+            data,
+        })
     }
 
     /// Runs once on a planar `[1,3,h,w]` input, timing every operator with the page's clock:
@@ -76,6 +80,25 @@ impl Net {
     pub fn detect(&self, photo: &[u8]) -> Result<String, JsError> {
         let photo = image_io::decode(photo).map_err(err)?;
         detect_json(&self.net, &photo)
+    }
+}
+
+/// A network's output: its shape (NCHW) and its values, planar. `data` hands the values over
+/// once (no copy is kept in the wasm heap); `free()` it after.
+#[wasm_bindgen]
+pub struct Output {
+    shape: Vec<u32>,
+    data: Vec<f32>,
+}
+
+#[wasm_bindgen]
+impl Output {
+    pub fn shape(&self) -> Vec<u32> {
+        self.shape.clone()
+    }
+
+    pub fn data(&mut self) -> Vec<f32> {
+        std::mem::take(&mut self.data)
     }
 }
 
