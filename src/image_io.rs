@@ -205,6 +205,14 @@ impl OutputFormat {
             OutputFormat::Webp => "webp",
         }
     }
+    /// The restored file's name: `<stem>-unblur-x<scale>.<ext>` (the CLI's and the page's).
+    pub fn output_name(self, stem: &str, scale: f32) -> String {
+        // At most two decimals, no trailing zeros: ×2, ×2.5, ×2.33.
+        let s = format!("{:.2}", scale);
+        let s = s.trim_end_matches('0').trim_end_matches('.');
+        format!("{stem}-unblur-x{s}.{}", self.extension())
+    }
+
     pub fn mime(self) -> &'static str {
         match self {
             OutputFormat::Png => "image/png",
@@ -316,5 +324,18 @@ fn add_metadata(enc: &mut impl ImageEncoder, photo: &Photo) {
     }
     if let Some(exif) = &photo.exif {
         let _ = enc.set_exif_metadata(exif.clone());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_names_carry_the_scale_with_at_most_two_decimals() {
+        assert_eq!(OutputFormat::Png.output_name("01", 2.0), "01-unblur-x2.png");
+        assert_eq!(OutputFormat::Jpg.output_name("a b", 2.5), "a b-unblur-x2.5.jpg");
+        assert_eq!(OutputFormat::Webp.output_name("x", 7.0 / 3.0), "x-unblur-x2.33.webp");
+        assert_eq!(OutputFormat::Png.output_name("x", 1.0), "x-unblur-x1.png");
     }
 }

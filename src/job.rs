@@ -275,6 +275,11 @@ impl RestoreJob {
         image_io::encode(out, format, quality)
     }
 
+    /// The restored file's name for a photo named `stem` (the one naming rule, `OutputFormat`'s).
+    pub fn output_name(&self, stem: &str, format: OutputFormat) -> String {
+        format.output_name(stem, self.opts.scale)
+    }
+
     /// The finished photo and the faces, ending the job.
     pub fn into_result(mut self) -> Result<(Photo, Vec<Face>)> {
         self.finish()?;

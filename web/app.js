@@ -6,7 +6,7 @@ import { Pool, Models, userModels, Cancelled, WorkerDied, maxOutputPixels } from
 const $ = (id) => document.getElementById(id);
 const SETTINGS_KEY = 'unblur.settings';
 const DEFAULTS = { scale: 2, denoise: 0.5, faces: true, strength: 1, model: '', faceModel: '', format: 'png', quality: 92 };
-const FORMATS = { png: ['png', 'image/png'], jpg: ['jpg', 'image/jpeg'], webp: ['webp', 'image/webp'] };
+const FORMATS = ['png', 'jpg', 'webp']; // names, MIME types and extensions are the core's (worker.js)
 
 // ---------- settings: defaults ← localStorage ← URL query ----------
 
@@ -28,7 +28,7 @@ function readSettings() {
   if (q.has('faces')) s.faces = !/^(off|false|0|no)$/i.test(q.get('faces'));
   if (q.has('model')) s.model = q.get('model');
   if (q.has('faceModel')) s.faceModel = q.get('faceModel');
-  if (q.has('format') && FORMATS[q.get('format').replace('jpeg', 'jpg')]) s.format = q.get('format').replace('jpeg', 'jpg');
+  if (q.has('format') && FORMATS.includes(q.get('format').replace('jpeg', 'jpg'))) s.format = q.get('format').replace('jpeg', 'jpg');
   return s;
 }
 const settings = readSettings();
@@ -678,11 +678,11 @@ async function restoreOne(it) {
       tile: (win, rgba) => drawTile(win, rgba),
       progress: (p) => showProgress(it, p),
       finishing: () => ($('progress-text').textContent = it.faces?.length || settings.faces ? 'Pasting faces and saving…' : 'Saving…'),
-    });
+    }, it.base);
     const seconds = (performance.now() - t0) / 1000;
     if (it.result) URL.revokeObjectURL(it.result.url);
-    const blob = new Blob([res.bytes], { type: FORMATS[format][1] });
-    it.result = { blob, url: URL.createObjectURL(blob), width: res.info.outWidth, height: res.info.outHeight, faces: res.info.faces.length, scale, format, seconds, faceEls: null };
+    const blob = new Blob([res.bytes], { type: res.mime });
+    it.result = { blob, url: URL.createObjectURL(blob), name: res.name, width: res.info.outWidth, height: res.info.outHeight, faces: res.info.faces.length, scale, format, seconds, faceEls: null };
     it.status = 'done';
     it.faces = res.info.faces;
     it.faceEls = null;
@@ -720,10 +720,10 @@ function showResult(it) {
     after.dataset.url = r.url;
     after.src = r.url;
   }
-  const [ext] = FORMATS[r.format];
+  const ext = r.name.slice(r.name.lastIndexOf('.') + 1);
   const a = $('download');
   a.href = r.url;
-  a.download = `${it.base}-unblur-x${fmtScale(r.scale)}.${ext}`;
+  a.download = r.name;
   a.textContent = `Download ${ext.toUpperCase().replace('JPG', 'JPEG')} · ${mb(r.blob.size)}`;
   $('out-format').value = r.format;
   $('out-format').disabled = it !== lastJobItem || running;
@@ -773,10 +773,10 @@ $('out-format').addEventListener('change', async () => {
   if (!it?.result || it !== lastJobItem || running) return;
   try {
     $('out-format').disabled = true;
-    const bytes = await pool.encode(format, settings.quality);
+    const res = await pool.encode(format, settings.quality, it.base);
     URL.revokeObjectURL(it.result.url);
-    const blob = new Blob([bytes], { type: FORMATS[format][1] });
-    Object.assign(it.result, { blob, url: URL.createObjectURL(blob), format });
+    const blob = new Blob([res.bytes], { type: res.mime });
+    Object.assign(it.result, { blob, url: URL.createObjectURL(blob), name: res.name, format });
   } catch (e) {
     toast(friendly(e));
   }

@@ -331,10 +331,11 @@ export class Pool {
   // --- one restoration ---
 
   /**
-   * Restores one photo. `on` receives start(info), tile(window, rgba), face(i), progress(p).
-   * Resolves to {bytes, info}; rejects with Cancelled, WorkerDied or an Error.
+   * Restores one photo. `on` receives start(info), tile(window, rgba), face(i), progress(p);
+   * `stem` is the photo's file name without its extension, for the result's name.
+   * Resolves to {bytes, name, mime, info}; rejects with Cancelled, WorkerDied or an Error.
    */
-  async restore(bytes, options, on = {}) {
+  async restore(bytes, options, on = {}, stem = 'photo') {
     if (this.job) throw new Error('a restoration is already running');
     const job = (this.job = { cancelled: false, failed: null });
     const check = () => {
@@ -422,8 +423,8 @@ export class Pool {
       });
       check();
       on.finishing?.();
-      const res = await this.coord.call({ type: 'finish', format: options.format, quality: options.jpeg_quality });
-      return { bytes: res.bytes, info };
+      const res = await this.coord.call({ type: 'finish', format: options.format, quality: options.jpeg_quality, stem });
+      return { bytes: res.bytes, name: res.name, mime: res.mime, info };
     } catch (e) {
       job.cancelled = true;
       this.stopBusy();
@@ -449,9 +450,9 @@ export class Pool {
     this.heal();
   }
 
-  /** The finished photo of the last job, encoded again. */
-  async encode(format, quality) {
-    return (await this.coord.call({ type: 'encode', format, quality })).bytes;
+  /** The finished photo of the last job, encoded again: {bytes, name, mime}. */
+  async encode(format, quality, stem) {
+    return this.coord.call({ type: 'encode', format, quality, stem });
   }
 
   /** Face `i` of the last job: two 512×512 RGBA images, before then after. */

@@ -7,7 +7,7 @@
 // throws this worker away and starts a fresh one.
 
 // The wasm-bindgen glue of the build the pool chose (engine.js), loaded by `init`.
-let Net, Job, probe;
+let Net, Job, probe, mimeType;
 
 const nets = {}; // slot ('sr' | 'face' | 'detect') → { key, net }
 let job = null;
@@ -40,7 +40,7 @@ const handlers = {
     if (!/^pkg(-relaxed)?$/.test(build)) throw new Error(`unknown engine build ${build}`);
     const glue = await import(`./${build}/unblur_web.js`);
     await glue.default({ module_or_path: module });
-    ({ Net, Job, probe } = glue);
+    ({ Net, Job, probe, mime_type: mimeType } = glue);
     return {};
   },
 
@@ -112,14 +112,15 @@ const handlers = {
     return { window: [x, y, ww, hh], rgba, transfer: [rgba.buffer] };
   },
 
-  finish({ format, quality }) {
+  // The file: its bytes, its name and its MIME type, all by the core's rules.
+  finish({ format, quality, stem }) {
     const bytes = job.finish(format, quality);
-    return { bytes, transfer: [bytes.buffer] };
+    return { bytes, name: job.output_name(stem, format), mime: mimeType(format), transfer: [bytes.buffer] };
   },
 
-  encode({ format, quality }) {
+  encode({ format, quality, stem }) {
     const bytes = job.encode(format, quality);
-    return { bytes, transfer: [bytes.buffer] };
+    return { bytes, name: job.output_name(stem, format), mime: mimeType(format), transfer: [bytes.buffer] };
   },
 
   facePair({ i }) {

@@ -317,12 +317,7 @@ fn output_path(out: &Path, input: &Path, scale: f32, format: OutputFormat) -> Pa
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "photo".into());
-    let scale = if scale.fract() == 0.0 {
-        format!("{scale:.0}")
-    } else {
-        format!("{scale}")
-    };
-    out.join(format!("{stem}-unblur-x{scale}.{}", format.extension()))
+    out.join(format.output_name(&stem, scale))
 }
 
 struct Bar(Option<ProgressBar>);

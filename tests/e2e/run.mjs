@@ -120,9 +120,18 @@ test('restore 01.jpg at x2 through the UI', async () => {
   assert(r.dl === '01-unblur-x2.png', `download is named ${r.dl}`);
   assert(r.size[0] === photoSize[0] * 2 && r.size[1] === photoSize[1] * 2, `result is ${r.size.join('×')}, expected ${photoSize[0] * 2}×${photoSize[1] * 2}`);
   assert(r.faces >= 1, `faces restored: ${r.faces}`);
-  await page.waitForFunction(() => document.querySelectorAll('#face-list .face').length > 0, null, { timeout: 10_000 }).catch(() => {});
+  await page.waitForFunction(() => document.querySelectorAll('#face-list .face').length > 0, null, { timeout: 10_000 });
   await page.screenshot({ path: path.join(out, 'result.png') });
-  return `${r.size.join('×')}, ${r.faces} face(s)`;
+  // Another format re-encodes the same result: the core names it and gives its MIME type.
+  await page.selectOption('#out-format', 'jpg');
+  await page.waitForFunction(() => document.querySelector('#download').download.endsWith('.jpg'), null, { timeout: 30_000 });
+  const [dl] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
+  const jpg = await readFile(await dl.path());
+  assert(dl.suggestedFilename() === '01-unblur-x2.jpg', `re-encoded as ${dl.suggestedFilename()}`);
+  const size = jpegSize(jpg);
+  assert(size[0] === photoSize[0] * 2 && size[1] === photoSize[1] * 2, `the JPEG is ${size.join('×')}`);
+  await page.selectOption('#out-format', 'png');
+  return `${r.size.join('×')}, ${r.faces} face(s); re-encoded as ${dl.suggestedFilename()}`;
 });
 
 test("Unblur's own face model: chosen in the settings, fetched then, shows its license, restores the faces", async () => {

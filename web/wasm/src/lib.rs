@@ -248,6 +248,18 @@ impl Job {
         let format: unblur::OutputFormat = format.parse().map_err(err)?;
         self.job.encode(format, quality).map_err(err)
     }
+
+    /// The restored file's name for a photo named `stem`, in `format`.
+    pub fn output_name(&self, stem: &str, format: &str) -> Result<String, JsError> {
+        Ok(self.job.output_name(stem, format.parse().map_err(err)?))
+    }
+}
+
+/// The MIME type of an output format (`png`, `jpg`, `webp`).
+#[wasm_bindgen]
+pub fn mime_type(format: &str) -> Result<String, JsError> {
+    let format: unblur::OutputFormat = format.parse().map_err(err)?;
+    Ok(format.mime().into())
 }
 
 /// RGB in 0…1 as RGBA8, opaque.
