@@ -334,8 +334,14 @@ mod tests {
     #[test]
     fn output_names_carry_the_scale_with_at_most_two_decimals() {
         assert_eq!(OutputFormat::Png.output_name("01", 2.0), "01-unblur-x2.png");
-        assert_eq!(OutputFormat::Jpg.output_name("a b", 2.5), "a b-unblur-x2.5.jpg");
-        assert_eq!(OutputFormat::Webp.output_name("x", 7.0 / 3.0), "x-unblur-x2.33.webp");
+        assert_eq!(
+            OutputFormat::Jpg.output_name("a b", 2.5),
+            "a b-unblur-x2.5.jpg"
+        );
+        assert_eq!(
+            OutputFormat::Webp.output_name("x", 7.0 / 3.0),
+            "x-unblur-x2.33.webp"
+        );
         assert_eq!(OutputFormat::Png.output_name("x", 1.0), "x-unblur-x1.png");
     }
 }
