@@ -32,8 +32,23 @@ pub enum Error {
     Encode(String),
     #[error("cancelled")]
     Cancelled,
-    #[error("{0}")]
-    Io(String),
+    /// A file could not be read or written; the I/O error is kept as the source.
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("refusing to overwrite the input file {0}")]
+    WouldOverwrite(String),
+}
+
+impl Error {
+    /// `map_err(Error::io("cannot read x"))`: an I/O error with what was being done.
+    pub fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
+        let context = context.into();
+        move |source| Error::Io { context, source }
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -42,5 +57,21 @@ impl From<tract_onnx::prelude::TractError> for Error {
     fn from(e: tract_onnx::prelude::TractError) -> Self {
         // tract's chain of contexts is the useful part of its message.
         Error::Model(format!("{e:#}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn io_errors_say_what_was_done_and_keep_their_source() {
+        let e = Error::io("cannot read x.jpg")(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            "no such file",
+        ));
+        assert_eq!(e.to_string(), "cannot read x.jpg: no such file");
+        let source = std::error::Error::source(&e).expect("the I/O error is kept");
+        assert_eq!(source.to_string(), "no such file");
     }
 }

@@ -82,7 +82,7 @@ fn decoder(bytes: &[u8]) -> Result<(ImageFormat, impl ImageDecoder + '_)> {
     }
     let mut reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
-        .map_err(|e| Error::Io(e.to_string()))?;
+        .map_err(Error::io("cannot read the image"))?;
     let format = reader
         .format()
         .ok_or_else(|| Error::UnknownFormat("unrecognised file signature".into()))?;

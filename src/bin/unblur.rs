@@ -152,7 +152,7 @@ fn run(cli: Cli) -> unblur::Result<bool> {
             let mut ok = true;
             for input in inputs {
                 let result = std::fs::read(&input)
-                    .map_err(|e| unblur::Error::Io(e.to_string()))
+                    .map_err(unblur::Error::io("cannot read"))
                     .and_then(|b| unblur::image_io::decode(&b))
                     .and_then(|p| detector.detect(&p.rgb));
                 match result {
@@ -210,8 +210,10 @@ fn run(cli: Cli) -> unblur::Result<bool> {
                 face_model.as_deref(),
                 opts.faces,
             )?;
-            std::fs::create_dir_all(&out)
-                .map_err(|e| unblur::Error::Io(format!("cannot create {}: {e}", out.display())))?;
+            std::fs::create_dir_all(&out).map_err(unblur::Error::io(format!(
+                "cannot create {}",
+                out.display()
+            )))?;
             let originals: Vec<PathBuf> = inputs
                 .iter()
                 .filter_map(|p| p.canonicalize().ok())
@@ -342,7 +344,7 @@ fn restore_one(
     originals: &[PathBuf],
     opts: &Options,
 ) -> unblur::Result<(u32, u32, usize)> {
-    let bytes = std::fs::read(input).map_err(|e| unblur::Error::Io(format!("cannot read: {e}")))?;
+    let bytes = std::fs::read(input).map_err(unblur::Error::io("cannot read"))?;
     // Never write over an input, whatever the names.
     let clash = |p: &Path| {
         p.canonicalize()
@@ -350,10 +352,7 @@ fn restore_one(
             .is_some_and(|c| originals.contains(&c))
     };
     if clash(target) {
-        return Err(unblur::Error::Io(format!(
-            "refusing to overwrite input file {}",
-            target.display()
-        )));
+        return Err(unblur::Error::WouldOverwrite(target.display().to_string()));
     }
     let bar = std::io::stderr().is_terminal().then(|| {
         let bar = ProgressBar::new(0);
@@ -382,7 +381,7 @@ fn restore_one(
         .and_then(|_| std::fs::rename(&tmp, target))
         .map_err(|e| {
             let _ = std::fs::remove_file(&tmp);
-            unblur::Error::Io(format!("cannot write {}: {e}", target.display()))
+            unblur::Error::io(format!("cannot write {}", target.display()))(e)
         })?;
     Ok((restored.width, restored.height, restored.faces.len()))
 }
