@@ -67,5 +67,5 @@ train-face:
 # on the real dev faces); the table goes to the README and the model card.
 eval-face:
 	$(PY) models/face/evaluate.py --model models/unblur-face/unblur-face-s.onnx --name unblur-face \
-		--json models/unblur-face/eval.json --grid-docs docs/face-grid.png \
+		--json models/unblur-face/eval.json --grid-docs docs/face-grid.jpg \
 		--report README.md --report models/unblur-face/MODEL_CARD.md --threads 2

@@ -180,9 +180,11 @@ impl RestoreJob {
     // --- tiles ---
 
     fn tile_job(&self) -> Result<&TileJob> {
-        self.tiles
-            .as_ref()
-            .ok_or_else(|| Error::Invalid("the job is finished".into()))
+        self.tiles.as_ref().ok_or_else(finished)
+    }
+
+    fn tile_job_mut(&mut self) -> Result<&mut TileJob> {
+        self.tiles.as_mut().ok_or_else(finished)
     }
 
     pub fn tile_count(&self) -> usize {
@@ -196,21 +198,14 @@ impl RestoreJob {
 
     pub fn tile_input(&self, i: usize) -> Result<Vec<f32>> {
         let tiles = self.tile_job()?;
-        if i >= tiles.count() {
-            return Err(Error::Invalid(format!("there is no tile {i}")));
-        }
+        check_tile(tiles, i)?;
         Ok(tiles.input(&self.photo.rgb, i))
     }
 
     /// Blends tile `i`'s network output in; returns where it lands.
     pub fn accept_tile(&mut self, i: usize, output: &[f32]) -> Result<TileRect> {
-        let tiles = self
-            .tiles
-            .as_mut()
-            .ok_or_else(|| Error::Invalid("the job is finished".into()))?;
-        if i >= tiles.count() {
-            return Err(Error::Invalid(format!("there is no tile {i}")));
-        }
+        let tiles = self.tile_job_mut()?;
+        check_tile(tiles, i)?;
         tiles.accept(i, output)
     }
 
@@ -227,10 +222,7 @@ impl RestoreJob {
         obs: &dyn crate::Observer,
         on_tile: &mut dyn FnMut(usize, usize),
     ) -> Result<()> {
-        let tiles = self
-            .tiles
-            .as_mut()
-            .ok_or_else(|| Error::Invalid("the job is finished".into()))?;
+        let tiles = self.tiles.as_mut().ok_or_else(finished)?;
         upscale::run_tiles(tiles, &self.photo.rgb, net, threads, obs, on_tile)
     }
 
@@ -285,4 +277,15 @@ impl RestoreJob {
         self.finish()?;
         Ok((self.result.take().expect("finished"), self.faces))
     }
+}
+
+fn finished() -> Error {
+    Error::Invalid("the job is finished".into())
+}
+
+fn check_tile(tiles: &TileJob, i: usize) -> Result<()> {
+    if i >= tiles.count() {
+        return Err(Error::Invalid(format!("there is no tile {i}")));
+    }
+    Ok(())
 }

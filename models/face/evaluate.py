@@ -516,10 +516,11 @@ def main(argv=None) -> int:
     if tiles:
         heldout_grid(tiles).save(args.out / "grid_heldout.png")
     if dev_tiles:
-        dev_grid(dev_tiles).save(args.out / "grid_dev.png")
-        if args.grid_docs:
+        g = dev_grid(dev_tiles)
+        g.save(args.out / "grid_dev.png")
+        if args.grid_docs:  # committed: a JPEG keeps it small
             args.grid_docs.parent.mkdir(parents=True, exist_ok=True)
-            dev_grid(dev_tiles).save(args.grid_docs)
+            g.save(args.grid_docs, **({"quality": 88} if args.grid_docs.suffix.lower() in (".jpg", ".jpeg") else {}))
     print(f"wrote {args.out / 'eval.md'}, {args.json}, {args.out / 'grid_heldout.png'}"
           + (f", {args.grid_docs}" if args.grid_docs and dev_tiles else ""), file=sys.stderr)
     return 0

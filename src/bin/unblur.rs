@@ -284,33 +284,29 @@ fn load_restorer(
     } else {
         None
     };
-    let face = match face_model {
+    // The face stage: "sr", a face model of the manifest, or an ONNX file.
+    let entry = match face_model {
         _ if !faces => None,
         Some("sr") => None,
-        Some(id) if manifest.get(id).is_ok() => Some(manifest.get(id)?),
-        Some(file) => {
-            let bytes = std::fs::read(file).map_err(|e| {
-                unblur::Error::Model(format!(
-                    "'{file}' is neither a face model of the manifest nor a readable file: {e}"
-                ))
-            })?;
-            return Restorer::new(sr, detector, Some(Network::from_bytes(&bytes)?));
-        }
+        Some(id) => manifest.get(id).ok(),
         None => manifest.default_face_model(),
     };
-    let face = match face {
-        Some(entry) if entry.task != FACE_RESTORATION => {
+    let face = match (entry, face_model) {
+        (Some(e), _) if e.task != FACE_RESTORATION => {
             return Err(unblur::Error::Model(format!(
                 "'{}' is a {} model, not a face model",
-                entry.id, entry.task
+                e.id, e.task
             )))
         }
-        Some(entry) => Some(Network::from_bytes(&models::read(
-            dir,
-            entry.artifact(form)?,
-        )?)?),
-        None => None,
+        (Some(e), _) => Some(models::read(dir, e.artifact(form)?)?),
+        (None, Some(file)) if faces && file != "sr" => Some(std::fs::read(file).map_err(|e| {
+            unblur::Error::Model(format!(
+                "'{file}' is neither a face model of the manifest nor a readable file: {e}"
+            ))
+        })?),
+        (None, _) => None,
     };
+    let face = face.map(|bytes| Network::from_bytes(&bytes)).transpose()?;
     Restorer::new(sr, detector, face)
 }
 

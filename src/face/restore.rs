@@ -77,19 +77,19 @@ pub fn prepare(photo: &Rgb16Image, face: &Face, method: Method) -> FaceInput {
     }
 }
 
+/// A network value in the method's range (face models: −1…1, the SR network: 0…1) as 0…1.
+fn to_unit(method: Method, v: f32) -> f32 {
+    match method {
+        Method::Model { .. } => (v + 1.0) / 2.0,
+        Method::Sr => v,
+    }
+}
+
 /// A face's network input as interleaved RGB in 0…1 (what the page shows as "before").
 pub fn input_pixels(method: Method, input: &FaceInput) -> Vec<[f32; 3]> {
     let plane = input.shape[2] * input.shape[3];
     (0..plane)
-        .map(|j| {
-            std::array::from_fn(|c| {
-                let v = input.data[c * plane + j];
-                match method {
-                    Method::Model { .. } => (v + 1.0) / 2.0,
-                    Method::Sr => v,
-                }
-            })
-        })
+        .map(|j| std::array::from_fn(|c| to_unit(method, input.data[c * plane + j])))
         .collect()
 }
 
@@ -98,16 +98,7 @@ pub fn finish(method: Method, shape: &[usize], out: &[f32]) -> Vec<[f32; 3]> {
     let (h, w) = (shape[2], shape[3]);
     let plane = h * w;
     let px: Vec<[f32; 3]> = (0..plane)
-        .map(|i| {
-            std::array::from_fn(|c| {
-                let v = out[c * plane + i];
-                match method {
-                    Method::Model { .. } => (v + 1.0) / 2.0,
-                    Method::Sr => v,
-                }
-                .clamp(0.0, 1.0)
-            })
-        })
+        .map(|i| std::array::from_fn(|c| to_unit(method, out[c * plane + i]).clamp(0.0, 1.0)))
         .collect();
     if (w, h) == (FACE, FACE) {
         px
