@@ -36,6 +36,7 @@ lint:
 
 test-export:
 	$(PY) models/export.py --all-random --out-dir models/build/export --check
+	$(PY) models/checkpoints.py --out-dir models/build/checkpoints
 
 test-rust:
 	cargo test --release

@@ -84,11 +84,31 @@ impl Network {
         Ok(Self::from_proto(pa))
     }
 
+    /// A network from a protobuf built in memory (a converted checkpoint, [`crate::convert`]).
+    pub fn from_model(mut proto: pb::ModelProto) -> Result<Self> {
+        fold_weights(&mut proto)?;
+        Ok(Self::from_proto(proto))
+    }
+
     fn from_proto(proto: pb::ModelProto) -> Self {
         Network {
             proto,
             plans: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Sets a named scalar constant of the graph (CodeFormer's fidelity `w`) before any plan is
+    /// built from it; an error if the graph has no such constant.
+    pub fn set_scalar(&mut self, name: &str, value: f32) -> Result<()> {
+        let t = self
+            .proto
+            .graph
+            .as_mut()
+            .and_then(|g| g.initializer.iter_mut().find(|t| t.name == name))
+            .ok_or_else(|| Error::Model(format!("this model has no parameter '{name}'")))?;
+        set_floats(t, &[value]);
+        self.plans.lock().unwrap().clear();
+        Ok(())
     }
 
     /// The plan for one input shape, built (and optimised) the first time it is asked for.

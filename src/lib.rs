@@ -5,6 +5,7 @@
 //! ([`tiles`], [`upscale`]) → networks ([`engine`]) → restored photo → bytes. [`pipeline`] runs
 //! the whole flow in one process; the page runs the same steps spread over workers.
 
+pub mod convert;
 pub mod engine;
 pub mod error;
 pub mod face;

@@ -1,0 +1,117 @@
+//! Converts the published face-restorer checkpoints (PyTorch `.pth`) into networks tract runs,
+//! on the user's own device: [`pth`] reads the state dict without running its pickle, one module
+//! per architecture ([`gfpgan`], [`codeformer`]) builds the graph from it, and [`to_stored`]
+//! writes the result as a compact ONNX file (fp16 weights) that loads without converting again.
+
+pub mod codeformer;
+pub mod gfpgan;
+pub mod graph;
+pub mod pth;
+
+use prost::Message;
+use tract_onnx::pb::{self, tensor_proto::DataType};
+use tract_onnx::prelude::f16;
+
+use crate::error::{Error, Result};
+
+/// Bumped whenever a conversion would come out differently, so that a stored conversion from an
+/// older converter is not used (stores key conversions by source sha256 *and* this).
+pub const CONVERTER_VERSION: &str = "1";
+
+/// The architectures a checkpoint can be converted from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Arch {
+    /// GFPGAN v1.3 / v1.4 (`GFPGANv1Clean`).
+    Gfpgan,
+    /// CodeFormer v0.1.0, with its fidelity weight as the constant [`FIDELITY`].
+    Codeformer,
+}
+
+impl Arch {
+    pub fn name(self) -> &'static str {
+        match self {
+            Arch::Gfpgan => "GFPGAN v1 (clean)",
+            Arch::Codeformer => "CodeFormer",
+        }
+    }
+}
+
+/// The name of CodeFormer's fidelity weight `w` in the converted graph: a scalar constant that
+/// [`crate::engine::Network::set_scalar`] sets before the plan is built.
+pub const FIDELITY: &str = "fidelity";
+
+/// A converted network.
+pub struct Converted {
+    pub arch: Arch,
+    pub model: pb::ModelProto,
+}
+
+/// Reads a checkpoint and builds its network.
+pub fn convert(pth_bytes: &[u8]) -> Result<Converted> {
+    let sd = pth::read(pth_bytes)?;
+    if gfpgan::detect(&sd) {
+        return Ok(Converted {
+            arch: Arch::Gfpgan,
+            model: gfpgan::build(sd)?,
+        });
+    }
+    if codeformer::detect(&sd) {
+        return Ok(Converted {
+            arch: Arch::Codeformer,
+            model: codeformer::build(sd)?,
+        });
+    }
+    let mut keys: Vec<&String> = sd.keys().collect();
+    keys.sort();
+    Err(Error::Model(format!(
+        "this checkpoint is not GFPGAN v1.3/v1.4 or CodeFormer ({} tensors: {}, …)",
+        sd.len(),
+        keys.iter()
+            .take(3)
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    )))
+}
+
+/// The stored form: ONNX with every large weight as fp16 behind a `Cast` (which
+/// [`crate::engine::Network`] folds back to f32 on load), half the size of the fp32 graph.
+pub fn to_stored(mut model: pb::ModelProto) -> Vec<u8> {
+    if let Some(g) = model.graph.as_mut() {
+        let mut casts = vec![];
+        for t in g.initializer.iter_mut() {
+            let n = t.raw_data.len() / 4;
+            if t.data_type != DataType::Float as i32 || n < 64 || t.name == FIDELITY {
+                continue;
+            }
+            let half: Vec<u8> = t
+                .raw_data
+                .chunks_exact(4)
+                .flat_map(|b| {
+                    f16::from_f32(f32::from_le_bytes([b[0], b[1], b[2], b[3]])).to_le_bytes()
+                })
+                .collect();
+            let name = std::mem::take(&mut t.name);
+            t.name = format!("{name}.f16");
+            t.data_type = DataType::Float16 as i32;
+            t.raw_data = half;
+            casts.push(pb::NodeProto {
+                name: format!("{name}.cast"),
+                op_type: "Cast".into(),
+                input: vec![t.name.clone()],
+                output: vec![name],
+                attribute: vec![pb::AttributeProto {
+                    name: "to".into(),
+                    r#type: pb::attribute_proto::AttributeType::Int as i32,
+                    i: DataType::Float as i64,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            });
+        }
+        casts.append(&mut g.node);
+        g.node = casts;
+    }
+    model.encode_to_vec()
+}
