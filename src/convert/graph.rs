@@ -58,6 +58,11 @@ impl Graph {
         Ok(t)
     }
 
+    /// The shape of a checkpoint tensor not taken yet.
+    pub fn peek(&self, key: &str) -> Option<Vec<usize>> {
+        self.sd.get(key).map(|t| t.shape.clone())
+    }
+
     pub fn has(&self, key: &str) -> bool {
         self.sd.contains_key(key)
     }
@@ -84,9 +89,8 @@ impl Graph {
     /// An f32 constant with a fixed name (a parameter a loader may set, like CodeFormer's
     /// fidelity).
     pub fn named_constant(&mut self, name: &str, shape: &[usize], data: &[f32]) -> String {
-        let n = self.constant(name, shape, data);
+        self.constant(name, shape, data);
         self.inits.last_mut().unwrap().name = name.to_owned();
-        let _ = n;
         name.to_owned()
     }
 
@@ -259,9 +263,8 @@ impl Graph {
                 left[0]
             )));
         }
-        let last = self.op("Identity", &[y], vec![]);
+        self.op("Identity", &[y], vec![]);
         self.nodes.last_mut().unwrap().output = vec!["output".into()];
-        let _ = last;
         let value = |name: &str, shape: Option<&[usize]>| pb::ValueInfoProto {
             name: name.into(),
             r#type: Some(pb::TypeProto {
