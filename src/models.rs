@@ -31,7 +31,35 @@ pub struct ModelEntry {
     pub denoise_partner: Option<String>,
     #[serde(default)]
     pub artifacts: BTreeMap<String, Artifact>,
+    /// How the model reaches the user: `first-visit`, `on-demand` (fetched when first needed),
+    /// `catalog` (a download the user asks for) or `own` (the project's own, committed).
+    #[serde(default)]
+    pub delivery: Option<String>,
+    #[serde(default)]
+    pub license: Option<String>,
+    /// A catalog model's architecture (`gfpgan`, `codeformer`, `onnx`).
+    #[serde(default)]
+    pub arch: Option<String>,
+    /// CodeFormer's default fidelity weight.
+    #[serde(default)]
+    pub fidelity: Option<f32>,
+    /// A catalog model's upstream file.
+    #[serde(default)]
+    pub download: Option<Download>,
 }
+
+/// The published file of a catalog model: what is fetched and checked.
+#[derive(Clone, Debug, Deserialize)]
+pub struct Download {
+    pub file: String,
+    /// Exact size where it is published; else `approx_bytes` on the entry gives an idea.
+    #[serde(default)]
+    pub bytes: Option<u64>,
+    pub sha256: String,
+    pub urls: Vec<String>,
+}
+
+pub const CATALOG: &str = "catalog";
 
 #[derive(Clone, Debug, Deserialize)]
 pub struct Artifact {
@@ -91,6 +119,15 @@ impl Manifest {
         self.models.iter().find(|m| {
             m.task == FACE_RESTORATION && m.default == Some(true) && !m.artifacts.is_empty()
         })
+    }
+}
+
+impl Manifest {
+    /// The face restorers a user can download (`delivery: catalog`).
+    pub fn catalog(&self) -> impl Iterator<Item = &ModelEntry> {
+        self.models
+            .iter()
+            .filter(|m| m.delivery.as_deref() == Some(CATALOG) && m.download.is_some())
     }
 }
 

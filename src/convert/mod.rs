@@ -59,6 +59,33 @@ pub struct Converted {
     pub model: pb::ModelProto,
 }
 
+/// Whether bytes are a PyTorch checkpoint (a zip archive) rather than an ONNX file.
+pub fn is_checkpoint(bytes: &[u8]) -> bool {
+    bytes.starts_with(b"PK\x03\x04")
+}
+
+/// The name a conversion is stored under: the source file's sha256 and the converter version,
+/// so a fixed converter never meets an old conversion.
+pub fn stored_name(source_sha256: &str) -> String {
+    format!("{source_sha256}.c{CONVERTER_VERSION}.onnx")
+}
+
+/// A face network from a converted (stored) or ONNX file, with CodeFormer's fidelity set
+/// (`None`: the model's own default); a fidelity for a model without one is an error.
+pub fn face_network(onnx: &[u8], fidelity: Option<f32>) -> Result<crate::engine::Network> {
+    let mut net = crate::engine::Network::from_bytes(onnx)?;
+    if let Some(w) = fidelity {
+        if !(0.0..=1.0).contains(&w) {
+            return Err(Error::Invalid(format!(
+                "fidelity {w} is not between 0 and 1"
+            )));
+        }
+        net.set_scalar(FIDELITY, w)
+            .map_err(|_| Error::Invalid("only CodeFormer has a fidelity setting".into()))?;
+    }
+    Ok(net)
+}
+
 /// Reads a checkpoint and builds its network.
 pub fn convert(pth_bytes: &[u8]) -> Result<Converted> {
     let sd = pth::read(pth_bytes)?;

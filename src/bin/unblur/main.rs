@@ -1,5 +1,7 @@
 //! `unblur`: the command-line shell on the core, for batch work, tests and benchmarks.
 
+mod store;
+
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -58,11 +60,20 @@ enum Command {
         denoise: f32,
         #[arg(long, value_enum, default_value_t = Faces::Auto)]
         faces: Faces,
-        /// The face stage: a face model's id from the manifest (e.g. unblur-face), an ONNX file
-        /// ([1,3,512,512] or [1,3,256,256] RGB in -1..1), or "sr" for the upscaler on each face
+        /// The face stage: a face model's id (unblur-face, or a catalog model such as
+        /// gfpgan-1.4 or codeformer: see `unblur models list`), a file (a GFPGAN v1.3/v1.4 or
+        /// CodeFormer `.pth`, converted once and stored; or an ONNX face model, [1,3,512,512] or
+        /// [1,3,256,256] RGB in -1..1), or "sr" for the upscaler on each face
         /// [default: the manifest's default face model, else sr].
         #[arg(long)]
         face_model: Option<String>,
+        /// CodeFormer's fidelity weight w, 0 (the codebook's face) to 1 (closest to the photo)
+        /// [default: 0.5].
+        #[arg(long)]
+        fidelity: Option<f32>,
+        /// Download a catalog face model that is not stored yet (never done silently).
+        #[arg(long)]
+        fetch: bool,
         /// How much of the restored face to blend in, 0 to 1.
         #[arg(long, default_value_t = 1.0)]
         face_strength: f32,
@@ -89,12 +100,32 @@ enum Command {
         #[command(flatten)]
         models: ModelArgs,
     },
+    /// The face-restorer catalog: list it, or fetch a model into the store.
+    Models {
+        #[command(subcommand)]
+        action: ModelsAction,
+        #[command(flatten)]
+        models: ModelArgs,
+    },
     /// List the faces found in photos.
     Detect {
         #[arg(required = true)]
         inputs: Vec<PathBuf>,
         #[command(flatten)]
         models: ModelArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum ModelsAction {
+    /// The catalog of face restorers, what is stored, sizes and licenses.
+    List,
+    /// Download a catalog model (checked against its sha256, converted, stored).
+    Fetch {
+        id: String,
+        /// Fetch from this URL instead of the catalog's (a mirror; the sha256 still decides).
+        #[arg(long)]
+        url: Option<String>,
     },
 }
 
@@ -145,6 +176,22 @@ fn load_detector(dir: &Path, manifest: &Manifest, form: Option<&str>) -> unblur:
 
 fn run(cli: Cli) -> unblur::Result<bool> {
     match cli.command {
+        Command::Models { action, models: m } => {
+            let manifest = Manifest::load(&model_dir(&m.models))?;
+            match action {
+                ModelsAction::List => store::list(&manifest),
+                ModelsAction::Fetch { id, url } => {
+                    let entry = manifest.catalog().find(|e| e.id == id).ok_or_else(|| {
+                        unblur::Error::Model(format!(
+                            "no catalog model '{id}' (see `unblur models list`)"
+                        ))
+                    })?;
+                    let path = store::fetch(entry, url.as_deref())?;
+                    eprintln!("stored {}", path.display());
+                }
+            }
+            Ok(true)
+        }
         Command::Detect { inputs, models: m } => {
             let dir = model_dir(&m.models);
             let manifest = Manifest::load(&dir)?;
@@ -172,6 +219,8 @@ fn run(cli: Cli) -> unblur::Result<bool> {
             denoise,
             faces,
             face_model,
+            fidelity,
+            fetch,
             face_strength,
             tile,
             overlap,
@@ -207,7 +256,11 @@ fn run(cli: Cli) -> unblur::Result<bool> {
                 &m,
                 sr_model.as_deref(),
                 denoise,
-                face_model.as_deref(),
+                FaceChoice {
+                    spec: face_model.as_deref(),
+                    fidelity,
+                    fetch,
+                },
                 opts.faces,
             )?;
             std::fs::create_dir_all(&out).map_err(unblur::Error::io(format!(
@@ -256,13 +309,20 @@ fn run(cli: Cli) -> unblur::Result<bool> {
     }
 }
 
+/// The face stage the user asked for.
+struct FaceChoice<'a> {
+    spec: Option<&'a str>,
+    fidelity: Option<f32>,
+    fetch: bool,
+}
+
 fn load_restorer(
     dir: &Path,
     manifest: &Manifest,
     m: &ModelArgs,
     sr_model: Option<&str>,
     denoise: f32,
-    face_model: Option<&str>,
+    face: FaceChoice,
     faces: bool,
 ) -> unblur::Result<Restorer> {
     let form = m.form.as_deref();
@@ -284,29 +344,41 @@ fn load_restorer(
     } else {
         None
     };
-    // The face stage: "sr", a face model of the manifest, or an ONNX file.
-    let entry = match face_model {
+    // The face stage: "sr", a built face model of the manifest, a catalog model, or a file.
+    let built = |id: &str| manifest.get(id).ok().filter(|e| !e.artifacts.is_empty());
+    let bytes = match face.spec {
         _ if !faces => None,
         Some("sr") => None,
-        Some(id) => manifest.get(id).ok(),
-        None => manifest.default_face_model(),
-    };
-    let face = match (entry, face_model) {
-        (Some(e), _) if e.task != FACE_RESTORATION => {
-            return Err(unblur::Error::Model(format!(
-                "'{}' is a {} model, not a face model",
-                e.id, e.task
-            )))
+        Some(id) if built(id).is_some() => {
+            let e = built(id).unwrap();
+            if e.task != FACE_RESTORATION {
+                return Err(unblur::Error::Model(format!(
+                    "'{}' is a {} model, not a face model",
+                    e.id, e.task
+                )));
+            }
+            Some(models::read(dir, e.artifact(form)?)?)
         }
-        (Some(e), _) => Some(models::read(dir, e.artifact(form)?)?),
-        (None, Some(file)) if faces && file != "sr" => Some(std::fs::read(file).map_err(|e| {
-            unblur::Error::Model(format!(
-                "'{file}' is neither a face model of the manifest nor a readable file: {e}"
-            ))
-        })?),
-        (None, _) => None,
+        Some(spec) => Some(
+            store::face_model(manifest, spec, face.fetch)?.ok_or_else(|| {
+                unblur::Error::Model(format!(
+                    "'{spec}' is neither a face model of the manifest nor a readable file"
+                ))
+            })?,
+        ),
+        None => match manifest.default_face_model() {
+            Some(e) => Some(models::read(dir, e.artifact(form)?)?),
+            None => None,
+        },
     };
-    let face = face.map(|bytes| Network::from_bytes(&bytes)).transpose()?;
+    if face.fidelity.is_some() && bytes.is_none() {
+        return Err(unblur::Error::Invalid(
+            "--fidelity is a setting of CodeFormer (--face-model codeformer)".into(),
+        ));
+    }
+    let face = bytes
+        .map(|b| unblur::convert::face_network(&b, face.fidelity))
+        .transpose()?;
     Restorer::new(sr, detector, face)
 }
 
