@@ -3,7 +3,7 @@
 PyTorch's output on each, for the Rust converter's tests (`src/convert/`, `tests/convert.rs`).
 
     python3 models/checkpoints.py [--out-dir models/build/checkpoints] [--force] [--only gfpgan,codeformer]
-    python3 models/checkpoints.py --compare FILE.pth --arch gfpgan|codeformer [--fidelity 0.5] --unblur-out OUT.bin
+    python3 models/checkpoints.py --compare FILE.pth --arch gfpgan|codeformer [--fidelity 0.5] [--unblur BIN]
 
 The real GFPGAN and CodeFormer weights cannot be had on this machine, so each checkpoint is the
 architecture's default random state dict (seeded; tensors the default init leaves at zero get small
@@ -16,8 +16,9 @@ CodeFormer with `weight=w` for each fidelity in FIDELITIES.
 Written to OUT_DIR: ARCH.pth, ARCH.input.bin (raw f32 LE [1,3,512,512] RGB in -1..1: a real dev
 face, aligned), ARCH.w{W}.expected.bin (PyTorch's output), ARCH.json (shapes, sha256, fidelities).
 
---compare is for anyone with the real files: it runs PyTorch on FILE.pth and compares it with the
-raw f32 output Unblur wrote (`unblur face-check`), printing the relative error and PSNR.
+--compare is for anyone with the real files (GFPGANv1.4.pth, codeformer.pth): it runs PyTorch
+(spandrel) and Unblur (`unblur models run`, which converts the file in Rust) on the same dev face
+and prints the relative error and the PSNR of Unblur's stored form (bar: 40 dB). It needs `cargo build --release` first.
 """
 from __future__ import annotations
 
@@ -113,13 +114,23 @@ def make(arch: str, out_dir: Path) -> dict:
     return meta
 
 
-def compare(pth: Path, arch: str, fidelity: float, unblur_out: Path) -> int:
+def compare(pth: Path, arch: str, fidelity: float, unblur: str) -> int:
+    import subprocess
+    import tempfile
+
     import numpy as np
 
     model = load(pth, arch)
     x = face_input()
     ref = forward(model, arch, x, fidelity).ravel()
-    got = np.fromfile(unblur_out, dtype="<f4")
+    with tempfile.TemporaryDirectory() as tmp:
+        inp, out = Path(tmp) / "in.bin", Path(tmp) / "out.bin"
+        x.numpy().astype("<f4").tofile(inp)
+        cmd = [unblur, "models", "run", str(pth), "--input", str(inp), "--output", str(out)]
+        if arch == "codeformer":
+            cmd += ["--fidelity", str(fidelity)]
+        print(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip())
+        got = np.fromfile(out, dtype="<f4")
     if got.size != ref.size:
         print(f"sizes differ: unblur {got.size}, pytorch {ref.size}", file=sys.stderr)
         return 1
@@ -127,8 +138,11 @@ def compare(pth: Path, arch: str, fidelity: float, unblur_out: Path) -> int:
     a, b = np.clip(ref, -1, 1), np.clip(got, -1, 1)
     mse = float(np.mean(((a - b) / 2) ** 2))
     psnr = 10 * np.log10(1 / max(mse, 1e-20))
-    print(f"{arch} {pth.name}: relative error {rel:.2e}, PSNR {psnr:.1f} dB (on the clipped face)")
-    return 0 if rel <= 1e-3 else 1
+    # Unblur runs the stored form (fp16 weights): its bar is 40 dB on the face; the fp32
+    # conversion's bar (relative error 1e-3) is checked by tests/convert.rs.
+    print(f"{arch} {pth.name}: Unblur's stored form vs PyTorch: relative error {rel:.2e}, "
+          f"PSNR {psnr:.1f} dB on the clipped face (bar 40 dB)")
+    return 0 if psnr >= 40 else 1
 
 
 def main(argv=None) -> int:
@@ -139,15 +153,16 @@ def main(argv=None) -> int:
     p.add_argument("--compare", help="a real checkpoint to compare PyTorch and Unblur on")
     p.add_argument("--arch", choices=sorted(FIDELITIES))
     p.add_argument("--fidelity", type=float, default=0.5)
-    p.add_argument("--unblur-out", help="with --compare: Unblur's raw f32 output")
+    p.add_argument("--unblur", default=str(HERE.parent / "target" / "release" / "unblur"),
+                   help="with --compare: the unblur binary")
     a = p.parse_args(argv)
     import torch
 
     torch.set_num_threads(2)
     if a.compare:
-        if not a.arch or not a.unblur_out:
-            p.error("--compare needs --arch and --unblur-out")
-        return compare(Path(a.compare), a.arch, a.fidelity, Path(a.unblur_out))
+        if not a.arch:
+            p.error("--compare needs --arch")
+        return compare(Path(a.compare), a.arch, a.fidelity, a.unblur)
     out = Path(a.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     stamp_src = hashlib.sha256((HERE / "checkpoints.py").read_bytes()).hexdigest()

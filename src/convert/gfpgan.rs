@@ -80,8 +80,8 @@ pub fn build(sd: StateDict) -> Result<tract_onnx::pb::ModelProto> {
 
     // decoder of the U-Net: SFT conditions
     let mut conditions = vec![];
-    for i in 0..LOG_SIZE - 2 {
-        feat = g.add(&feat, &skips[i]);
+    for (i, skip) in skips.iter().enumerate() {
+        feat = g.add(&feat, skip);
         feat = res_block(&mut g, &feat, &format!("conv_body_up.{i}"), 2.0)?;
         for which in ["condition_scale", "condition_shift"] {
             let c = g.conv_same(&feat, &format!("{which}.{i}.0"))?;

@@ -520,7 +520,7 @@ impl Machine {
 }
 
 fn pairs(items: Vec<Value>) -> Result<Vec<(Value, Value)>> {
-    if items.len() % 2 != 0 {
+    if !items.len().is_multiple_of(2) {
         return Err(bad("a dict with an odd number of items"));
     }
     let mut it = items.into_iter();

@@ -127,6 +127,19 @@ enum ModelsAction {
         #[arg(long)]
         url: Option<String>,
     },
+    /// Run a face model once on a raw input (f32 little-endian [1,3,512,512], RGB in -1..1) and
+    /// write its raw output: how `models/checkpoints.py --compare` checks Unblur against PyTorch
+    /// on real weights. Prints the load and run times as JSON.
+    Run {
+        /// A catalog id or a file (.pth or .onnx).
+        model: String,
+        #[arg(long)]
+        input: PathBuf,
+        #[arg(long)]
+        output: PathBuf,
+        #[arg(long)]
+        fidelity: Option<f32>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -188,6 +201,36 @@ fn run(cli: Cli) -> unblur::Result<bool> {
                     })?;
                     let path = store::fetch(entry, url.as_deref())?;
                     eprintln!("stored {}", path.display());
+                }
+                ModelsAction::Run {
+                    model,
+                    input,
+                    output,
+                    fidelity,
+                } => {
+                    let started = Instant::now();
+                    let bytes = store::face_model(&manifest, &model, false)?.ok_or_else(|| {
+                        unblur::Error::Model(format!("'{model}' is not a readable file"))
+                    })?;
+                    let net = unblur::convert::face_network(&bytes, fidelity)?;
+                    let side = net.input_shape().get(2).copied().flatten().unwrap_or(512);
+                    let raw = std::fs::read(&input).map_err(unblur::Error::io("cannot read"))?;
+                    let data: Vec<f32> = raw
+                        .chunks_exact(4)
+                        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                        .collect();
+                    let shape = [1, 3, side, side];
+                    net.plan(&shape)?;
+                    let loaded = started.elapsed();
+                    let t = Instant::now();
+                    let (_, out) = net.run(&shape, data)?.remove(0);
+                    let ran = t.elapsed();
+                    let bytes: Vec<u8> = out.iter().flat_map(|v| v.to_le_bytes()).collect();
+                    std::fs::write(&output, bytes).map_err(unblur::Error::io("cannot write"))?;
+                    println!(
+                        "{}",
+                        json!({"model": model, "load_ms": loaded.as_millis() as u64, "run_ms": ran.as_millis() as u64})
+                    );
                 }
             }
             Ok(true)
