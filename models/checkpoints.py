@@ -40,14 +40,6 @@ def log(msg: str) -> None:
     print(msg, flush=True)
 
 
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def face_input():
     """One real aligned 512² dev face as [1,3,512,512] RGB in -1..1 (a random image would leave
     the activations far from where real photos put them)."""
@@ -88,6 +80,8 @@ def load(path: Path, arch: str):
 def make(arch: str, out_dir: Path) -> dict:
     import torch
 
+    from unblur_models.common import sha256_file
+
     from unblur_models.export_archs import ARCHS, load_model
 
     t0 = time.time()
@@ -107,7 +101,7 @@ def make(arch: str, out_dir: Path) -> dict:
         name = f"{arch}.w{w}.expected.bin" if w is not None else f"{arch}.expected.bin"
         y.astype("<f4").tofile(out_dir / name)
         refs["none" if w is None else str(w)] = name
-    meta = {"arch": arch, "pth": pth.name, "pth_sha256": sha256(pth), "pth_bytes": pth.stat().st_size,
+    meta = {"arch": arch, "pth": pth.name, "pth_sha256": sha256_file(pth), "pth_bytes": pth.stat().st_size,
             "tensors": len(sd), "input": f"{arch}.input.bin", "shape": [1, 3, 512, 512], "expected": refs,
             "source": "PyTorch via spandrel, loaded from the .pth", "seconds": round(time.time() - t0, 1)}
     (out_dir / f"{arch}.json").write_text(json.dumps(meta, indent=2) + "\n")
