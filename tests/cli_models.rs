@@ -229,4 +229,6 @@ fn a_catalog_model_is_fetched_only_when_asked_checked_resumed_and_restores() {
     let out = restore(Path::new("test-gfpgan"), "bad", &["--fidelity", "0.3"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("only CodeFormer"), "{}", stderr(&out));
+    drop(h);
+    let _ = std::fs::remove_dir_all(&dir); // half a gigabyte of download and conversion
 }
