@@ -270,12 +270,7 @@ fn transformer_layer(
     let b = g.take_shaped(&format!("{p}.self_attn.in_proj_bias"), &[3 * dim])?;
     let proj = |g: &mut Graph, x: &str, part: usize| {
         let rows = &w.data[part * dim * dim..(part + 1) * dim * dim];
-        let mut t = vec![0f32; dim * dim];
-        for r in 0..dim {
-            for c in 0..dim {
-                t[c * dim + r] = rows[r * dim + c];
-            }
-        }
+        let t = super::graph::transpose(rows, dim, dim);
         let wt = g.constant(&format!("{p}.in_proj_t"), &[dim, dim], &t);
         let bias = g.constant(
             &format!("{p}.in_proj_b"),

@@ -190,13 +190,11 @@ impl Graph {
     pub fn linear_nd(&mut self, x: &str, prefix: &str) -> Result<String> {
         let w = self.take(&format!("{prefix}.weight"))?;
         let (o, i) = (w.shape[0], w.shape[1]);
-        let mut t = vec![0f32; o * i];
-        for r in 0..o {
-            for c in 0..i {
-                t[c * o + r] = w.data[r * i + c];
-            }
-        }
-        let wt = self.constant(&format!("{prefix}.weight_t"), &[i, o], &t);
+        let wt = self.constant(
+            &format!("{prefix}.weight_t"),
+            &[i, o],
+            &transpose(&w.data, o, i),
+        );
         let y = self.op("MatMul", &[x, &wt], vec![]);
         if self.has(&format!("{prefix}.bias")) {
             let b = self.weight(&format!("{prefix}.bias"), &[o])?;
@@ -226,15 +224,18 @@ impl Graph {
     /// align_corners=False)`), or nearest with `nearest`.
     pub fn resize(&mut self, x: &str, scale: f32, nearest: bool) -> String {
         let s = self.constant("scales", &[4], &[1.0, 1.0, scale, scale]);
-        let mode = if nearest { "nearest" } else { "linear" };
-        let mut attrs = vec![
-            ("mode", Attr::Str(mode)),
-            ("coordinate_transformation_mode", Attr::Str("half_pixel")),
-        ];
-        if nearest {
-            attrs[1] = ("coordinate_transformation_mode", Attr::Str("asymmetric"));
-            attrs.push(("nearest_mode", Attr::Str("floor")));
-        }
+        let attrs = if nearest {
+            vec![
+                ("mode", Attr::Str("nearest")),
+                ("coordinate_transformation_mode", Attr::Str("asymmetric")),
+                ("nearest_mode", Attr::Str("floor")),
+            ]
+        } else {
+            vec![
+                ("mode", Attr::Str("linear")),
+                ("coordinate_transformation_mode", Attr::Str("half_pixel")),
+            ]
+        };
         self.op("Resize", &[x, "", &s], attrs)
     }
 
@@ -305,6 +306,17 @@ impl Graph {
             ..Default::default()
         })
     }
+}
+
+/// A row-major `rows × cols` matrix, transposed.
+pub fn transpose(m: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut t = vec![0f32; rows * cols];
+    for r in 0..rows {
+        for c in 0..cols {
+            t[c * rows + r] = m[r * cols + c];
+        }
+    }
+    t
 }
 
 fn attribute(name: &str, a: Attr) -> pb::AttributeProto {
