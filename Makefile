@@ -47,6 +47,7 @@ test-py:
 test-e2e:
 	bash web/build.sh dev
 	node tests/e2e/run.mjs
+	node tests/e2e/face_models.mjs
 	RUNS=1 node tests/e2e/exported.mjs
 
 # Speed and memory, side by side in one run (a table, and JSON in bench/out/).

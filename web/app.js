@@ -1,11 +1,12 @@
 // The page: UI only. Photos, settings, progress, the before/after view and downloads. All image
 // work happens in workers (pool.js); this thread draws what they hand back.
 
-import { Pool, Models, userModels, Cancelled, WorkerDied, maxOutputPixels } from './pool.js';
+import { Pool, Models, Cancelled, WorkerDied, maxOutputPixels } from './pool.js';
+import * as faceStore from './facemodels.js';
 
 const $ = (id) => document.getElementById(id);
 const SETTINGS_KEY = 'unblur.settings';
-const DEFAULTS = { scale: 2, denoise: 0.5, faces: true, strength: 1, model: '', faceModel: '', format: 'png', quality: 92 };
+const DEFAULTS = { scale: 2, denoise: 0.5, faces: true, strength: 1, fidelity: 0.5, model: '', faceModel: '', format: 'png', quality: 92 };
 const FORMATS = ['png', 'jpg', 'webp']; // names, MIME types and extensions are the core's (worker.js)
 
 // ---------- settings: defaults ← localStorage ← URL query ----------
@@ -25,6 +26,7 @@ function readSettings() {
   set('scale', num('scale', 1, 4));
   set('denoise', num('denoise', 0, 1));
   set('strength', num('strength', 0, 1));
+  set('fidelity', num('fidelity', 0, 1));
   if (q.has('faces')) s.faces = !/^(off|false|0|no)$/i.test(q.get('faces'));
   if (q.has('model')) s.model = q.get('model');
   if (q.has('faceModel')) s.faceModel = q.get('faceModel');
@@ -105,9 +107,22 @@ function showSettings() {
   if (models.list) {
     const fm = faceChoice();
     $('face-model').value = fm;
-    $('face-remove').hidden = !userFaceModel(fm);
     const own = fm.startsWith('model:') && models.byId(fm.slice(6));
-    $('face-model-hint').textContent = own ? `${own.license} · ${own.attribution}` : '';
+    const st = storedChoice(fm);
+    const cat = st?.id && models.byId(st.id);
+    $('face-model-hint').textContent = own
+      ? `${own.license} · ${own.attribution}`
+      : cat
+        ? `${cat.license} · stored in this browser (${mb(st.bytes)}) · several seconds a face`
+        : st
+          ? `Your file · ${st.arch} · stored in this browser (${mb(st.bytes)})`
+          : fm === 'sr'
+            ? 'Faces are only sharpened, not reconstructed.'
+            : '';
+    const codeformer = st?.arch === 'codeformer';
+    $('fidelity-field').hidden = !codeformer || !settings.faces;
+    $('fidelity').value = settings.fidelity;
+    $('fidelity-out').textContent = settings.fidelity.toFixed(2);
   }
   renderItem();
 }
@@ -122,6 +137,7 @@ function bindRange(id, key) {
 bindRange('scale', 'scale');
 bindRange('denoise', 'denoise');
 bindRange('strength', 'strength');
+bindRange('fidelity', 'fidelity');
 $('faces').addEventListener('change', () => {
   settings.faces = $('faces').checked;
   saveSettings();
@@ -133,27 +149,46 @@ $('model').addEventListener('change', () => {
   saveSettings();
   showSettings();
 });
-$('face-model').addEventListener('change', () => {
-  settings.faceModel = $('face-model').value;
+$('face-model').addEventListener('change', async () => {
+  const v = $('face-model').value;
+  $('face-model').value = faceChoice(); // until the choice is made real
+  if (v === 'add-file') return $('face-file').click();
+  if (v.startsWith('catalog:') && !storedChoice(v)) {
+    const entry = models.byId(v.slice(8));
+    if (!(await askAndInstall(entry))) return;
+  }
+  settings.faceModel = v;
   saveSettings();
   showSettings();
 });
 
 /**
- * The face stage in use: 'sr' (the upscaler on each face), 'model:ID' (a face model of the build's
- * manifest) or the name of a face model the user added. An empty setting follows the build's
- * default: its default face model if it has one, else 'sr'.
+ * The face stage in use: 'sr' (the upscaler on each face), 'model:ID' (a face model the build
+ * ships), 'catalog:ID' (a published model, once stored) or 'stored:FILE' (a file the user added).
+ * An empty or unavailable setting follows the build's default: its own face model, else 'sr'.
  */
 function faceChoice() {
   const own = models.faceModels();
   const pick = settings.faceModel;
   if (pick === 'sr' || (pick.startsWith('model:') && own.some((m) => `model:${m.id}` === pick))) return pick;
-  if (pick && !pick.startsWith('model:') && userFaceNames.has(pick)) return pick;
+  if (storedChoice(pick)) return pick;
   const d = own.find((m) => m.default);
   return d ? `model:${d.id}` : 'sr';
 }
-const userFaceModel = (choice) => choice !== 'sr' && !choice.startsWith('model:');
-let userFaceNames = new Set();
+
+/** The stored face model a choice names, if it is stored. */
+function storedChoice(choice) {
+  if (choice.startsWith('catalog:')) {
+    const e = models.byId(choice.slice(8));
+    return e?.download ? faceStore.storedFor(e) : null;
+  }
+  if (choice.startsWith('stored:')) return stored.find((m) => m.file === choice.slice(7)) || null;
+  return null;
+}
+let stored = [];
+
+/** The published face restorers this build's page can download (hosts with CORS). */
+const catalog = () => models.list.filter((m) => m.delivery === 'catalog' && m.download?.page_url);
 
 function currentModel() {
   const list = models.srModels();
@@ -161,41 +196,175 @@ function currentModel() {
 }
 
 async function refreshFaceModels() {
+  stored = await faceStore.checkStore().catch(() => faceStore.storedModels());
   const sel = $('face-model');
-  const list = await userModels.list().catch(() => []);
-  userFaceNames = new Set(list.map((m) => m.name));
-  sel.replaceChildren(new Option('Upscaler on each face (no face model)', 'sr'));
-  for (const m of models.faceModels()) sel.add(new Option(`${m.name} · ${mb(m.artifacts[m.ship].bytes)}`, `model:${m.id}`));
-  for (const m of list) sel.add(new Option(`${m.name} (${m.side}px, ${mb(m.bytes)})`, m.name));
+  const group = (label, opts) => {
+    const g = document.createElement('optgroup');
+    g.label = label;
+    g.append(...opts);
+    return g;
+  };
+  const cat = catalog();
+  const fromCatalog = new Set(cat.map((e) => faceStore.storedFor(e)?.file).filter(Boolean));
+  sel.replaceChildren(
+    ...models.faceModels().map((m) => new Option(`${m.name} (built in) · ${mb(m.artifacts[m.ship].bytes)}`, `model:${m.id}`)),
+    new Option('Upscaler on each face (no face model)', 'sr'),
+    group('Published face restorers', cat.map((e) => new Option(`${e.name} · ${faceStore.storedFor(e) ? 'stored' : `${mb(e.download.bytes)} download`}`, `catalog:${e.id}`))),
+    group('Your files', [
+      ...stored.filter((m) => !fromCatalog.has(m.file)).map((m) => new Option(`${m.name} · ${mb(m.bytes)}`, `stored:${m.file}`)),
+      new Option('A file from this device…', 'add-file'),
+    ]),
+  );
+  const list = $('stored-models');
+  const rows = stored.map((m) => {
+    const li = document.createElement('li');
+    const name = document.createElement('span');
+    name.textContent = `${m.name} · ${mb(m.bytes)}`;
+    const del = document.createElement('button');
+    del.type = 'button';
+    del.className = 'button ghost small';
+    del.textContent = 'Delete';
+    del.setAttribute('aria-label', `Delete ${m.name}`);
+    del.onclick = async () => {
+      await faceStore.removeStored(m.file);
+      await refreshFaceModels();
+      toast(`Deleted ${m.name} from this browser.`, 'ok');
+    };
+    li.dataset.file = m.file;
+    li.append(name, del);
+    return li;
+  });
+  if (!rows.length) {
+    const li = document.createElement('li');
+    li.className = 'empty';
+    li.textContent = 'None yet. Choose a published face model above, or add a file.';
+    rows.push(li);
+  }
+  list.replaceChildren(...rows);
   showSettings();
 }
+
+// ---------- downloading a published face model ----------
+
+const dlg = { worker: null, abort: null, entry: null, resolve: null };
+
+function dialogState(state, error = '') {
+  $('fm-dialog').dataset.state = state;
+  $('fm-progress').hidden = state === 'ask';
+  $('fm-error').hidden = !error;
+  $('fm-error').textContent = error;
+  $('fm-go').hidden = state === 'downloading' || state === 'converting';
+}
+
+/** Shows a catalog model's size, license, host and the space it needs, and downloads it if the
+ *  user says so. Resolves to whether it is now stored. */
+async function askAndInstall(entry) {
+  if (dlg.resolve) return false;
+  await engineReady;
+  dlg.entry = entry;
+  $('fm-title').textContent = `Download ${entry.name}?`;
+  $('fm-size').textContent = mb(entry.download.bytes);
+  $('fm-license').textContent = entry.license;
+  $('fm-host').textContent = faceStore.hostOf(entry);
+  $('fm-space').textContent = '…';
+  $('fm-go').textContent = 'Download';
+  $('fm-go').disabled = false;
+  const warn = [];
+  if (faceStore.meteredConnection()) warn.push(`Your connection says it is metered or saving data: this is a ${mb(entry.download.bytes)} download.`);
+  $('fm-warn').hidden = !warn.length;
+  $('fm-warn').textContent = warn.join(' ');
+  dialogState('ask');
+  $('fm-dialog').showModal();
+  faceStore.spaceFor(entry).then(({ need, free, enough }) => {
+    $('fm-space').textContent = `about ${mb(need)}${free != null ? ` (this browser has ${mb(free)} free)` : ''}`;
+    if (!enough) {
+      $('fm-go').disabled = true;
+      dialogState('ask', `There is not enough storage space: it needs about ${mb(need)}, and this browser has ${mb(free)} for this site. Free some space, or delete stored models.`);
+    }
+  });
+  return new Promise((resolve) => (dlg.resolve = resolve));
+}
+
+function closeDialog(ok) {
+  dlg.abort?.abort();
+  dlg.worker?.kill('closed');
+  dlg.worker = dlg.abort = null;
+  $('fm-dialog').close();
+  const r = dlg.resolve;
+  dlg.resolve = null;
+  r?.(ok);
+}
+
+$('fm-cancel').addEventListener('click', () => closeDialog(false));
+$('fm-dialog').addEventListener('cancel', (e) => {
+  e.preventDefault();
+  closeDialog(false);
+});
+$('fm-go').addEventListener('click', async () => {
+  const entry = dlg.entry;
+  dialogState('downloading');
+  $('fm-status').textContent = 'Connecting…';
+  const t0 = performance.now();
+  try {
+    // One worker for the whole download: after an interruption it still holds what arrived.
+    if (!dlg.worker) {
+      dlg.worker = pool.modelWorker();
+      await dlg.worker.ready;
+    }
+    dlg.abort = new AbortController();
+    const s = await faceStore.install(entry, dlg.worker, {
+      signal: dlg.abort.signal,
+      onProgress: ({ got, total, speed, eta }) => {
+        $('fm-bar').style.width = `${((got / total) * 100).toFixed(1)}%`;
+        const parts = [`${mb(got)} of ${mb(total)}`];
+        if (speed) parts.push(`${(speed / 1e6).toFixed(1)} MB/s`);
+        if (eta != null && got < total) parts.push(`about ${fmtTime(eta)} left`);
+        $('fm-status').textContent = parts.join(' · ');
+        $('fm-dialog').dataset.got = got;
+      },
+      onStage: (what) => {
+        dialogState('converting');
+        $('fm-status').textContent = `${what} on this device…`;
+      },
+    });
+    await refreshFaceModels();
+    toast(`${entry.name} is stored in this browser (${mb(s.bytes)}, ${fmtTime((performance.now() - t0) / 1000)}).`, 'ok');
+    closeDialog(true);
+  } catch (e) {
+    if (dlg.abort?.signal.aborted || !dlg.resolve) return;
+    if (e instanceof faceStore.DownloadInterrupted) {
+      $('fm-go').textContent = 'Resume';
+      dialogState('error', `${friendly(e)} Nothing was stored; Resume continues where it stopped.`);
+    } else {
+      dlg.worker?.kill('failed');
+      dlg.worker = null;
+      $('fm-go').textContent = 'Try again';
+      dialogState('error', `${friendly(e)}${/stored/.test(e.message) ? '' : ' Nothing was stored.'}`);
+    }
+  }
+});
 
 $('face-file').addEventListener('change', async (ev) => {
   const f = ev.target.files[0];
   ev.target.value = '';
   if (!f) return;
+  let worker = null;
   try {
     await engineReady;
-    setEngine(`Checking ${f.name}…`, 'busy');
-    const bytes = new Uint8Array(await f.arrayBuffer());
-    const side = await pool.faceSide(bytes);
-    await userModels.put(f.name, bytes, side);
-    settings.faceModel = f.name;
+    setEngine(`Checking ${f.name}${/\.pth$/i.test(f.name) ? ' and converting it' : ''}…`, 'busy');
+    worker = pool.modelWorker();
+    await worker.ready;
+    const s = await faceStore.addFile(f, worker);
+    settings.faceModel = `stored:${s.file}`;
     saveSettings();
     await refreshFaceModels();
-    toast(`Added the face model ${f.name} (${side}×${side}).`, 'ok');
+    toast(`Added the face model ${f.name} (${s.arch}, ${s.side}×${s.side}).`, 'ok');
   } catch (e) {
     toast(`${f.name} cannot be used as a face model: ${friendly(e)}`);
   } finally {
+    worker?.kill('done');
     readyText();
   }
-});
-$('face-remove').addEventListener('click', async () => {
-  if (!userFaceModel(faceChoice())) return;
-  await userModels.remove(settings.faceModel);
-  settings.faceModel = '';
-  saveSettings();
-  await refreshFaceModels();
 });
 
 // ---------- engine and models ----------
@@ -225,8 +394,9 @@ async function prepareNets() {
     const [a] = await loadModels([m], 'the face model');
     face = { key: m.id, a };
   } else if (fm !== 'sr') {
-    const bytes = await userModels.get(fm);
-    if (bytes) face = { key: `user:${fm}:${bytes.byteLength}`, a: bytes };
+    const st = storedChoice(fm);
+    const fidelity = st.arch === 'codeformer' ? settings.fidelity : null;
+    face = { key: `stored:${st.file}@${fidelity}`, stored: st.file, fidelity, side: st.side, heavy: true };
   }
   pool.setNets({ sr, face });
 }
@@ -241,6 +411,7 @@ async function startEngine() {
     sel.replaceChildren(...models.srModels().map((m) => new Option(`${m.name} · ×${m.scale}`, m.id)));
     await refreshFaceModels();
     showSettings();
+    caches?.delete('unblur-user-models').catch(() => {}); // where an earlier version kept added models
     const det = models.detector();
     const [detBytes] = await loadModels([det], 'models');
     await pool.setDetector(det.id, detBytes);
@@ -333,7 +504,7 @@ function statusText(it) {
     case 'new':
       return 'Reading…';
     case 'ready':
-      return it.info ? `${it.info.width}×${it.info.height}${it.faces?.length ? ` · ${plural(it.faces.length, 'face')}` : ''}` : 'Ready';
+      return it.info ? `${it.info.width}×${it.info.height}${it.faces?.length ? ` · ${facesText(it)}` : ''}` : 'Ready';
     case 'working':
       return it.progress != null ? `Restoring · ${Math.floor(it.progress * 100)}%` : 'Restoring…';
     case 'done':
@@ -343,6 +514,18 @@ function statusText(it) {
     default:
       return 'Could not be read';
   }
+}
+
+/** "3 faces", or "2 of 3 faces" when the user left some out. */
+function facesText(it) {
+  const n = it.faces.length;
+  const k = n - (it.skip?.size || 0);
+  return k === n ? plural(n, 'face') : `${k} of ${plural(n, 'face')}`;
+}
+
+/** The indices of the faces to restore, or null for all. */
+function chosenFaces(it) {
+  return it.skip?.size && it.faces ? it.faces.map((_, i) => i).filter((i) => !it.skip.has(i)) : null;
 }
 
 function renderQueue() {
@@ -430,7 +613,7 @@ function renderItem(reset = false) {
   $('photo-meta').textContent = info
     ? it.status === 'done'
       ? `${info.width}×${info.height} → ${it.result.width}×${it.result.height}`
-      : `${info.width}×${info.height} → ${out[0]}×${out[1]}${it.faces?.length ? ` · ${plural(it.faces.length, 'face')} found` : ''}`
+      : `${info.width}×${info.height} → ${out[0]}×${out[1]}${it.faces?.length ? ` · ${facesText(it)} to restore (click a face to choose)` : ''}`
     : '';
 
   const before = $('before');
@@ -489,10 +672,15 @@ function drawFaces(it) {
   svg.setAttribute('preserveAspectRatio', 'none');
   const ns = 'http://www.w3.org/2000/svg';
   svg.replaceChildren(
-    ...it.faces.map(({ bbox: [x, y, w, h] }) => {
+    ...it.faces.map(({ bbox: [x, y, w, h] }, i) => {
       const r = document.createElementNS(ns, 'rect');
       Object.entries({ x, y, width: w, height: h, rx: Math.min(w, h) * 0.12 }).forEach(([k, v]) => r.setAttribute(k, v));
       r.setAttribute('vector-effect', 'non-scaling-stroke');
+      r.dataset.face = i;
+      r.classList.toggle('skipped', !!it.skip?.has(i));
+      const t = document.createElementNS(ns, 'title');
+      t.textContent = it.skip?.has(i) ? `Face ${i + 1}: left as it is (click to restore it)` : `Face ${i + 1}: restored (click to leave it as it is)`;
+      r.append(t);
       return r;
     }),
   );
@@ -563,6 +751,17 @@ $('viewport').addEventListener(
   let drag = null;
   $('viewport').addEventListener('pointerdown', (e) => {
     if (!selected?.info || e.button !== 0) return;
+    // A face box: choose whether that face is restored (a face model takes seconds a face).
+    const box = e.target.closest?.('#faces-overlay rect');
+    if (box) {
+      const it = selected;
+      const i = +box.dataset.face;
+      it.skip ??= new Set();
+      if (!it.skip.delete(i)) it.skip.add(i);
+      renderItem();
+      renderQueue();
+      return;
+    }
     const onDivider = e.target.closest('#divider');
     drag = { divider: !!onDivider, x: e.clientX, y: e.clientY, vx: view.x, vy: view.y };
     $('viewport').setPointerCapture(e.pointerId);
@@ -678,13 +877,17 @@ async function restoreOne(it) {
       tile: (win, rgba) => drawTile(win, rgba),
       progress: (p) => showProgress(it, p),
       finishing: () => ($('progress-text').textContent = it.faces?.length || settings.faces ? 'Pasting faces and saving…' : 'Saving…'),
-    }, it.base);
+    }, it.base, chosenFaces(it));
     const seconds = (performance.now() - t0) / 1000;
     if (it.result) URL.revokeObjectURL(it.result.url);
     const blob = new Blob([res.bytes], { type: res.mime });
     it.result = { blob, url: URL.createObjectURL(blob), name: res.name, width: res.info.outWidth, height: res.info.outHeight, faces: res.info.faces.length, scale, format, seconds, faceEls: null };
     it.status = 'done';
-    it.faces = res.info.faces;
+    if (!chosenFaces(it)) it.faces = res.info.faces;
+    if (res.info.faceFailure) {
+      const f = res.info.faceFailure;
+      toast(`${it.name}: the face model stopped (${f.error}); ${plural(f.left, 'face')} ${f.left === 1 ? 'was' : 'were'} left as the upscaler made ${f.left === 1 ? 'it' : 'them'}.`, 'warning');
+    }
     it.faceEls = null;
     loadFacePairs(it);
     select(it);
@@ -817,4 +1020,15 @@ if ('serviceWorker' in navigator && location.protocol !== 'file:') {
 }
 
 // For tests and the curious: the page's state, read-only.
-window.unblur = { get items() { return items.map(({ name, status, error, info, faces, result }) => ({ name, status, error, info, faces, result: result && { ...result, blob: undefined, faceEls: undefined } })); } };
+const base64 = (u8) => {
+  let s = '';
+  for (let i = 0; i < u8.length; i += 0x8000) s += String.fromCharCode(...u8.subarray(i, i + 0x8000));
+  return btoa(s);
+};
+window.unblur = {
+  /** Face `i` of the last restoration: its network input (f32) and the restored face (RGBA8 512²), base64. */
+  async face(i) {
+    const [input, pair] = await Promise.all([pool.faceInput(i), pool.facePair(i)]);
+    return { input: base64(new Uint8Array(input.buffer)), after: base64(pair.subarray(512 * 512 * 4)) };
+  },
+  get items() { return items.map(({ name, status, error, info, faces, result }) => ({ name, status, error, info, faces, result: result && { ...result, blob: undefined, faceEls: undefined } })); } };

@@ -66,7 +66,7 @@ for f in "$opt_cache"/*.wasm; do
 done
 
 # The page.
-for f in index.html app.js engine.js pool.js worker.js style.css icon.svg app.webmanifest; do
+for f in index.html app.js engine.js pool.js worker.js facemodels.js style.css icon.svg app.webmanifest; do
   cp "web/$f" "$site.tmp/$f"
 done
 
@@ -89,6 +89,9 @@ for mid in sorted(need):
     shutil.copyfile(src, out / a["file"])
 shutil.copyfile(manifest, out / "manifest.json")
 PY
+# The catalog's hosts: which URL the page downloads each face model from, and the CSP that lets
+# it contact those hosts and no other.
+python3 web/catalog.py "$site.tmp"
 
 # The service worker: a build stamp (hash of everything it serves) names its cache, so a new
 # build replaces old caches; it precaches the app shell (not the models: the page caches them

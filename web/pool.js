@@ -7,7 +7,6 @@
 import { engineBuild } from './engine.js';
 
 const MODEL_CACHE = 'unblur-models';
-const USER_CACHE = 'unblur-user-models';
 
 export class WorkerDied extends Error {}
 export class Cancelled extends Error {
@@ -217,34 +216,6 @@ export class Models {
   }
 }
 
-/** Face models the user added, kept in the Cache API for next time. */
-export const userModels = {
-  key: (name) => new URL(`user-models/${encodeURIComponent(name)}`, location.href).href,
-  async list() {
-    if (!('caches' in self)) return [];
-    const c = await caches.open(USER_CACHE);
-    const out = [];
-    for (const req of await c.keys()) {
-      const r = await c.match(req);
-      out.push({ name: decodeURIComponent(req.url.split('/user-models/')[1]), bytes: +r.headers.get('x-bytes'), side: +r.headers.get('x-side') });
-    }
-    return out;
-  },
-  async put(name, bytes, side) {
-    const c = await caches.open(USER_CACHE);
-    await c.put(this.key(name), new Response(bytes, { headers: { 'x-bytes': String(bytes.byteLength), 'x-side': String(side) } }));
-  },
-  async get(name) {
-    const c = await caches.open(USER_CACHE);
-    const r = await c.match(this.key(name));
-    return r ? new Uint8Array(await r.arrayBuffer()) : null;
-  },
-  async remove(name) {
-    const c = await caches.open(USER_CACHE);
-    await c.delete(this.key(name));
-  },
-};
-
 export class Pool {
   constructor(size = poolSize()) {
     this.size = size;
@@ -298,7 +269,12 @@ export class Pool {
     c.nets.detect = this.detector.key;
   }
 
-  /** What the inference workers should run: `sr` {key, a, b?, t?} and `face` {key, a} or null. */
+  /**
+   * What the inference workers should run: `sr` {key, a, b?, t?} and `face` {key, a} or null.
+   * A large face model (GFPGAN, CodeFormer: a 1.6–1.8 GiB heap that never shrinks) is
+   * `{key, stored, fidelity, heavy: true}`: it gets one face worker of its own, which reads it
+   * from the store and is ended after the face stage.
+   */
   setNets(nets) {
     this.nets = nets;
   }
@@ -307,7 +283,7 @@ export class Pool {
     const want = this.nets[slot];
     if (!want || peer.nets[slot] === want.key) return peer.info?.[slot];
     await peer.ready;
-    const r = await peer.call({ type: 'net', slot, key: want.key, a: want.a, b: want.b, t: want.t });
+    const r = await peer.call({ type: 'net', slot, key: want.key, a: want.a, b: want.b, t: want.t, stored: want.stored, fidelity: want.fidelity });
     peer.nets[slot] = want.key;
     peer.info = { ...peer.info, [slot]: r };
     return r;
@@ -318,9 +294,9 @@ export class Pool {
     return (await this.coord.call({ type: 'probe', bytes })).info;
   }
 
-  async faceSide(bytes) {
-    await this.coord.ready;
-    return (await this.coord.call({ type: 'faceSide', a: bytes })).faceSide;
+  /** A worker of its own for checking, converting and storing a face model (ended after). */
+  modelWorker() {
+    return this.spawn('face-model');
   }
 
   async detect(bytes) {
@@ -332,10 +308,11 @@ export class Pool {
 
   /**
    * Restores one photo. `on` receives start(info), tile(window, rgba), face(i), progress(p);
-   * `stem` is the photo's file name without its extension, for the result's name.
+   * `stem` is the photo's file name without its extension, for the result's name; `select`, the
+   * indices of the detected faces to restore (all when null).
    * Resolves to {bytes, name, mime, info}; rejects with Cancelled, WorkerDied or an Error.
    */
-  async restore(bytes, options, on = {}, stem = 'photo') {
+  async restore(bytes, options, on = {}, stem = 'photo', select = null) {
     if (this.job) throw new Error('a restoration is already running');
     const job = (this.job = { cancelled: false, failed: null });
     const check = () => {
@@ -346,22 +323,26 @@ export class Pool {
       await this.ensureDetector();
       // Load the networks everywhere at once; the first one tells the scales.
       const faceModel = !!this.nets.face;
-      const warm = Promise.all(this.runners.map((r) => Promise.all([this.ensureNet(r, 'sr'), faceModel ? this.ensureNet(r, 'face') : null])));
+      const heavy = faceModel && this.nets.face.heavy;
+      const facePeer = heavy ? (this.facePeer = this.spawn('face')) : null;
+      const faceReady = heavy ? this.ensureNet(facePeer, 'face') : null;
+      faceReady?.catch(() => {});
+      const warm = Promise.all(this.runners.map((r) => Promise.all([this.ensureNet(r, 'sr'), faceModel && !heavy ? this.ensureNet(r, 'face') : null])));
       const [first] = await warm;
       check();
       const srScale = first[0].srScale;
-      const faceSide = faceModel ? first[1].faceSide : 0;
-      const info = await this.coord.call({ type: 'job', bytes, options, srScale, faceSide });
+      // A heavy model's side is 512 (the converter builds only those; an ONNX was checked when added).
+      const faceSide = faceModel ? (heavy ? this.nets.face.side || 512 : first[1].faceSide) : 0;
+      const info = await this.coord.call({ type: 'job', bytes, options, srScale, faceSide, select: select ?? undefined });
       check();
       on.start?.(info);
 
       // The work: faces first (the largest items), then tiles in reading order.
       const [, , th, tw] = info.tileShape;
-      const items = [
-        ...info.faces.map((_, i) => ({ kind: 'face', i, h: info.faceShapes[i][2], w: info.faceShapes[i][3] })),
-        ...Array.from({ length: info.tiles }, (_, i) => ({ kind: 'tile', i, h: th, w: tw })),
-      ];
-      for (const it of items) it.cost = it.h * it.w * (it.kind === 'face' && faceModel ? 6 : 1);
+      const faces = info.faces.map((_, i) => ({ kind: 'face', i, h: info.faceShapes[i][2], w: info.faceShapes[i][3] }));
+      const tiles = Array.from({ length: info.tiles }, (_, i) => ({ kind: 'tile', i, h: th, w: tw }));
+      const items = [...faces, ...tiles];
+      for (const it of items) it.cost = it.h * it.w * (it.kind === 'face' && faceModel ? (heavy ? 60 : 6) : 1);
       const total = { tiles: info.tiles, faces: info.faces.length, cost: items.reduce((s, it) => s + it.cost, 0) };
       const done = { tiles: 0, faces: 0, cost: 0 };
       const t0 = performance.now();
@@ -372,9 +353,13 @@ export class Pool {
       };
       report();
 
-      const queue = items.slice();
+      // The inference workers share one queue (with a heavy face model, tiles only); the face
+      // worker has the faces to itself.
+      const queue = heavy ? tiles.slice() : items.slice();
+      const faceQueue = heavy ? faces.slice() : null;
       const faceRunners = faceModel ? Math.min(this.runners.length, 2) : this.runners.length;
       const next = (idx) => {
+        if (idx === 'face') return faceQueue.shift() || null;
         // Workers past `faceRunners` hold no face model: they take tiles only.
         const k = queue.findIndex((it) => it.kind === 'tile' || idx < faceRunners);
         return k < 0 ? null : queue.splice(k, 1)[0];
@@ -408,11 +393,30 @@ export class Pool {
           report();
         }
       };
+      // The face worker: a model that fails to load or runs out of memory leaves the remaining
+      // faces as the upscaler made them (the job goes on); the worker is ended when done.
+      const faceStage = heavy
+        ? (async () => {
+            try {
+              await faceReady;
+              check();
+              await loop(facePeer, 'face');
+            } catch (e) {
+              if (job.cancelled || !(e instanceof WorkerDied || /memory|stored face model/i.test(e.message))) throw e;
+              info.faceFailure = { error: e.message, restored: done.faces, left: total.faces - done.faces };
+              for (const it of faceQueue.splice(0)) done.cost += it.cost;
+            } finally {
+              facePeer.kill('the face stage is done');
+              this.facePeer = null;
+            }
+          })()
+        : null;
       // The first failure stops the others: a dead worker fails the whole job cleanly.
       await new Promise((resolve, reject) => {
-        let left = this.runners.length;
-        this.runners.forEach((r, idx) =>
-          loop(r, idx).then(
+        const loops = [...this.runners.map((r, idx) => loop(r, idx)), ...(faceStage ? [faceStage] : [])];
+        let left = loops.length;
+        loops.forEach((l) =>
+          l.then(
             () => --left === 0 && resolve(),
             (e) => {
               job.cancelled = true;
@@ -446,6 +450,7 @@ export class Pool {
   stopBusy() {
     // Fresh workers still starting are left to start; busy ones are stopped mid-computation.
     for (const r of this.runners) if (r.busy && !r.initializing) r.kill('cancelled');
+    this.facePeer?.kill('cancelled');
     if (this.coord.busy) this.coord.kill('cancelled');
     this.heal();
   }
@@ -453,6 +458,11 @@ export class Pool {
   /** The finished photo of the last job, encoded again: {bytes, name, mime}. */
   async encode(format, quality, stem) {
     return this.coord.call({ type: 'encode', format, quality, stem });
+  }
+
+  /** Face `i`'s network input in the last job (planar f32 RGB in -1…1, for the tests' reference). */
+  async faceInput(i) {
+    return (await this.coord.call({ type: 'input', kind: 'face', i })).data;
   }
 
   /** Face `i` of the last job: two 512×512 RGBA images, before then after. */

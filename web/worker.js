@@ -5,9 +5,49 @@
 // {id, ok: true, ...result} or {id, ok: false, error, fatal}. Pixels travel as transferable
 // ArrayBuffers. `fatal` means the wasm instance trapped (a panic, or out of memory): the pool
 // throws this worker away and starts a fresh one.
+//
+// A face model worker also receives a download as it arrives (hashing it with the core's sha2:
+// SubtleCrypto cannot hash a stream), converts it and writes it to the model store; a face worker
+// reads it back from there. The store is the Origin Private File System, under `unblur/`
+// (one origin holds all of a user's GitHub Pages projects).
 
 // The wasm-bindgen glue of the build the pool chose (engine.js), loaded by `init`.
-let Net, Job, probe, mimeType;
+let Net, Job, probe, mimeType, Sha256, prepareFaceModel, storedName;
+
+const STORE_PATH = ['unblur', 'face-models'];
+async function storeDir() {
+  if (!navigator.storage?.getDirectory) throw new Error('this browser cannot store face models (no Origin Private File System)');
+  let d = await navigator.storage.getDirectory();
+  for (const n of STORE_PATH) d = await d.getDirectoryHandle(n, { create: true });
+  return d;
+}
+async function storeRead(name) {
+  const dir = await storeDir();
+  const fh = await dir.getFileHandle(name).catch(() => {
+    throw new Error('the stored face model is gone (the browser may have cleared its storage); choose it again to download it');
+  });
+  return new Uint8Array(await (await fh.getFile()).arrayBuffer());
+}
+async function storeWrite(name, bytes) {
+  const dir = await storeDir();
+  const fh = await dir.getFileHandle(name, { create: true });
+  const h = await fh.createSyncAccessHandle();
+  try {
+    h.truncate(0);
+    for (let at = 0; at < bytes.length; ) at += h.write(bytes.subarray(at, at + (64 << 20)), { at });
+    h.flush();
+  } catch (e) {
+    h.close();
+    await dir.removeEntry(name).catch(() => {});
+    if (e?.name === 'QuotaExceededError') throw new Error(`there is not enough storage space for the face model (${Math.round(bytes.length / 1e6)} MB)`);
+    throw e;
+  }
+  h.close();
+}
+
+// The download being received: its bytes so far and their hash (kept across an interruption,
+// so that a resumed download continues where it stopped).
+let incoming = null;
 
 const nets = {}; // slot ('sr' | 'face' | 'detect') → { key, net }
 let job = null;
@@ -40,7 +80,7 @@ const handlers = {
     if (!/^pkg(-relaxed)?$/.test(build)) throw new Error(`unknown engine build ${build}`);
     const glue = await import(`./${build}/unblur_web.js`);
     await glue.default({ module_or_path: module });
-    ({ Net, Job, probe, mime_type: mimeType } = glue);
+    ({ Net, Job, probe, mime_type: mimeType, Sha256, prepare_face_model: prepareFaceModel, stored_name: storedName } = glue);
     return {};
   },
 
@@ -48,9 +88,13 @@ const handlers = {
     return { info: JSON.parse(probe(u8(bytes))) };
   },
 
-  // Loads a network into a slot. `a` (and `b`, `t` to interpolate) are model bytes.
-  net({ slot, key, a, b, t }) {
-    const net = setNet(slot, key, () => (b ? Net.interpolated(u8(a), u8(b), t) : new Net(u8(a))));
+  // Loads a network into a slot. `a` (and `b`, `t` to interpolate) are model bytes; a face model
+  // from the store comes as its `stored` name instead, with CodeFormer's `fidelity`.
+  async net({ slot, key, a, b, t, stored, fidelity }) {
+    if (stored && nets[slot]?.key !== key) a = await storeRead(stored);
+    const make = () => (stored ? Net.face(u8(a), fidelity ?? undefined) : b ? Net.interpolated(u8(a), u8(b), t) : new Net(u8(a)));
+    const net = setNet(slot, key, make);
+    a = null;
     const out = {};
     if (slot === 'sr') out.srScale = net.sr_scale();
     if (slot === 'face') out.faceSide = net.face_side();
@@ -67,6 +111,55 @@ const handlers = {
     }
   },
 
+  // --- the face model worker: a download, checked and converted, into the store ---
+
+  // Starts (or, for the same sha256, resumes) receiving a download of `total` bytes; says how
+  // many bytes it already has.
+  recvBegin({ sha256, total }) {
+    if (incoming?.sha256 !== sha256 || incoming.total !== total) {
+      incoming?.hash.free();
+      incoming = { sha256, total, buf: new Uint8Array(total), got: 0, hash: new Sha256() };
+    }
+    return { have: incoming.got };
+  },
+
+  recvChunk({ data }) {
+    const c = u8(data);
+    if (incoming.got + c.length > incoming.total) throw new Error('the server sent more bytes than the file has');
+    incoming.buf.set(c, incoming.got);
+    incoming.got += c.length;
+    incoming.hash.update(c);
+    return {};
+  },
+
+  // Checks the hash, converts (a checkpoint) or checks (ONNX) and stores; the bytes are dropped
+  // either way, so a bad file is never kept.
+  async recvEnd() {
+    const { buf, got, total, sha256, hash } = incoming;
+    incoming = null;
+    const hex = hash.hex();
+    hash.free();
+    if (got !== total) throw new Error(`the download ended after ${got} of ${total} bytes`);
+    if (hex !== sha256) throw new Error(`the downloaded file does not match its published checksum (sha256 ${hex.slice(0, 12)}…, expected ${sha256.slice(0, 12)}…): it was not stored`);
+    return store(buf, hex);
+  },
+
+  recvDrop() {
+    incoming?.hash.free();
+    incoming = null;
+    return {};
+  },
+
+  // A face model the user picked from their device (a File): hashed, converted, stored.
+  async addFile({ file }) {
+    const bytes = new Uint8Array(await file.arrayBuffer());
+    const h = new Sha256();
+    h.update(bytes);
+    const hex = h.hex();
+    h.free();
+    return store(bytes, hex);
+  },
+
   detect({ bytes }) {
     return { faces: JSON.parse(take('detect').detect(u8(bytes))) };
   },
@@ -80,10 +173,15 @@ const handlers = {
   },
 
   // --- the coordinating worker: one photo's Job ---
-  job({ bytes, options, srScale, faceSide }) {
+  // `select`: the indices (of what the detector finds) of the faces to restore; all if absent.
+  job({ bytes, options, srScale, faceSide, select }) {
     dropJob();
     job = new Job(u8(bytes), JSON.stringify(options), srScale, faceSide);
-    const faces = options.faces ? JSON.parse(job.detect(take('detect'))) : [];
+    let faces = options.faces ? JSON.parse(job.detect(take('detect'))) : [];
+    if (select) {
+      faces = faces.filter((_, i) => select.includes(i));
+      job.set_faces(JSON.stringify(faces));
+    }
     const faceShapes = faces.map((_, i) => Array.from(job.face_shape(i)));
     return {
       width: job.width(),
@@ -128,6 +226,19 @@ const handlers = {
     return { rgba, transfer: [rgba.buffer] };
   },
 };
+
+/** Converts or checks a face model and writes it to the store, named by its source's sha256 (and
+ *  the converter's version, for a conversion). */
+async function store(bytes, sha256) {
+  const p = prepareFaceModel(bytes, true);
+  bytes = null;
+  const out = p.bytes();
+  const info = { arch: p.arch(), side: p.side(), converted: p.converted() };
+  p.free();
+  const name = info.converted ? storedName(sha256) : `${sha256}.onnx`;
+  await storeWrite(name, out);
+  return { ...info, name, sha256, bytes: out.length };
+}
 
 self.onmessage = async ({ data: msg }) => {
   const { id, type } = msg;

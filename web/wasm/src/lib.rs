@@ -1,7 +1,10 @@
 //! The only code that knows wasm-bindgen: a thin boundary over Unblur's core for the page's
 //! workers. `Net` runs a network (inference workers); `Job` holds one photo's restoration in the
-//! coordinating worker and hands out tile and face inputs, taking outputs back in any order.
+//! coordinating worker and hands out tile and face inputs, taking outputs back in any order;
+//! `Sha256` and `prepare_face_model` check and convert a downloaded face model (the model worker).
 
+use sha2::Digest;
+use unblur::convert;
 use unblur::engine::Network;
 use unblur::face::detect::Detector;
 use unblur::image_io::{self, Photo};
@@ -29,6 +32,14 @@ impl Net {
     pub fn new(bytes: &[u8]) -> Result<Net, JsError> {
         Ok(Net {
             net: Network::from_bytes(bytes).map_err(err)?,
+        })
+    }
+
+    /// A face model (ONNX, or a stored conversion), with CodeFormer's fidelity `w` set (none:
+    /// the model's default; an error for a model without one).
+    pub fn face(bytes: &[u8], fidelity: Option<f32>) -> Result<Net, JsError> {
+        Ok(Net {
+            net: convert::face_network(bytes, fidelity).map_err(err)?,
         })
     }
 
@@ -209,6 +220,15 @@ impl Job {
         self.job.face_count()
     }
 
+    /// Restores only these faces (JSON `[{bbox, landmarks, score}]`, a subset the user picked of
+    /// what `detect` found); returns their count.
+    pub fn set_faces(&mut self, faces: &str) -> Result<usize, JsError> {
+        let faces = serde_json::from_str(faces)
+            .map_err(|e| JsError::new(&format!("bad face list: {e}")))?;
+        self.job.set_faces(faces);
+        Ok(self.job.face_count())
+    }
+
     /// `[1, 3, side, side]` of face `i`'s network input.
     pub fn face_shape(&self, i: usize) -> Result<Vec<u32>, JsError> {
         Ok(shape_u32(self.job.face_shape(i).map_err(err)?))
@@ -253,6 +273,109 @@ impl Job {
     pub fn output_name(&self, stem: &str, format: &str) -> Result<String, JsError> {
         Ok(self.job.output_name(stem, format.parse().map_err(err)?))
     }
+}
+
+/// SHA-256 over bytes that arrive in chunks: SubtleCrypto cannot hash a stream, and a face model
+/// is hundreds of megabytes, hashed as it downloads.
+#[wasm_bindgen]
+pub struct Sha256 {
+    h: sha2::Sha256,
+}
+
+#[wasm_bindgen]
+impl Sha256 {
+    #[wasm_bindgen(constructor)]
+    pub fn new() -> Sha256 {
+        Sha256 {
+            h: sha2::Sha256::new(),
+        }
+    }
+
+    pub fn update(&mut self, chunk: &[u8]) {
+        self.h.update(chunk);
+    }
+
+    /// The digest so far, in lowercase hex (the hasher goes on).
+    pub fn hex(&self) -> String {
+        self.h
+            .clone()
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+}
+
+impl Default for Sha256 {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A face model made ready to store: `bytes` is what a face worker loads with [`Net::face`].
+#[wasm_bindgen]
+pub struct PreparedModel {
+    bytes: Vec<u8>,
+    arch: String,
+    side: usize,
+    converted: bool,
+}
+
+#[wasm_bindgen]
+impl PreparedModel {
+    /// Hands the bytes over once (no copy stays in the wasm heap).
+    pub fn bytes(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.bytes)
+    }
+    /// "gfpgan", "codeformer", or "onnx" for a model that came as ONNX.
+    pub fn arch(&self) -> String {
+        self.arch.clone()
+    }
+    pub fn side(&self) -> usize {
+        self.side
+    }
+    /// Whether it was converted from a PyTorch checkpoint (else it is the ONNX file as given).
+    pub fn converted(&self) -> bool {
+        self.converted
+    }
+}
+
+/// A face model from a file's bytes: a PyTorch checkpoint (GFPGAN v1.3/v1.4, CodeFormer) is
+/// converted, to its stored fp16 form (`stored`) or in full fp32 (the tests' comparison); an ONNX
+/// file is loaded once to check that it takes a face. Either way nothing is run.
+#[wasm_bindgen]
+pub fn prepare_face_model(bytes: &[u8], stored: bool) -> Result<PreparedModel, JsError> {
+    if convert::is_checkpoint(bytes) {
+        let c = convert::convert(bytes).map_err(err)?;
+        let arch = serde_json::to_value(c.arch).expect("arch serialises");
+        let arch = arch.as_str().unwrap_or("face").to_string();
+        let bytes = if stored {
+            convert::to_stored(c)
+        } else {
+            use prost::Message;
+            c.model.encode_to_vec()
+        };
+        return Ok(PreparedModel {
+            bytes,
+            arch,
+            side: 512,
+            converted: true,
+        });
+    }
+    let net = Network::from_bytes(bytes).map_err(err)?;
+    let side = unblur::pipeline::face_model_side(&net).map_err(err)?;
+    Ok(PreparedModel {
+        bytes: bytes.to_vec(),
+        arch: "onnx".into(),
+        side,
+        converted: false,
+    })
+}
+
+/// The name a converted model is stored under (source sha256 and converter version).
+#[wasm_bindgen]
+pub fn stored_name(source_sha256: &str) -> String {
+    convert::stored_name(source_sha256)
 }
 
 /// The MIME type of an output format (`png`, `jpg`, `webp`).
