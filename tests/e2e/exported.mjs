@@ -27,7 +27,10 @@ const site = path.resolve(process.env.UNBLUR_SITE || path.join(repo, 'dist/site'
 const exported = path.resolve(process.env.EXPORT_DIR || path.join(repo, 'models/build/export'));
 const fixture = path.join(here, 'exported');
 const outFile = path.join(repo, 'bench/out/exported-wasm.json');
-const ALL = ['gfpgan', 'codeformer', 'gpen-bfr-512', 'restoreformer++', 'rrdbnet-x4', 'rrdbnet-x2'];
+// `pth:ARCH`: the random-weight checkpoint in upstream's layout (models/checkpoints.py), converted
+// by the product's Rust converter in wasm (fp32), against PyTorch on the same file.
+const ALL = ['gfpgan', 'codeformer', 'gpen-bfr-512', 'restoreformer++', 'rrdbnet-x4', 'rrdbnet-x2', 'pth:gfpgan', 'pth:codeformer'];
+const checkpoints = path.resolve(process.env.CHECKPOINT_DIR || path.join(repo, 'models/build/checkpoints'));
 const archs = process.env.ARCHS ? process.env.ARCHS.split(',').map((s) => s.trim()).filter(Boolean) : ALL;
 const ARCH_TIMEOUT = (+process.env.ARCH_TIMEOUT_S || 1200) * 1000;
 const RUNS = Math.max(1, +(process.env.RUNS ?? 2) || 1);
@@ -48,7 +51,7 @@ if (!(await stat(wasmFile).catch(() => null))) {
 
 // ---------- a static server: / → the site, /export/ → the exports, /test/ → the fixture ----------
 
-const { server, origin } = await serveStatic([['/export/', exported], ['/test/', fixture], ['/', site]]);
+const { server, origin } = await serveStatic([['/export/', exported], ['/checkpoints/', checkpoints], ['/test/', fixture], ['/', site]]);
 
 // ---------- run ----------
 
@@ -75,9 +78,10 @@ try {
   for (const arch of archs) {
     const t0 = Date.now();
     let r;
-    const meta = await readFile(path.join(exported, `${arch}.json`), 'utf8').then(JSON.parse).catch((e) => e);
+    const metaFile = arch.startsWith('pth:') ? path.join(checkpoints, `${arch.slice(4)}.json`) : path.join(exported, `${arch}.json`);
+    const meta = await readFile(metaFile, 'utf8').then(JSON.parse).catch((e) => e);
     if (meta instanceof Error) {
-      r = { arch, ok: false, error: `no export for '${arch}' in ${exported}: ${meta.message}` };
+      r = { arch, ok: false, error: `no export for '${arch}': ${meta.message}` };
     } else {
       try {
         r = await page.evaluate(([a, t, n]) => window.runArch(a, t, n), [arch, ARCH_TIMEOUT, RUNS]);
@@ -95,10 +99,12 @@ try {
     if (r.ok) passed++;
     else failed++;
     const mb = r.bytes == null ? '—' : (r.bytes / 1e6).toFixed(1);
+    const conv = r.convert_ms != null ? `convert ${fmt(r.convert_ms / 1e3, 2)} s, ` : '';
+    const fids = r.fidelities?.length > 1 ? ` [${r.fidelities.map((f) => `w=${f.w}: ${f.rel_err.toExponential(2)}`).join(', ')}]` : '';
     const what = r.ok
-      ? `rel err ${r.rel_err.toExponential(2)}`
+      ? `rel err ${r.rel_err.toExponential(2)}${fids}`
       : `${r.stage ? `[${r.stage}] ` : ''}${r.error}${r.heap_at_error_mib ? ` (wasm heap ${r.heap_at_error_mib} MiB)` : ''}`;
-    console.log(`${r.ok ? 'ok  ' : 'FAIL'} ${arch}: ${mb} MB, load ${fmt(r.load_ms / 1e3, 2)} s, run ${fmt(r.run_ms / 1e3, 2)} s, again ${fmt(r.again_ms / 1e3, 2)} s, heap ${r.heap_peak_mib ?? r.heap_after_run_mib ?? r.heap_after_load_mib ?? '—'} MiB — ${what} (${r.wall_s.toFixed(1)} s)`);
+    console.log(`${r.ok ? 'ok  ' : 'FAIL'} ${arch}: ${mb} MB, ${conv}load ${fmt(r.load_ms / 1e3, 2)} s, run ${fmt(r.run_ms / 1e3, 2)} s, again ${fmt(r.again_ms / 1e3, 2)} s, heap ${r.heap_peak_mib ?? r.heap_after_run_mib ?? r.heap_after_load_mib ?? '—'} MiB — ${what} (${r.wall_s.toFixed(1)} s)`);
     if (!r.ok && r.logs?.length) console.log(`     worker console:\n       ${r.logs.slice(-15).join('\n       ')}`);
     if (!r.ok && r.stack) console.log(`     stack:\n       ${r.stack.split('\n').slice(0, 6).join('\n       ')}`);
   }

@@ -3,6 +3,10 @@
 // The first run's time includes tract's plan building (it optimises per input shape on first
 // use); with runs > 1 the later runs (rerun_ms) time the inference alone.
 // Posts {progress} as it goes, {log} for console output, and one final result object.
+//
+// `pth:ARCH` instead converts a random-weight checkpoint in upstream's layout (models/checkpoints.py)
+// with the product's Rust converter, in wasm, to its fp32 graph, and compares that with PyTorch on
+// the same file, at each of the checkpoint's fidelities (CodeFormer's w) in turn.
 
 // The wasm build the page would choose here (relaxed SIMD in Chromium).
 import { engineBuild } from '/engine.js';
@@ -33,6 +37,68 @@ async function fetchBytes(url) {
   return r.arrayBuffer();
 }
 
+function compare(got, want) {
+  let num = 0, den = 0, maxAbs = 0, nonFinite = 0;
+  for (let i = 0; i < want.length; i++) {
+    const d = got[i] - want[i];
+    if (!Number.isFinite(got[i])) nonFinite++;
+    num += d * d;
+    den += want[i] * want[i];
+    maxAbs = Math.max(maxAbs, Math.abs(d));
+  }
+  const r = { rel_err: Math.sqrt(num) / Math.sqrt(den), max_abs_err: maxAbs, non_finite: nonFinite, tolerance: 1e-3 };
+  r.ok = nonFinite === 0 && r.rel_err <= r.tolerance;
+  if (!r.ok) r.error = nonFinite ? `${nonFinite} non-finite outputs` : `rel err ${r.rel_err.toExponential(3)} > ${r.tolerance}`;
+  return r;
+}
+
+/** A checkpoint converted in wasm (fp32), run at each fidelity, against PyTorch's outputs. */
+async function runCheckpoint(arch, r, { Net, prepareFaceModel, step, heap, runs }) {
+  step('fetch');
+  const meta = await (await fetch(`/checkpoints/${arch}.json`)).json();
+  let [pth, input] = await Promise.all([fetchBytes(`/checkpoints/${meta.pth}`), fetchBytes(`/checkpoints/${meta.input}`)]);
+  r.bytes = pth.byteLength;
+  step('convert');
+  const t0 = performance.now();
+  const p = prepareFaceModel(new Uint8Array(pth), false);
+  pth = null;
+  const onnx = p.bytes();
+  r.converted_arch = p.arch();
+  p.free();
+  r.convert_ms = performance.now() - t0;
+  const x = new Float32Array(input);
+  r.fidelities = [];
+  for (const [w, file] of Object.entries(meta.expected)) {
+    const want = new Float32Array(await fetchBytes(`/checkpoints/${file}`));
+    const fidelity = w === 'none' ? undefined : +w;
+    step(`load w=${w}`);
+    const t1 = performance.now();
+    const net = Net.face(onnx, fidelity);
+    const load_ms = performance.now() - t1;
+    step(`run w=${w}`);
+    const t2 = performance.now();
+    const got = output(net.run(x, 512, 512));
+    const run_ms = performance.now() - t2;
+    const rerun_ms = [];
+    for (let i = 1; i < runs; i++) {
+      const t3 = performance.now();
+      output(net.run(x, 512, 512));
+      rerun_ms.push(performance.now() - t3);
+    }
+    net.free();
+    if (got.length !== want.length) throw new Error(`output has ${got.length} floats, PyTorch's ${want.length}`);
+    r.fidelities.push({ w, load_ms, run_ms, rerun_ms, ...compare(got, want) });
+  }
+  // The row shows the worst fidelity; each is in `fidelities`.
+  const worst = r.fidelities.reduce((a, b) => (b.rel_err > a.rel_err ? b : a));
+  Object.assign(r, { rel_err: worst.rel_err, max_abs_err: worst.max_abs_err, tolerance: 1e-3, ok: r.fidelities.every((f) => f.ok) });
+  if (!r.ok) r.error = `w=${worst.w}: ${worst.error}`;
+  r.load_ms = r.fidelities[0].load_ms;
+  r.run_ms = r.fidelities[0].run_ms;
+  if (r.fidelities[0].rerun_ms.length) r.rerun_ms = r.fidelities[0].rerun_ms;
+  r.heap_peak_mib = heap();
+}
+
 onmessage = async ({ data: { arch, runs = 1 } }) => {
   let stage = 'init';
   let wasm = null;
@@ -44,9 +110,14 @@ onmessage = async ({ data: { arch, runs = 1 } }) => {
   };
   try {
     step('init');
-    const { default: init, Net } = await import(`/${build}/unblur_web.js`);
+    const { default: init, Net, prepare_face_model: prepareFaceModel } = await import(`/${build}/unblur_web.js`);
     wasm = await init({ module_or_path: `/${build}/unblur_web_bg.wasm` });
     r.build = build;
+    if (arch.startsWith('pth:')) {
+      await runCheckpoint(arch.slice(4), r, { Net, prepareFaceModel, step, heap, runs });
+      postMessage(r);
+      return;
+    }
     step('fetch');
     const e = encodeURIComponent(arch);
     const t0 = performance.now();
@@ -88,12 +159,7 @@ onmessage = async ({ data: { arch, runs = 1 } }) => {
       den += want[i] * want[i];
       maxAbs = Math.max(maxAbs, Math.abs(d));
     }
-    r.rel_err = Math.sqrt(num) / Math.sqrt(den);
-    r.max_abs_err = maxAbs;
-    r.non_finite = nonFinite;
-    r.tolerance = 1e-3;
-    r.ok = nonFinite === 0 && r.rel_err <= r.tolerance;
-    if (!r.ok) r.error = nonFinite ? `${nonFinite} non-finite outputs` : `rel err ${r.rel_err.toExponential(3)} > ${r.tolerance}`;
+    Object.assign(r, compare(got, want));
     // Again on the same input: tract builds and optimises its plan on the first run, so the
     // later runs time the inference alone.
     for (let i = 1; i < runs; i++) {
