@@ -210,9 +210,17 @@ fn map_on_threads<T, R>(items: &[T], f: &impl Fn(&T) -> R) -> Vec<R> {
 pub fn face_model_side(net: &Network) -> Result<usize> {
     match net.input_shape().as_slice() {
         [_, Some(3), Some(h), Some(w)] if h == w && (*h == 512 || *h == 256) => Ok(*h),
-        other => Err(Error::Model(format!(
-            "a face model needs a [1,3,512,512] or [1,3,256,256] input; this one has {other:?}"
-        ))),
+        other => {
+            let dims: Vec<String> = other
+                .iter()
+                .map(|d| d.map_or("?".into(), |v| v.to_string()))
+                .collect();
+            Err(Error::Model(format!(
+                "a face model takes a 512×512 or 256×256 face (input 1×3×512×512 or 1×3×256×256); \
+                 this one takes {}: it is not a face model",
+                dims.join("×")
+            )))
+        }
     }
 }
 

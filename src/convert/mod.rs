@@ -59,9 +59,11 @@ pub struct Converted {
     pub model: pb::ModelProto,
 }
 
-/// Whether bytes are a PyTorch checkpoint (a zip archive) rather than an ONNX file.
+/// Whether bytes are a PyTorch checkpoint rather than an ONNX file: a zip archive, or a bare
+/// pickle (PyTorch's legacy format, which [`pth::read`] names in its error).
 pub fn is_checkpoint(bytes: &[u8]) -> bool {
     bytes.starts_with(b"PK\x03\x04")
+        || (bytes.len() > 1 && bytes[0] == 0x80 && (2..=5).contains(&bytes[1]))
 }
 
 /// The name a conversion is stored under: the source file's sha256 and the converter version,

@@ -121,6 +121,17 @@ pub fn read(bytes: &[u8]) -> Result<StateDict> {
         .map_err(|e| bad(e.to_string()))?;
     let top = Machine::default().run(&pickle)?;
     let dict = weights_dict(top)?;
+    // A call where the weights should be is a pickle asking to run code: it stayed inert.
+    if let Some(f) = dict.iter().find_map(|(_, v)| match v {
+        Value::Call(f) => Some(f.clone()),
+        _ => None,
+    }) {
+        if !dict.iter().any(|(_, v)| matches!(v, Value::Tensor(_))) {
+            return Err(bad(format!(
+                "where its weights should be, it asks to run {f} (Unblur never runs a pickle's code)"
+            )));
+        }
+    }
     let mut out = StateDict::new();
     for (k, v) in dict {
         let (Value::Str(name), Value::Tensor(t)) = (k, v) else {
@@ -645,6 +656,24 @@ mod tests {
         assert!(
             matches!(v, Value::Call(ref n) if n == "posix.system"),
             "{v:?}"
+        );
+    }
+
+    #[test]
+    fn a_checkpoint_whose_weights_are_a_call_names_it() {
+        // torch.save's layout, its data.pkl being pickle.dumps({"params_ema": <os.system call>})
+        let pkl = b"\x80\x02}q\x00X\n\x00\x00\x00params_emaq\x01cposix\nsystem\nq\x02X\x04\x00\x00\x00echoq\x03\x85q\x04Rq\x05s.";
+        let mut buf = std::io::Cursor::new(Vec::new());
+        let mut z = zip::ZipWriter::new(&mut buf);
+        let opts = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Stored);
+        z.start_file("archive/data.pkl", opts).unwrap();
+        std::io::Write::write_all(&mut z, pkl).unwrap();
+        z.finish().unwrap();
+        let e = read(buf.get_ref()).unwrap_err().to_string();
+        assert!(
+            e.contains("posix.system") && e.contains("never runs"),
+            "{e}"
         );
     }
 

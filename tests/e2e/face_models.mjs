@@ -160,6 +160,42 @@ step('no request to the model host before a download is asked for', async () => 
   return `${opts.length} choices; CSP connect-src lists the host and its CDN; host untouched`;
 });
 
+step('bad face model files get one clear message each and nothing is stored', async () => {
+  const dir = path.join(out, 'bad');
+  await mkdir(dir, { recursive: true });
+  // Made with PyTorch and the standard library: what a user might pick by mistake, or be sent.
+  execFileSync('python3', ['-c', `
+import os, pickle, shutil, sys, zipfile
+import torch
+d, sr = sys.argv[1], sys.argv[2]
+shutil.copyfile(sr, d + '/upscaler.onnx')  # an ONNX that does not take a face
+torch.save({'params_ema': {'conv.weight': torch.zeros(4, 3, 3, 3)}}, d + '/other-arch.pth')
+torch.save({'params_ema': {'conv.weight': torch.zeros(4, 3, 3, 3)}}, d + '/legacy.pth', _use_new_zipfile_serialization=False)
+class Evil:
+    def __reduce__(self):
+        return (os.system, ('touch ' + d + '/pwned',))
+with zipfile.ZipFile(d + '/runs-code.pth', 'w') as z:
+    z.writestr('archive/data.pkl', pickle.dumps({'params_ema': Evil()}, protocol=2))
+    z.writestr('archive/version', '3\\n')
+b = open(d + '/other-arch.pth', 'rb').read()
+open(d + '/truncated.pth', 'wb').write(b[: len(b) // 2])
+`, dir, path.join(site, 'models', manifest.models.find((m) => m.id === 'realesr-general-x4v3').artifacts.fp16.file)]);
+  const msgs = [];
+  for (const f of ['upscaler.onnx', 'other-arch.pth', 'legacy.pth', 'runs-code.pth', 'truncated.pth']) {
+    await page.setInputFiles('#face-file', path.join(dir, f));
+    await page.waitForFunction((n) => !document.querySelector('#toast').hidden && document.querySelector('#toast').textContent.startsWith(n), f, { timeout: 60_000 });
+    const msg = await page.textContent('#toast');
+    assert(/cannot be used as a face model: .{12,}/.test(msg), `unclear message for ${f}: ${msg}`);
+    msgs.push(msg.replace(/^.*cannot be used as a face model: /, `${f}: `));
+    await page.evaluate(() => (document.querySelector('#toast').hidden = true));
+  }
+  const st = await storeContents();
+  assert(st.index.length === 0 && st.files.length === 0, `something was stored: ${JSON.stringify(st)}`);
+  assert(!(await readFile(path.join(dir, 'pwned')).catch(() => null)), "the pickle's code ran");
+  assert(!(await page.isDisabled('#restore')), 'the page is no longer usable');
+  return msgs.join(' | ');
+});
+
 step('a corrupt download is refused and nothing is stored', async () => {
   await mode('corrupt');
   await choose('catalog:codeformer');
