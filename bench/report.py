@@ -319,6 +319,24 @@ def main():
                       f"{r['rel_err']:.1e} |" if r.get("ok") else f"| {r['arch']} | — | — | failed | — | — | — |")
         md.append("")
     fc = load(os.path.join(out, "face.json"))
+    wasm_pth = {r["arch"][4:]: r for r in (x or {}).get("results", []) if r["arch"].startswith("pth:") and r.get("ok")}
+    if (fc and fc.get("published")) or wasm_pth:
+        md += ["## Time per face, per published face restorer (one 512² face)", "",
+               "Native: `unblur models run` (bench/face.py), one thread. Page: the same .pth converted by the Rust "
+               "converter in wasm, in a Web Worker in Chromium (tests/e2e/exported.mjs); the first run includes tract's plan.", "",
+               "| model | native: first use, convert + load (s) | native per face (s) | page: convert (s) | page: first face (s) | page: later face (s) | page heap (MiB) |",
+               "|---|---:|---:|---:|---:|---:|---:|"]
+        native = {r["arch"]: r for r in (fc or {}).get("published", [])}
+        for arch, name in (("gfpgan", "GFPGAN v1.4"), ("codeformer", "CodeFormer v0.1.0")):
+            n, w = native.get(arch), wasm_pth.get(arch)
+            if not (n or w):
+                continue
+            f = lambda v, d=1: "—" if v is None else f"{v:.{d}f}"
+            md.append(f"| {name} | {f(n and n['convert_and_load_ms'] / 1e3)} | {f(n and n['ms'] / 1e3)} | "
+                      f"{f(w and w.get('convert_ms', 0) / 1e3)} | {f(w and w['run_s'])} | {f(w and w.get('again_s'))} | "
+                      f"{w['heap_peak_mib'] if w else '—'} |")
+        md.append("")
+    fc = load(os.path.join(out, "face.json"))
     if fc:
         md += ["## The face stage natively (`bench/face.py`: one aligned face, one thread)", "",
                "Unblur's face model on its 256² input against the SR fallback on the crop it runs for a face of that size "
