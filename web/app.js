@@ -1,9 +1,11 @@
 // The page: UI only. Photos, settings, progress, the before/after view and downloads. All image
 // work happens in workers (pool.js); this thread draws what they hand back.
 
-import { Pool, Models, Cancelled, WorkerDied, maxOutputPixels } from './pool.js';
+import { Pool, Cancelled, WorkerDied, maxOutputPixels } from './pool.js';
+import { Models } from './models.js';
 import * as faceStore from './facemodels.js';
 
+/** An element by id (any: the page's elements are inputs, canvases, dialogs, …). @type {(id: string) => any} */
 const $ = (id) => document.getElementById(id);
 const SETTINGS_KEY = 'unblur.settings';
 const DEFAULTS = { scale: 2, denoise: 0.5, faces: true, strength: 1, fidelity: 0.5, model: '', faceModel: '', format: 'png', quality: 92 };
@@ -59,13 +61,14 @@ const fmtTime = (s) => (s < 1 ? 'less than a second' : s < 60 ? `${Math.round(s)
 const plural = (n, w) => `${n} ${w}${n === 1 ? '' : 's'}`;
 const baseName = (name) => (name.replace(/\.[^.]+$/, '') || 'photo').replace(/[\\/:*?"<>|]+/g, '_');
 
+let toastTimer = 0;
 function toast(text, kind = 'error') {
   const t = $('toast');
   t.textContent = text;
   t.dataset.kind = kind;
   t.hidden = false;
-  clearTimeout(toast.timer);
-  toast.timer = setTimeout(() => (t.hidden = true), 6000);
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => (t.hidden = true), 6000);
 }
 
 function friendly(e) {
@@ -949,7 +952,7 @@ async function loadFacePairs(it) {
       const rgba = await pool.facePair(i);
       const fig = document.createElement('figure');
       fig.className = 'face';
-      for (const [k, label] of [[0, 'Before'], [1, 'After']]) {
+      for (const [k, label] of /** @type {[number, string][]} */ ([[0, 'Before'], [1, 'After']])) {
         const c = document.createElement('canvas');
         c.width = c.height = 512;
         c.title = label;
@@ -1025,7 +1028,7 @@ const base64 = (u8) => {
   for (let i = 0; i < u8.length; i += 0x8000) s += String.fromCharCode(...u8.subarray(i, i + 0x8000));
   return btoa(s);
 };
-window.unblur = {
+/** @type {any} */ (window).unblur = {
   /** Face `i` of the last restoration: its network input (f32) and the restored face (RGBA8 512²), base64. */
   async face(i) {
     const [input, pair] = await Promise.all([pool.faceInput(i), pool.facePair(i)]);

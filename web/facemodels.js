@@ -77,7 +77,7 @@ export async function spaceFor(entry) {
 
 /** Whether the connection says it is metered or asks to save data. */
 export function meteredConnection() {
-  const c = navigator.connection;
+  const c = /** @type {any} */ (navigator).connection; // Chromium only
   return !!c && (c.saveData || c.type === 'cellular' || /2g/.test(c.effectiveType || ''));
 }
 
@@ -85,10 +85,21 @@ export function meteredConnection() {
 export const hostOf = (entry) => new URL(entry.download.page_url).host;
 
 /**
+ * @typedef {{got: number, total: number, speed: number, eta: number | null}} Progress
+ * @typedef {{signal?: AbortSignal, onProgress?: (p: Progress) => void, onStage?: (what: string) => void}} InstallOptions
+ */
+
+/**
  * Downloads a catalog model into a face model worker (a Peer of worker.js), which hashes the bytes
  * as they arrive, then converts and stores it. `onProgress({got, total, speed, eta})`; `signal`
  * cancels. A download that stops halfway throws DownloadInterrupted; calling again with the same
  * worker resumes it with an HTTP Range request. Resolves to the stored entry.
+ */
+/**
+ * @param {any} entry a catalog entry of the manifest
+ * @param {import('./bridge.js').Peer} worker
+ * @param {InstallOptions} [options]
+ * @returns {Promise<object>} the stored entry
  */
 export async function install(entry, worker, { signal, onProgress = () => {}, onStage = () => {} } = {}) {
   const { page_url: url, bytes: total, sha256 } = entry.download;

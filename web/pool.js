@@ -1,14 +1,12 @@
-// The workers: one coordinating worker that holds the photo's Job (decode, tile plan, blending,
-// face paste, encode) and the face detector, and a pool of inference workers, one per core,
-// each with its own wasm instance and networks, fed tiles and faces as transferable buffers.
-// Also where models come from: fetched once with progress, checked against the manifest's
-// sha256, kept in the Cache API. The main thread only routes buffers and draws.
+// The scheduler: one coordinating worker that holds the photo's Job (decode, tile plan, blending,
+// face paste, encode) and the face detector, a pool of inference workers, one per core, each with
+// its own wasm instance and networks, fed tiles and faces as transferable buffers, and for a large
+// face model one face worker of its own. The main thread only routes buffers and draws.
 
 import { engineBuild } from './engine.js';
+import { Peer, WorkerDied } from './bridge.js';
 
-const MODEL_CACHE = 'unblur-models';
-
-export class WorkerDied extends Error {}
+export { WorkerDied };
 export class Cancelled extends Error {
   constructor() {
     super('cancelled');
@@ -18,202 +16,16 @@ export class Cancelled extends Error {
 /** How many inference workers: one per core, fewer on a device that says it has little memory. */
 export function poolSize() {
   const cores = navigator.hardwareConcurrency || 2;
-  const mem = navigator.deviceMemory; // GB, rounded, capped at 8; absent outside Chromium
+  const mem = /** @type {any} */ (navigator).deviceMemory; // GB, rounded, capped at 8; absent outside Chromium
   const byMemory = mem ? Math.max(1, Math.floor(mem * 1.5)) : cores;
   return Math.max(1, Math.min(cores, byMemory, 16));
 }
 
 /** The most output pixels this browser can hold: the Job keeps a 16-bit canvas and encodes it. */
 export function maxOutputPixels() {
-  const mem = navigator.deviceMemory;
+  const mem = /** @type {any} */ (navigator).deviceMemory;
   const budget = Math.min(2.5 * 2 ** 30, mem ? (mem * 2 ** 30) / 3 : 2 * 2 ** 30);
   return Math.min(200e6, Math.floor(budget / 18));
-}
-
-/** One worker and its pending requests. */
-class Peer {
-  constructor(module, build, name) {
-    this.name = name;
-    this.worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module', name });
-    this.pending = new Map();
-    this.seq = 0;
-    this.dead = null;
-    this.nets = {}; // slot → key, as far as we know
-    this.worker.onmessage = ({ data }) => {
-      const p = this.pending.get(data.id);
-      if (!p) return;
-      this.pending.delete(data.id);
-      if (data.ok) p.resolve(data);
-      else if (data.fatal) {
-        this.kill(data.error);
-        p.reject(new WorkerDied(data.error));
-      } else p.reject(new Error(data.error));
-    };
-    this.worker.onerror = (e) => {
-      e.preventDefault?.();
-      this.kill(e.message || 'the worker failed');
-    };
-    this.worker.onmessageerror = () => this.kill('a message could not be read');
-    this.initializing = true;
-    this.ready = this.call({ type: 'init', module, build }).finally(() => (this.initializing = false));
-    this.ready.catch(() => {}); // a worker killed while starting is not news; callers see `dead`
-  }
-
-  get busy() {
-    return this.pending.size > 0;
-  }
-
-  call(msg, transfer = []) {
-    if (this.dead) return Promise.reject(new WorkerDied(this.dead));
-    const id = ++this.seq;
-    return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      this.worker.postMessage({ ...msg, id }, transfer);
-    });
-  }
-
-  kill(reason = 'terminated') {
-    if (this.dead) return;
-    this.dead = reason;
-    this.worker.terminate();
-    for (const p of this.pending.values()) p.reject(new WorkerDied(reason));
-    this.pending.clear();
-  }
-}
-
-async function sha256Hex(bytes) {
-  const d = await crypto.subtle.digest('SHA-256', bytes);
-  return Array.from(new Uint8Array(d), (b) => b.toString(16).padStart(2, '0')).join('');
-}
-
-async function readWithProgress(resp, total, onBytes) {
-  if (!resp.body) {
-    const b = new Uint8Array(await resp.arrayBuffer());
-    onBytes(b.length);
-    return b;
-  }
-  const reader = resp.body.getReader();
-  const chunks = [];
-  let got = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    chunks.push(value);
-    got += value.length;
-    onBytes(value.length);
-  }
-  const out = new Uint8Array(got);
-  let o = 0;
-  for (const c of chunks) {
-    out.set(c, o);
-    o += c.length;
-  }
-  if (total && got !== total) onBytes(0);
-  return out;
-}
-
-/** The built manifest and the model files it names. */
-export class Models {
-  constructor(base = 'models/') {
-    this.base = base;
-    this.bytes = new Map(); // url → Uint8Array
-  }
-
-  async manifest() {
-    const r = await fetch(this.base + 'manifest.json');
-    if (!r.ok) throw new Error(`the model list could not be loaded (HTTP ${r.status})`);
-    this.list = (await r.json()).models;
-    return this.list;
-  }
-
-  byId(id) {
-    return this.list.find((m) => m.id === id);
-  }
-
-  /** Super-resolution models to offer (denoise partners are used through their main model). */
-  srModels() {
-    const partners = new Set(this.list.map((m) => m.denoise_partner).filter(Boolean));
-    return this.list.filter((m) => m.task === 'super-resolution' && m.ship && !partners.has(m.id));
-  }
-
-  /** Face models the build ships (Unblur's own), fetched when first chosen. */
-  faceModels() {
-    return this.list.filter((m) => m.task === 'face-restoration' && m.ship);
-  }
-
-  detector() {
-    return this.list.find((m) => m.task === 'face-detection' && m.ship);
-  }
-
-  artifact(m) {
-    const a = m.artifacts[m.ship];
-    return { url: `${this.base}${a.file}?sha256=${a.sha256.slice(0, 16)}`, ...a };
-  }
-
-  /**
-   * Fetches the models' shipped artifacts (from the Cache API when there), reporting bytes done
-   * of the total; each is checked against its sha256, refetched once if it does not match.
-   */
-  async load(models, onProgress = () => {}) {
-    const arts = models.map((m) => ({ m, a: this.artifact(m) }));
-    const total = arts.reduce((s, { a }) => s + a.bytes, 0);
-    let done = 0;
-    const tick = (n) => {
-      done += n;
-      onProgress(Math.min(done, total), total);
-    };
-    tick(0);
-    const cache = 'caches' in self ? await caches.open(MODEL_CACHE).catch(() => null) : null;
-    const out = await Promise.all(
-      arts.map(async ({ m, a }) => {
-        if (this.bytes.has(a.url)) {
-          tick(a.bytes);
-          return this.bytes.get(a.url);
-        }
-        let bytes = null;
-        const hit = cache && (await cache.match(a.url));
-        if (hit) {
-          bytes = new Uint8Array(await hit.arrayBuffer());
-          if ((await sha256Hex(bytes)) === a.sha256) tick(a.bytes);
-          else {
-            await cache.delete(a.url);
-            bytes = null;
-          }
-        }
-        for (let attempt = 0; !bytes; attempt++) {
-          let got = 0;
-          const resp = await fetch(a.url, { cache: attempt ? 'reload' : 'default' }).catch(() => null);
-          if (!resp || !resp.ok) {
-            throw new Error(`the model "${m.name}" could not be downloaded${resp ? ` (HTTP ${resp.status})` : ' (offline?)'}`);
-          }
-          const b = await readWithProgress(resp, a.bytes, (n) => {
-            got += n;
-            tick(n);
-          });
-          if ((await sha256Hex(b)) === a.sha256) {
-            bytes = b;
-            if (cache) await cache.put(a.url, new Response(b, { headers: { 'content-type': 'application/octet-stream' } })).catch(() => {});
-          } else {
-            tick(-got);
-            if (attempt >= 1) {
-              throw new Error(`the model "${m.name}" is damaged (its checksum does not match, even after downloading it again)`);
-            }
-          }
-        }
-        this.bytes.set(a.url, bytes);
-        return bytes;
-      }),
-    );
-    this.prune(cache);
-    return out;
-  }
-
-  /** Removes cached model files that no model of this build names. */
-  async prune(cache) {
-    if (!cache) return;
-    const keep = new Set(this.list.filter((m) => m.ship).map((m) => new URL(this.artifact(m).url, location.href).href));
-    for (const req of await cache.keys()) if (!keep.has(req.url)) cache.delete(req);
-  }
 }
 
 export class Pool {

@@ -11,6 +11,10 @@
 // reads it back from there. The store is the Origin Private File System, under `unblur/`
 // (one origin holds all of a user's GitHub Pages projects).
 
+import { REQUEST_TYPES } from './protocol.js';
+
+/** @typedef {import('./protocol.js').Request} Request */
+
 // The wasm-bindgen glue of the build the pool chose (engine.js), loaded by `init`.
 let Net, Job, probe, mimeType, Sha256, prepareFaceModel, storedName;
 
@@ -75,6 +79,10 @@ function dropJob() {
 const u8 = (b) => (b instanceof Uint8Array ? b : new Uint8Array(b));
 const f32 = (b) => (b instanceof Float32Array ? b : new Float32Array(b));
 
+/**
+ * One handler per request type of protocol.js (tsc checks that none is missing or extra).
+ * @type {{[K in Request['type']]: (msg: Extract<Request, {type: K}>) => any}}
+ */
 const handlers = {
   async init({ module, build }) {
     if (!/^pkg(-relaxed)?$/.test(build)) throw new Error(`unknown engine build ${build}`);
@@ -99,16 +107,6 @@ const handlers = {
     if (slot === 'sr') out.srScale = net.sr_scale();
     if (slot === 'face') out.faceSide = net.face_side();
     return out;
-  },
-
-  // Checks that a model is a face model (without keeping it).
-  faceSide({ a }) {
-    const net = new Net(u8(a));
-    try {
-      return { faceSide: net.face_side() };
-    } finally {
-      net.free();
-    }
   },
 
   // --- the face model worker: a download, checked and converted, into the store ---
@@ -243,8 +241,8 @@ async function store(bytes, sha256) {
 self.onmessage = async ({ data: msg }) => {
   const { id, type } = msg;
   try {
+    if (!REQUEST_TYPES.includes(type)) throw new Error(`unknown message ${type}`);
     const h = handlers[type];
-    if (!h) throw new Error(`unknown message ${type}`);
     const { transfer = [], ...result } = (await h(msg)) || {};
     self.postMessage({ id, ok: true, ...result }, transfer);
   } catch (e) {
