@@ -17,6 +17,20 @@ pub const MAX_INPUT_PIXELS: u64 = 40_000_000;
 /// The largest result produced, in pixels (an RGB canvas of 16-bit samples: 6 bytes a pixel).
 pub const MAX_OUTPUT_PIXELS: u64 = 200_000_000;
 
+/// Memory a restoration holds per output pixel at its peak: the 16-bit canvas, the 8-bit photo
+/// it becomes, and the encoder's buffers and file beside them.
+pub const BYTES_PER_OUTPUT_PIXEL: u64 = 18;
+
+/// The most output pixels a device can hold: a third of its memory (`memory_gb`, the browser's
+/// `navigator.deviceMemory`, rounded and capped at 8; `None` where it is not told: 2 GiB), at
+/// most 2.5 GiB (a wasm32 heap holds 4 GiB, and the networks need their share), and never more
+/// than [`MAX_OUTPUT_PIXELS`].
+pub fn output_limit(memory_gb: Option<f64>) -> u64 {
+    let gib = (1u64 << 30) as f64;
+    let budget = memory_gb.map_or(2.0 * gib, |m| m * gib / 3.0).min(2.5 * gib);
+    MAX_OUTPUT_PIXELS.min((budget / BYTES_PER_OUTPUT_PIXEL as f64) as u64)
+}
+
 /// A decoded photo, ready for restoration: colour as 16-bit RGB (8-bit photos are widened
 /// losslessly), alpha kept apart, and what is needed to write it back the way it came.
 #[derive(Clone)]

@@ -18,6 +18,11 @@ use crate::Observer;
 pub const TILE: usize = 96;
 pub const OVERLAP: usize = 16;
 
+/// The largest scale at which a `w`×`h` photo's output stays within `limit` pixels.
+pub fn max_scale(w: u32, h: u32, limit: u64) -> f64 {
+    (limit as f64 / (w as f64 * h as f64)).sqrt()
+}
+
 /// The output size for a photo at `scale`.
 pub fn output_size(w: u32, h: u32, scale: f32) -> Result<(u32, u32)> {
     if !(1.0..=4.0).contains(&scale) {
@@ -30,14 +35,28 @@ pub fn output_size(w: u32, h: u32, scale: f32) -> Result<(u32, u32)> {
         (h as f64 * scale as f64).round(),
     );
     if ow * oh > MAX_OUTPUT_PIXELS as f64 {
-        let max_scale = (MAX_OUTPUT_PIXELS as f64 / (w as f64 * h as f64)).sqrt();
         return Err(Error::OutputTooLarge {
             width: ow as u64,
             height: oh as u64,
-            max_scale,
+            max_scale: max_scale(w, h, MAX_OUTPUT_PIXELS),
         });
     }
     Ok((ow.max(1.0) as u32, oh.max(1.0) as u32))
+}
+
+/// The super-resolution network at denoise strength `denoise` (0…1): Real-ESRGAN's general model
+/// mixed with its weak-denoise partner, every weight `denoise·general + (1 − denoise)·partner`;
+/// the general model alone at 1, or when it has no partner.
+pub fn sr_network(general: &[u8], partner: Option<&[u8]>, denoise: f32) -> Result<Network> {
+    if !(0.0..=1.0).contains(&denoise) {
+        return Err(Error::Invalid(format!(
+            "denoise {denoise} is not between 0 and 1"
+        )));
+    }
+    match partner {
+        Some(p) if denoise < 1.0 => Network::interpolated(general, p, 1.0 - denoise),
+        _ => Network::from_bytes(general),
+    }
 }
 
 pub struct TileJob {
@@ -360,6 +379,18 @@ fn run_threaded(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_output_limit_follows_device_memory_and_max_scale_fits_it() {
+        use crate::image_io::{output_limit, MAX_OUTPUT_PIXELS};
+        let (small, big, unknown) = (output_limit(Some(1.0)), output_limit(Some(8.0)), output_limit(None));
+        assert!(small < unknown && unknown < big && big < MAX_OUTPUT_PIXELS, "{small} {unknown} {big}");
+        // A 4000×3000 photo on a 1 GB phone: the largest scale that fits, and just above it.
+        let s = max_scale(4000, 3000, small);
+        let px = |s: f64| (4000.0 * s).round() * (3000.0 * s).round();
+        assert!(px(s - 0.01) <= small as f64 && px(s + 0.01) > small as f64, "{s}");
+        assert!(output_size(4000, 3000, 4.0).is_err() && output_size(4000, 3000, 2.0).is_ok());
+    }
 
     #[test]
     fn preview_shows_finished_tiles_at_full_brightness() {

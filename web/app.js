@@ -1,7 +1,7 @@
 // The page: UI only. Photos, settings, progress, the before/after view and downloads. All image
 // work happens in workers (pool.js); this thread draws what they hand back.
 
-import { Pool, Cancelled, WorkerDied, maxOutputPixels } from './pool.js';
+import { Pool, Cancelled, WorkerDied } from './pool.js';
 import { Models } from './models.js';
 import * as faceStore from './facemodels.js';
 
@@ -389,7 +389,7 @@ async function prepareNets() {
   const m = currentModel();
   const partner = m.denoise_partner && models.byId(m.denoise_partner);
   const [a, b] = await loadModels(partner ? [m, partner] : [m], 'the upscaler');
-  const sr = partner ? { key: `${m.id}@${settings.denoise}`, a, b, t: 1 - settings.denoise } : { key: m.id, a };
+  const sr = { key: `${m.id}@${partner ? settings.denoise : 1}`, a, b, denoise: partner ? settings.denoise : 1 };
   let face = null;
   const fm = faceChoice();
   if (fm.startsWith('model:')) {
@@ -656,11 +656,12 @@ function renderItem(reset = false) {
   updateRestore();
 }
 
+/** Whether this device can hold the result at the chosen scale (the limit is the core's, per
+ *  device memory: `max_scale` of the worker's probe). */
 function sizeProblem(info) {
-  const max = maxOutputPixels();
+  if (settings.scale <= info.max_scale) return null;
   const [w, h] = [Math.round(info.width * settings.scale), Math.round(info.height * settings.scale)];
-  if (w * h <= max) return null;
-  const best = Math.floor(Math.sqrt(max / (info.width * info.height)) * 10) / 10;
+  const best = Math.floor(info.max_scale * 10) / 10;
   return best >= 1
     ? `At ×${fmtScale(settings.scale)} the result (${w}×${h}) is larger than this browser can hold. The largest scale that fits is ×${best}.`
     : `This photo is too large for this browser to restore, even at ×1.`;

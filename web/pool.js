@@ -21,13 +21,6 @@ export function poolSize() {
   return Math.max(1, Math.min(cores, byMemory, 16));
 }
 
-/** The most output pixels this browser can hold: the Job keeps a 16-bit canvas and encodes it. */
-export function maxOutputPixels() {
-  const mem = /** @type {any} */ (navigator).deviceMemory;
-  const budget = Math.min(2.5 * 2 ** 30, mem ? (mem * 2 ** 30) / 3 : 2 * 2 ** 30);
-  return Math.min(200e6, Math.floor(budget / 18));
-}
-
 export class Pool {
   constructor(size = poolSize()) {
     this.size = size;
@@ -95,7 +88,7 @@ export class Pool {
     const want = this.nets[slot];
     if (!want || peer.nets[slot] === want.key) return peer.info?.[slot];
     await peer.ready;
-    const r = await peer.call({ type: 'net', slot, key: want.key, a: want.a, b: want.b, t: want.t, stored: want.stored, fidelity: want.fidelity });
+    const r = await peer.call({ type: 'net', slot, key: want.key, a: want.a, b: want.b, denoise: want.denoise, stored: want.stored, fidelity: want.fidelity });
     peer.nets[slot] = want.key;
     peer.info = { ...peer.info, [slot]: r };
     return r;

@@ -15,12 +15,13 @@
  * @typedef {{type: 'init', module: WebAssembly.Module, build: string}} Init
  *   Loads the wasm-bindgen glue of `build` ('pkg' or 'pkg-relaxed') with the compiled engine.
  * @typedef {{type: 'probe', bytes: Uint8Array}} Probe
- *   A photo's header: `{info: {format, width, height}}` (upright, after EXIF orientation).
- * @typedef {{type: 'net', slot: Slot, key: string, a?: Uint8Array, b?: Uint8Array, t?: number,
+ *   A photo's header: `{info: {format, width, height, max_scale}}` (upright, after EXIF
+ *   orientation; `max_scale`: the largest scale whose result this device holds).
+ * @typedef {{type: 'net', slot: Slot, key: string, a?: Uint8Array, b?: Uint8Array, denoise?: number,
  *   stored?: string, fidelity?: number | null}} LoadNet
- *   Loads a network into a slot unless `key` is already there: from bytes `a` (interpolated
- *   with `b` by `t`), or a face model from the store by its `stored` name. Replies
- *   `{srScale}` for 'sr', `{faceSide}` for 'face'.
+ *   Loads a network into a slot unless `key` is already there: from bytes `a` (the upscaler at
+ *   `denoise`, mixed with its partner `b` by the core's rule), or a face model from the store by
+ *   its `stored` name. Replies `{srScale}` for 'sr', `{faceSide}` for 'face'.
  * @typedef {{type: 'detect', bytes: Uint8Array}} Detect
  *   `{faces: Face[]}` in a photo's bytes.
  * @typedef {{type: 'run', slot: Slot, data: Float32Array, h: number, w: number}} Run

@@ -93,14 +93,16 @@ const handlers = {
   },
 
   probe({ bytes }) {
-    return { info: JSON.parse(probe(u8(bytes))) };
+    const memory = /** @type {any} */ (navigator).deviceMemory; // GB; Chromium only
+    return { info: JSON.parse(probe(u8(bytes), memory ?? undefined)) };
   },
 
-  // Loads a network into a slot. `a` (and `b`, `t` to interpolate) are model bytes; a face model
+  // Loads a network into a slot. `a` are model bytes (for the upscaler, with its denoise partner
+  // `b` and the `denoise` strength); a face model
   // from the store comes as its `stored` name instead, with CodeFormer's `fidelity`.
-  async net({ slot, key, a, b, t, stored, fidelity }) {
+  async net({ slot, key, a, b, denoise, stored, fidelity }) {
     if (stored && nets[slot]?.key !== key) a = await storeRead(stored);
-    const make = () => (stored ? Net.face(u8(a), fidelity ?? undefined) : b ? Net.interpolated(u8(a), u8(b), t) : new Net(u8(a)));
+    const make = () => (stored ? Net.face(u8(a), fidelity ?? undefined) : denoise != null ? Net.upscaler(u8(a), b ? u8(b) : undefined, denoise) : new Net(u8(a)));
     const net = setNet(slot, key, make);
     a = null;
     const out = {};

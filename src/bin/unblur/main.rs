@@ -286,11 +286,6 @@ fn run(cli: Cli) -> unblur::Result<bool> {
                 threads,
             };
             opts.validate()?;
-            if !(0.0..=1.0).contains(&denoise) {
-                return Err(unblur::Error::Invalid(format!(
-                    "denoise {denoise} is not between 0 and 1"
-                )));
-            }
             let dir = model_dir(&m.models);
             let manifest = Manifest::load(&dir)?;
             let restorer = load_restorer(
@@ -374,14 +369,11 @@ fn load_restorer(
         None => manifest.default_for(SUPER_RESOLUTION)?,
     };
     let bytes = models::read(dir, entry.artifact(form)?)?;
-    // Real-ESRGAN's denoise strength d mixes d·(general) + (1−d)·(weak-denoise partner).
-    let sr = match &entry.denoise_partner {
-        Some(partner) if denoise < 1.0 => {
-            let other = models::read(dir, manifest.get(partner)?.artifact(form)?)?;
-            Network::interpolated(&bytes, &other, 1.0 - denoise)?
-        }
-        _ => Network::from_bytes(&bytes)?,
+    let partner = match &entry.denoise_partner {
+        Some(p) if denoise < 1.0 => Some(models::read(dir, manifest.get(p)?.artifact(form)?)?),
+        _ => None,
     };
+    let sr = unblur::upscale::sr_network(&bytes, partner.as_deref(), denoise)?;
     let detector = if faces {
         Some(load_detector(dir, manifest, form)?)
     } else {

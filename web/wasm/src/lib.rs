@@ -43,10 +43,11 @@ impl Net {
         })
     }
 
-    /// Two networks of one graph, every weight interpolated: `(1 - t)·a + t·b`.
-    pub fn interpolated(a: &[u8], b: &[u8], t: f32) -> Result<Net, JsError> {
+    /// The super-resolution network at a denoise strength (0…1), mixed with its weak-denoise
+    /// `partner` when it has one (the core's rule: [`unblur::upscale::sr_network`]).
+    pub fn upscaler(general: &[u8], partner: Option<Vec<u8>>, denoise: f32) -> Result<Net, JsError> {
         Ok(Net {
-            net: Network::interpolated(a, b, t).map_err(err)?,
+            net: unblur::upscale::sr_network(general, partner.as_deref(), denoise).map_err(err)?,
         })
     }
 
@@ -130,12 +131,15 @@ pub fn gemm_kernels() -> String {
     unblur::gemm_wasm::status()
 }
 
-/// Reads a photo's header only: `{format, width, height}` as JSON, or a clear error.
+/// Reads a photo's header only: `{format, width, height, max_scale}` as JSON (upright, after
+/// EXIF orientation; `max_scale`: the largest scale whose result a device with `memory_gb` of
+/// memory holds, the core's [`image_io::output_limit`]), or a clear error.
 #[wasm_bindgen]
-pub fn probe(bytes: &[u8]) -> Result<String, JsError> {
+pub fn probe(bytes: &[u8], memory_gb: Option<f64>) -> Result<String, JsError> {
     let (format, w, h) = image_io::probe(bytes).map_err(err)?;
+    let max_scale = unblur::upscale::max_scale(w, h, image_io::output_limit(memory_gb));
     Ok(format!(
-        r#"{{"format":"{format:?}","width":{w},"height":{h}}}"#
+        r#"{{"format":"{format:?}","width":{w},"height":{h},"max_scale":{max_scale}}}"#
     ))
 }
 
