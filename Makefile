@@ -48,7 +48,7 @@ test-py:
 	$(PY) -m pytest tests/python -q
 
 test-e2e:
-	bash web/build.sh dev
+	UNBLUR_BENCH_BUILDS=relaxed bash web/build.sh dev
 	node tests/e2e/run.mjs
 	node tests/e2e/face_models.mjs
 	RUNS=1 node tests/e2e/exported.mjs
@@ -56,7 +56,7 @@ test-e2e:
 # Speed and memory, side by side in one run (a table, and JSON in bench/out/).
 # The shipping site (fat LTO + wasm-opt): what people get is what is measured.
 bench: setup-test models
-	bash web/build.sh dist
+	UNBLUR_BENCH_BUILDS="simd128 relaxed" bash web/build.sh dist
 	bash bench/run.sh
 
 # Unblur's own face restorer (models/face/, issue 11). Never part of `make test` or CI: the data

@@ -36,9 +36,12 @@ const YUNET_RUNS = +env('BENCH_YUNET_RUNS', 3);
 const OUT = path.resolve(env('BENCH_OUT', path.join(repo, 'bench/out/browser.json')));
 const PHOTO = path.resolve(repo, '../shared/data/dev/codeformer/whole_imgs/02.png');
 
+// The bench builds of the engine (web/build.sh with UNBLUR_BENCH_BUILDS): the site's engine plus
+// the profiler and the switch between GEMM kernels.
+const BENCH_PKG = path.resolve(env('BENCH_PKG', path.join(repo, 'dist/bench-pkg')));
 const ROOTS = [
-  ['/pkg/', path.join(SITE, 'pkg')],
-  ['/pkg-relaxed/', path.join(SITE, 'pkg-relaxed')],
+  ['/pkg/', path.join(BENCH_PKG, 'pkg')],
+  ['/pkg-relaxed/', path.join(BENCH_PKG, 'pkg-relaxed')],
   ['/engine.js', path.join(SITE, 'engine.js')],
   ['/models/', path.join(repo, 'models/build')],
   ['/ort/', path.join(repo, 'node_modules/onnxruntime-web/dist')],

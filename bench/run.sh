@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 mkdir -p bench/out
 log() { echo "[bench] $*" >&2; }
 
-[[ -f dist/site/pkg-relaxed/unblur_web_bg.wasm ]] || bash web/build.sh dev
+[[ -f dist/site/pkg-relaxed/unblur_web_bg.wasm && -f dist/bench-pkg/pkg/unblur_web_bg.wasm ]] || UNBLUR_BENCH_BUILDS="simd128 relaxed" bash web/build.sh dev
 [[ -d node_modules/playwright-core ]] || npm ci
 [[ -f node_modules/onnxruntime-web/dist/ort.wasm.min.mjs ]] || npm install --no-save onnxruntime-web
 [[ -x target/release/unblur ]] || cargo build --release

@@ -147,6 +147,7 @@ impl Network {
             .collect()
     }
 
+    #[cfg(feature = "bench")]
     /// Runs the network once on one f32 input, timing every node of its optimised plan with
     /// `now` (milliseconds; the caller's clock, since wasm has none of its own). Returns the time
     /// summed per operator kind, largest first: where a tile's time goes.

@@ -9,7 +9,11 @@
 //! this is where Real-ESRGAN and the face models spend nearly all their time.
 //!
 //! With `+relaxed-simd` the multiply-adds become fused (`f32x4.relaxed_madd`).
+//!
+//! The product ships one kernel, 4×8. The `bench` feature adds the others and a switch between
+//! them (tract's own included), for `make bench` and the kernel check (`gemm_check.rs`).
 use std::arch::wasm32::*;
+#[cfg(feature = "bench")]
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::LazyLock;
 
@@ -213,26 +217,43 @@ macro_rules! kernels {
                 tract_linalg::mmm_routines::MmmRoutine { make: || $name.mmm() }
             }
         )+
-        /// The kernels this module adds, by name.
-        pub const KERNELS: &[&str] = &[$(stringify!($name)),+];
     };
 }
 
-// The first is the one used. 4×8 (8 accumulators) measured fastest in Chromium on x86-64,
-// about 1.1× over 2×16 and 8×4 and 1.3× over tract's 8×8; the others stay so that the
-// benchmark can show the comparison on any machine (`make bench`).
+// 4×8 (8 accumulators) measured fastest in Chromium on x86-64, about 1.1× over 2×16 and 8×4 and
+// 1.3× over tract's 8×8; the others are the benchmark's, to show the comparison on any machine.
 kernels! {
     unblur_f32_4x8: 4 x 2,
+}
+#[cfg(feature = "bench")]
+kernels! {
     unblur_f32_2x16: 2 x 4,
     unblur_f32_8x4: 8 x 1,
     unblur_f32_8x8: 8 x 2,
 }
 
+/// The kernels this module adds, by name; the first is the one used unless one is selected.
+#[cfg(not(feature = "bench"))]
+pub const KERNELS: &[&str] = &["unblur_f32_4x8"];
+#[cfg(feature = "bench")]
+pub const KERNELS: &[&str] = &["unblur_f32_4x8", "unblur_f32_2x16", "unblur_f32_8x4", "unblur_f32_8x8"];
+
 /// Index into [`KERNELS`] (or past its end for tract's own choice) of the GEMM kernel to use.
+#[cfg(feature = "bench")]
 static CHOICE: AtomicUsize = AtomicUsize::new(0);
+
+#[cfg(feature = "bench")]
+fn choice() -> usize {
+    CHOICE.load(Ordering::Relaxed)
+}
+#[cfg(not(feature = "bench"))]
+fn choice() -> usize {
+    0
+}
 
 /// Chooses the GEMM kernel by name (one of [`KERNELS`], or "tract" for tract's own). Takes
 /// effect for plans built afterwards. Returns false for an unknown name.
+#[cfg(feature = "bench")]
 pub fn select(name: &str) -> bool {
     let ix = match KERNELS.iter().position(|k| *k == name) {
         Some(ix) => ix,
@@ -251,7 +272,7 @@ fn preferred(
 ) -> Option<&'static str> {
     match (dt, query.n) {
         (DatumType::F32, Some(1)) => None,
-        (DatumType::F32, _) => KERNELS.get(CHOICE.load(Ordering::Relaxed)).copied(),
+        (DatumType::F32, _) => KERNELS.get(choice()).copied(),
         _ => None,
     }
 }
@@ -273,6 +294,7 @@ pub fn link() {
 }
 
 /// JSON: the kernels this module offers, which of them tract's registry holds, and the choice.
+#[cfg(feature = "bench")]
 pub fn status() -> String {
     let routines: Vec<String> = tract_linalg::mmm_routines::declared()
         .map(|r| (r.make)().name().to_string())

@@ -58,6 +58,26 @@ for variant in simd128 relaxed; do
     fi
   fi
 done
+# The benchmarks' and kernel tests' wasm, with the `bench` feature (the profiler, every GEMM kernel
+# and the switch between them, the kernel check): beside the site, never in it.
+# UNBLUR_BENCH_BUILDS="simd128 relaxed" (make bench) or "relaxed" (make test).
+bench_dir="${UNBLUR_BENCH_PKG:-$root/dist/bench-pkg}"
+if [[ -n "${UNBLUR_BENCH_BUILDS:-}" ]]; then
+  rm -rf "$bench_dir.tmp"
+  mkdir -p "$bench_dir.tmp"
+  for variant in $UNBLUR_BENCH_BUILDS; do
+    case "$variant" in
+      simd128) features=(--features bench); dir=pkg ;;
+      relaxed) features=(--features bench,relaxed-simd); dir=pkg-relaxed ;;
+      *) echo "web/build.sh: unknown bench build $variant" >&2; exit 2 ;;
+    esac
+    echo "web/build.sh: bench wasm ($profile, $variant)" >&2
+    CARGO_TARGET_DIR="$target" cargo build -p unblur-web --target wasm32-unknown-unknown --profile "$profile" "${features[@]}"
+    wasm-bindgen --target web --no-typescript --out-dir "$bench_dir.tmp/$dir" "$target/wasm32-unknown-unknown/$profile/unblur_web.wasm"
+  done
+  rm -rf "$bench_dir"
+  mv "$bench_dir.tmp" "$bench_dir"
+fi
 for pid in "${opt_pids[@]}"; do wait "$pid"; done
 # Only this build's optimised wasm stay in the cache.
 for f in "$opt_cache"/*.wasm; do

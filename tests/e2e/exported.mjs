@@ -29,7 +29,10 @@ const fixture = path.join(here, 'exported');
 const outFile = path.join(repo, 'bench/out/exported-wasm.json');
 // `pth:ARCH`: the random-weight checkpoint in upstream's layout (models/checkpoints.py), converted
 // by the product's Rust converter in wasm (fp32), against PyTorch on the same file.
-const ALL = ['gfpgan', 'codeformer', 'gpen-bfr-512', 'restoreformer++', 'rrdbnet-x4', 'rrdbnet-x2', 'pth:gfpgan', 'pth:codeformer'];
+// `gemm-kernels`: every wasm GEMM kernel against a plain reference (src/gemm_check.rs), in the
+// bench build of the engine (dist/bench-pkg: UNBLUR_BENCH_BUILDS=relaxed bash web/build.sh dev).
+const ALL = ['gemm-kernels', 'gfpgan', 'codeformer', 'gpen-bfr-512', 'restoreformer++', 'rrdbnet-x4', 'rrdbnet-x2', 'pth:gfpgan', 'pth:codeformer'];
+const benchPkg = path.resolve(process.env.BENCH_PKG || path.join(repo, 'dist/bench-pkg'));
 const checkpoints = path.resolve(process.env.CHECKPOINT_DIR || path.join(repo, 'models/build/checkpoints'));
 const archs = process.env.ARCHS ? process.env.ARCHS.split(',').map((s) => s.trim()).filter(Boolean) : ALL;
 const ARCH_TIMEOUT = (+process.env.ARCH_TIMEOUT_S || 1200) * 1000;
@@ -51,7 +54,7 @@ if (!(await stat(wasmFile).catch(() => null))) {
 
 // ---------- a static server: / → the site, /export/ → the exports, /test/ → the fixture ----------
 
-const { server, origin } = await serveStatic([['/export/', exported], ['/checkpoints/', checkpoints], ['/test/', fixture], ['/', site]]);
+const { server, origin } = await serveStatic([['/export/', exported], ['/checkpoints/', checkpoints], ['/bench-pkg/', benchPkg], ['/test/', fixture], ['/', site]]);
 
 // ---------- run ----------
 
@@ -79,7 +82,7 @@ try {
     const t0 = Date.now();
     let r;
     const metaFile = arch.startsWith('pth:') ? path.join(checkpoints, `${arch.slice(4)}.json`) : path.join(exported, `${arch}.json`);
-    const meta = await readFile(metaFile, 'utf8').then(JSON.parse).catch((e) => e);
+    const meta = arch === 'gemm-kernels' ? {} : await readFile(metaFile, 'utf8').then(JSON.parse).catch((e) => e);
     if (meta instanceof Error) {
       r = { arch, ok: false, error: `no export for '${arch}': ${meta.message}` };
     } else {
@@ -100,7 +103,11 @@ try {
     else failed++;
     const mb = r.bytes == null ? '—' : (r.bytes / 1e6).toFixed(1);
     const conv = r.convert_ms != null ? `convert ${fmt(r.convert_ms / 1e3, 2)} s, ` : '';
-    const fids = r.fidelities?.length > 1 ? ` [${r.fidelities.map((f) => `w=${f.w}: ${f.rel_err.toExponential(2)}`).join(', ')}]` : '';
+    const fids = r.fidelities?.length > 1
+      ? ` [${r.fidelities.map((f) => `w=${f.w}: ${f.rel_err.toExponential(2)}`).join(', ')}]`
+      : r.kernels
+        ? ` [${r.kernels.map((k) => `${k.name}: ${k.worst.toExponential(1)}${k.used ? '' : ' (not used)'}`).join(', ')}]`
+        : '';
     const what = r.ok
       ? `rel err ${r.rel_err.toExponential(2)}${fids}`
       : `${r.stage ? `[${r.stage}] ` : ''}${r.error}${r.heap_at_error_mib ? ` (wasm heap ${r.heap_at_error_mib} MiB)` : ''}`;

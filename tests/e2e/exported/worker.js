@@ -113,6 +113,21 @@ onmessage = async ({ data: { arch, runs = 1 } }) => {
     const { default: init, Net, prepare_face_model: prepareFaceModel } = await import(`/${build}/unblur_web.js`);
     wasm = await init({ module_or_path: `/${build}/unblur_web_bg.wasm` });
     r.build = build;
+    if (arch === 'gemm-kernels') {
+      const bench = await import(`/bench-pkg/${build}/unblur_web.js`);
+      wasm = await bench.default({ module_or_path: `/bench-pkg/${build}/unblur_web_bg.wasm` });
+      step('check');
+      const t0 = performance.now();
+      const c = JSON.parse(bench.gemm_check());
+      r.run_ms = performance.now() - t0;
+      r.kernels = c.kernels.map(({ name, ok, worst, used }) => ({ name, ok, worst, used }));
+      r.rel_err = Math.max(...c.kernels.map((k) => k.worst));
+      r.tolerance = c.tolerance;
+      r.ok = c.ok;
+      if (!r.ok) r.error = c.kernels.filter((k) => !k.ok).map((k) => `${k.name}: ${k.used ? `rel err ${k.worst.toExponential(2)}` : 'not used by the plan'}${k.cases.find((x) => x.error)?.error ? ` (${k.cases.find((x) => x.error).error})` : ''}`).join('; ');
+      postMessage(r);
+      return;
+    }
     if (arch.startsWith('pth:')) {
       await runCheckpoint(arch.slice(4), r, { Net, prepareFaceModel, step, heap, runs });
       postMessage(r);

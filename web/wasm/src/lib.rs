@@ -63,6 +63,7 @@ impl Net {
 
     /// Runs once on a planar `[1,3,h,w]` input, timing every operator with the page's clock:
     /// JSON `[{op, nodes, ms}]`, largest first (the benchmark's profile of where time goes).
+    #[cfg(feature = "bench")]
     pub fn profile(&self, input: Vec<f32>, h: usize, w: usize) -> Result<String, JsError> {
         let (perf, now) = js_sys::Reflect::get(&js_sys::global(), &"performance".into())
             .and_then(|p| js_sys::Reflect::get(&p, &"now".into()).map(|f| (p, f)))
@@ -120,15 +121,25 @@ fn detect_json(net: &Network, photo: &Photo) -> Result<String, JsError> {
 }
 
 /// Chooses the GEMM kernel for plans built afterwards (benchmarks compare them); false if unknown.
+#[cfg(feature = "bench")]
 #[wasm_bindgen]
 pub fn select_gemm_kernel(name: &str) -> bool {
     unblur::gemm_wasm::select(name)
 }
 
 /// The GEMM kernels this build can run (tract's own is "tract"), and whether they registered.
+#[cfg(feature = "bench")]
 #[wasm_bindgen]
 pub fn gemm_kernels() -> String {
     unblur::gemm_wasm::status()
+}
+
+/// Every GEMM kernel against a plain reference on random convolutions, edge tiles included
+/// (`unblur::gemm_check`): JSON `{ok, tolerance, kernels: [...]}`.
+#[cfg(feature = "bench")]
+#[wasm_bindgen]
+pub fn gemm_check() -> String {
+    unblur::gemm_check::check()
 }
 
 /// Reads a photo's header only: `{format, width, height, max_scale}` as JSON (upright, after
@@ -301,12 +312,7 @@ impl Sha256 {
 
     /// The digest so far, in lowercase hex (the hasher goes on).
     pub fn hex(&self) -> String {
-        self.h
-            .clone()
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        format!("{:x}", self.h.clone().finalize())
     }
 }
 
