@@ -391,7 +391,7 @@ async function prepareNets() {
   const [a, b] = await loadModels(partner ? [m, partner] : [m], 'the upscaler');
   const sr = { key: `${m.id}@${partner ? settings.denoise : 1}`, a, b, denoise: partner ? settings.denoise : 1 };
   let face = null;
-  const fm = faceChoice();
+  const fm = settings.faces ? faceChoice() : 'sr';
   if (fm.startsWith('model:')) {
     const m = models.byId(fm.slice(6));
     const [a] = await loadModels([m], 'the face model');

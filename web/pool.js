@@ -129,9 +129,6 @@ export class Pool {
       // Load the networks everywhere at once; the first one tells the scales.
       const faceModel = !!this.nets.face;
       const heavy = faceModel && this.nets.face.heavy;
-      const facePeer = heavy ? (this.facePeer = this.spawn('face')) : null;
-      const faceReady = heavy ? this.ensureNet(facePeer, 'face') : null;
-      faceReady?.catch(() => {});
       const warm = Promise.all(this.runners.map((r) => Promise.all([this.ensureNet(r, 'sr'), faceModel && !heavy ? this.ensureNet(r, 'face') : null])));
       const [first] = await warm;
       check();
@@ -141,6 +138,11 @@ export class Pool {
       const info = await this.coord.call({ type: 'job', bytes, options, srScale, faceSide, select: select ?? undefined });
       check();
       on.start?.(info);
+      // The face worker starts only for a photo with faces to restore: its model takes seconds
+      // to load and a heap of 1.6–1.8 GiB.
+      const facePeer = heavy && info.faces.length ? (this.facePeer = this.spawn('face')) : null;
+      const faceReady = facePeer ? this.ensureNet(facePeer, 'face') : null;
+      faceReady?.catch(() => {}); // awaited by the face stage
 
       // The work: faces first (the largest items), then tiles in reading order.
       const [, , th, tw] = info.tileShape;
@@ -200,7 +202,7 @@ export class Pool {
       };
       // The face worker: a model that fails to load or runs out of memory leaves the remaining
       // faces as the upscaler made them (the job goes on); the worker is ended when done.
-      const faceStage = heavy
+      const faceStage = facePeer
         ? (async () => {
             try {
               await faceReady;
