@@ -43,7 +43,12 @@ impl Rng {
     }
 }
 
-fn reference(x: &[f32], wt: &[f32], b: &[f32], case: (usize, usize, usize, usize, usize)) -> Vec<f32> {
+fn reference(
+    x: &[f32],
+    wt: &[f32],
+    b: &[f32],
+    case: (usize, usize, usize, usize, usize),
+) -> Vec<f32> {
     let (cin, cout, h, w, k) = case;
     let p = (k / 2) as isize;
     let mut y = vec![0f32; cout * h * w];
@@ -54,7 +59,8 @@ fn reference(x: &[f32], wt: &[f32], b: &[f32], case: (usize, usize, usize, usize
                 for i in 0..cin {
                     for ky in 0..k {
                         for kx in 0..k {
-                            let (sy, sx) = (yy as isize + ky as isize - p, xx as isize + kx as isize - p);
+                            let (sy, sx) =
+                                (yy as isize + ky as isize - p, xx as isize + kx as isize - p);
                             if sy < 0 || sx < 0 || sy >= h as isize || sx >= w as isize {
                                 continue;
                             }
@@ -72,19 +78,43 @@ fn reference(x: &[f32], wt: &[f32], b: &[f32], case: (usize, usize, usize, usize
 
 /// One case with the selected kernel: its relative error, and whether the optimised plan
 /// names the kernel (tract's plans print their matmul kernel).
-fn run_case(kernel: &str, case: (usize, usize, usize, usize, usize), rng: &mut Rng) -> Result<(f64, bool)> {
+fn run_case(
+    kernel: &str,
+    case: (usize, usize, usize, usize, usize),
+    rng: &mut Rng,
+) -> Result<(f64, bool)> {
     let (cin, cout, h, w, k) = case;
-    let (wt, b, x) = (rng.vec(cout * cin * k * k), rng.vec(cout), rng.vec(cin * h * w));
+    let (wt, b, x) = (
+        rng.vec(cout * cin * k * k),
+        rng.vec(cout),
+        rng.vec(cin * h * w),
+    );
     let mut sd = StateDict::new();
-    sd.insert("c.weight".into(), Tensor { shape: vec![cout, cin, k, k], data: wt.clone() });
-    sd.insert("c.bias".into(), Tensor { shape: vec![cout], data: b.clone() });
+    sd.insert(
+        "c.weight".into(),
+        Tensor {
+            shape: vec![cout, cin, k, k],
+            data: wt.clone(),
+        },
+    );
+    sd.insert(
+        "c.bias".into(),
+        Tensor {
+            shape: vec![cout],
+            data: b.clone(),
+        },
+    );
     let mut g = Graph::new(sd);
     let p = (k / 2) as i64;
     let y = g.conv("input", "c", 1, [p, p, p, p])?;
     let net = Network::from_model(g.finish(&y, &[1, cin, h, w], "a convolution")?)?;
     let shape = [1, cin, h, w];
     let plan = net.plan(&shape)?;
-    let named = plan.model().nodes.iter().any(|n| format!("{:?}", n.op).contains(kernel));
+    let named = plan
+        .model()
+        .nodes
+        .iter()
+        .any(|n| format!("{:?}", n.op).contains(kernel));
     let got = net.run(&shape, x.clone())?.remove(0).1;
     let want = reference(&x, &wt, &b, case);
     let (mut num, mut den) = (0f64, 0f64);

@@ -236,7 +236,12 @@ kernels! {
 #[cfg(not(feature = "bench"))]
 pub const KERNELS: &[&str] = &["unblur_f32_4x8"];
 #[cfg(feature = "bench")]
-pub const KERNELS: &[&str] = &["unblur_f32_4x8", "unblur_f32_2x16", "unblur_f32_8x4", "unblur_f32_8x8"];
+pub const KERNELS: &[&str] = &[
+    "unblur_f32_4x8",
+    "unblur_f32_2x16",
+    "unblur_f32_8x4",
+    "unblur_f32_8x8",
+];
 
 /// Index into [`KERNELS`] (or past its end for tract's own choice) of the GEMM kernel to use.
 #[cfg(feature = "bench")]

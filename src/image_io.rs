@@ -27,7 +27,9 @@ pub const BYTES_PER_OUTPUT_PIXEL: u64 = 18;
 /// than [`MAX_OUTPUT_PIXELS`].
 pub fn output_limit(memory_gb: Option<f64>) -> u64 {
     let gib = (1u64 << 30) as f64;
-    let budget = memory_gb.map_or(2.0 * gib, |m| m * gib / 3.0).min(2.5 * gib);
+    let budget = memory_gb
+        .map_or(2.0 * gib, |m| m * gib / 3.0)
+        .min(2.5 * gib);
     MAX_OUTPUT_PIXELS.min((budget / BYTES_PER_OUTPUT_PIXEL as f64) as u64)
 }
 

@@ -383,12 +383,22 @@ mod tests {
     #[test]
     fn the_output_limit_follows_device_memory_and_max_scale_fits_it() {
         use crate::image_io::{output_limit, MAX_OUTPUT_PIXELS};
-        let (small, big, unknown) = (output_limit(Some(1.0)), output_limit(Some(8.0)), output_limit(None));
-        assert!(small < unknown && unknown < big && big < MAX_OUTPUT_PIXELS, "{small} {unknown} {big}");
+        let (small, big, unknown) = (
+            output_limit(Some(1.0)),
+            output_limit(Some(8.0)),
+            output_limit(None),
+        );
+        assert!(
+            small < unknown && unknown < big && big < MAX_OUTPUT_PIXELS,
+            "{small} {unknown} {big}"
+        );
         // A 4000×3000 photo on a 1 GB phone: the largest scale that fits, and just above it.
         let s = max_scale(4000, 3000, small);
         let px = |s: f64| (4000.0 * s).round() * (3000.0 * s).round();
-        assert!(px(s - 0.01) <= small as f64 && px(s + 0.01) > small as f64, "{s}");
+        assert!(
+            px(s - 0.01) <= small as f64 && px(s + 0.01) > small as f64,
+            "{s}"
+        );
         assert!(output_size(4000, 3000, 4.0).is_err() && output_size(4000, 3000, 2.0).is_ok());
     }
 

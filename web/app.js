@@ -616,7 +616,7 @@ function renderItem(reset = false) {
   $('photo-meta').textContent = info
     ? it.status === 'done'
       ? `${info.width}×${info.height} → ${it.result.width}×${it.result.height}`
-      : `${info.width}×${info.height} → ${out[0]}×${out[1]}${it.faces?.length ? ` · ${facesText(it)} to restore (click a face to choose)` : ''}`
+      : `${info.width}×${info.height} → ${out[0]}×${out[1]}${it.faces?.length ? ` · ${facesText(it)} to restore · click a face to leave it out` : ''}`
     : '';
 
   const before = $('before');

@@ -45,7 +45,11 @@ impl Net {
 
     /// The super-resolution network at a denoise strength (0…1), mixed with its weak-denoise
     /// `partner` when it has one (the core's rule: [`unblur::upscale::sr_network`]).
-    pub fn upscaler(general: &[u8], partner: Option<Vec<u8>>, denoise: f32) -> Result<Net, JsError> {
+    pub fn upscaler(
+        general: &[u8],
+        partner: Option<Vec<u8>>,
+        denoise: f32,
+    ) -> Result<Net, JsError> {
         Ok(Net {
             net: unblur::upscale::sr_network(general, partner.as_deref(), denoise).map_err(err)?,
         })
