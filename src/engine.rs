@@ -21,6 +21,23 @@ pub struct OpTime {
     pub ms: f64,
 }
 
+/// tract's plan options, one policy for the CLI, the page and the tests. tract turns a
+/// convolution whose output rows reach 128 points into its direct spatial convolution, which on
+/// the super-resolution network's 64-channel 3×3 layers takes 1.8× (128²) to 2–3× (256²) the time
+/// of im2col and a matrix product natively (bench/native.py), and 1.00–1.07× in wasm
+/// (bench/direct_spatial.mjs): face crops of up to 256² run it, tiles from 128², and every 512²
+/// face model. A deployment default, below the environment (`TRACT_DISABLE_DIRECT_SPATIAL`).
+fn configure_tract() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // Fails only if something set the knob to another value first: that one stands.
+        let _ = tract_onnx::tract_core::knobs::set_config_global(
+            "TRACT_DISABLE_DIRECT_SPATIAL",
+            "true",
+        );
+    });
+}
+
 /// A loaded network: its (normalised) protobuf and the plans built from it so far.
 pub struct Network {
     proto: pb::ModelProto,
@@ -116,6 +133,7 @@ impl Network {
         if let Some(p) = self.plans.lock().unwrap().get(shape) {
             return Ok(p.clone());
         }
+        configure_tract();
         #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
         crate::gemm_wasm::link();
         let model = tract_onnx::onnx()

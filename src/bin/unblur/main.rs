@@ -143,15 +143,6 @@ enum ModelsAction {
 }
 
 fn main() -> ExitCode {
-    // tract turns a convolution whose output rows reach 128 points into its direct spatial
-    // convolution, which on the super-resolution network's 64-channel 3×3 layers takes 1.8× (128²)
-    // to 2–3× (256²) the time of im2col and a matrix product (bench/native.py): face crops of up
-    // to 256² run it, and tiles from 128². A deployment default: the environment still wins.
-    if let Err(e) =
-        tract_onnx::tract_core::knobs::set_config_global("TRACT_DISABLE_DIRECT_SPATIAL", "true")
-    {
-        eprintln!("unblur: {e}");
-    }
     match run(Cli::parse()) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),

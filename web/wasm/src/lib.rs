@@ -138,6 +138,18 @@ pub fn gemm_kernels() -> String {
     unblur::gemm_wasm::status()
 }
 
+/// Overrides one of tract's knobs (`None` drops the override) for plans built afterwards, to
+/// measure a plan option in wasm (bench/direct_spatial.mjs); false for an unknown knob.
+#[cfg(feature = "bench")]
+#[wasm_bindgen]
+pub fn set_tract_knob(name: &str, value: Option<String>) -> bool {
+    use tract_onnx::tract_core::knobs;
+    match value {
+        Some(v) => knobs::set_str(name, &v),
+        None => knobs::clear_str(name),
+    }
+}
+
 /// Every GEMM kernel against a plain reference on random convolutions, edge tiles included
 /// (`unblur::gemm_check`): JSON `{ok, tolerance, kernels: [...]}`.
 #[cfg(feature = "bench")]
