@@ -214,6 +214,18 @@ pub enum OutputFormat {
 }
 
 impl OutputFormat {
+    /// Every output format, in the order the page offers them (the first is the default).
+    pub const ALL: [OutputFormat; 3] = [OutputFormat::Png, OutputFormat::Jpg, OutputFormat::Webp];
+
+    /// Its name for people.
+    pub fn label(self) -> &'static str {
+        match self {
+            OutputFormat::Png => "PNG",
+            OutputFormat::Jpg => "JPEG",
+            OutputFormat::Webp => "WebP",
+        }
+    }
+
     pub fn extension(self) -> &'static str {
         match self {
             OutputFormat::Png => "png",

@@ -9,7 +9,6 @@ import * as faceStore from './facemodels.js';
 const $ = (id) => document.getElementById(id);
 const SETTINGS_KEY = 'unblur.settings';
 const DEFAULTS = { scale: 2, denoise: 0.5, faces: true, strength: 1, fidelity: 0.5, model: '', faceModel: '', format: 'png', quality: 92 };
-const FORMATS = ['png', 'jpg', 'webp']; // names, MIME types and extensions are the core's (worker.js)
 
 // ---------- settings: defaults ← localStorage ← URL query ----------
 
@@ -32,7 +31,8 @@ function readSettings() {
   if (q.has('faces')) s.faces = !/^(off|false|0|no)$/i.test(q.get('faces'));
   if (q.has('model')) s.model = q.get('model');
   if (q.has('faceModel')) s.faceModel = q.get('faceModel');
-  if (q.has('format') && FORMATS.includes(q.get('format').replace('jpeg', 'jpg'))) s.format = q.get('format').replace('jpeg', 'jpg');
+  // Checked against the core's formats once the engine is up (showFormats).
+  if (q.has('format')) s.format = q.get('format').toLowerCase().replace('jpeg', 'jpg');
   return s;
 }
 const settings = readSettings();
@@ -372,6 +372,13 @@ $('face-file').addEventListener('change', async (ev) => {
 
 // ---------- engine and models ----------
 
+/** The download's format choice, from the core's list (an unknown setting becomes the default). */
+function showFormats(formats) {
+  $('out-format').replaceChildren(...formats.map((f) => new Option(f.label, f.id)));
+  if (!formats.some((f) => f.id === settings.format)) settings.format = formats[0].id;
+  $('out-format').value = settings.format;
+}
+
 function readyText() {
   const off = navigator.serviceWorker?.controller && document.body.dataset.offline === 'ready' ? ' · works offline' : '';
   setEngine(`Ready · ${plural(pool.runners.length, 'worker')} · ${pool.build.name}${off}`, 'ready');
@@ -410,6 +417,7 @@ async function startEngine() {
     pool = new Pool();
     await Promise.all([pool.start(), models.manifest()]);
     keepOffline(pool.build.dir);
+    showFormats(pool.formats);
     const sel = $('model');
     sel.replaceChildren(...models.srModels().map((m) => new Option(`${m.name} · ×${m.scale}`, m.id)));
     await refreshFaceModels();

@@ -42,7 +42,9 @@ export class Pool {
     }
     this.coord = this.spawn('coordinator');
     for (let i = 0; i < this.size; i++) this.runners.push(this.spawn(`runner-${i}`));
-    await Promise.all([this.coord.ready, ...this.runners.map((r) => r.ready)]);
+    const [init] = await Promise.all([this.coord.ready, ...this.runners.map((r) => r.ready)]);
+    /** The output formats, as the core defines them: [{id, label, mime}], the default first. */
+    this.formats = init.formats;
   }
 
   spawn(name) {

@@ -89,7 +89,7 @@ const handlers = {
     const glue = await import(`./${build}/unblur_web.js`);
     await glue.default({ module_or_path: module });
     ({ Net, Job, probe, mime_type: mimeType, Sha256, prepare_face_model: prepareFaceModel, stored_name: storedName } = glue);
-    return {};
+    return { formats: JSON.parse(glue.output_formats()) };
   },
 
   probe({ bytes }) {

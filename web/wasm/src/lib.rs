@@ -404,6 +404,17 @@ pub fn stored_name(source_sha256: &str) -> String {
     convert::stored_name(source_sha256)
 }
 
+/// The output formats, as the core defines them: JSON `[{id, label, mime}]`, the default first.
+/// (`mime_type` and `Job::output_name` take any of the ids, or `jpeg`.)
+#[wasm_bindgen]
+pub fn output_formats() -> String {
+    let list: Vec<_> = unblur::OutputFormat::ALL
+        .iter()
+        .map(|f| serde_json::json!({"id": f.extension(), "label": f.label(), "mime": f.mime()}))
+        .collect();
+    serde_json::Value::Array(list).to_string()
+}
+
 /// The MIME type of an output format (`png`, `jpg`, `webp`).
 #[wasm_bindgen]
 pub fn mime_type(format: &str) -> Result<String, JsError> {
