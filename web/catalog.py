@@ -16,12 +16,14 @@ size and sha256 of a local file (the tests' random-weight checkpoints).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import re
 import sys
 from pathlib import Path
 from urllib.parse import urlsplit
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "models"))
+from unblur_models.common import sha256_file  # noqa: E402
 
 # Hosts a page can download from, each with the origins its redirects go to.
 PAGE_HOSTS = {"https://huggingface.co": ["https://*.hf.co"]}
@@ -30,14 +32,6 @@ PAGE_HOSTS = {"https://huggingface.co": ["https://*.hf.co"]}
 def origin(url: str) -> str:
     u = urlsplit(url)
     return f"{u.scheme}://{u.netloc}"
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def main() -> None:

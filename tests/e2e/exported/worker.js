@@ -166,14 +166,6 @@ onmessage = async ({ data: { arch, runs = 1 } }) => {
     r.output_len = got.length;
     if (got.length !== want.length) throw new Error(`output has ${got.length} floats, PyTorch's ${want.length} (${meta.expected.shape})`);
 
-    let num = 0, den = 0, maxAbs = 0, nonFinite = 0;
-    for (let i = 0; i < want.length; i++) {
-      const d = got[i] - want[i];
-      if (!Number.isFinite(got[i])) nonFinite++;
-      num += d * d;
-      den += want[i] * want[i];
-      maxAbs = Math.max(maxAbs, Math.abs(d));
-    }
     Object.assign(r, compare(got, want));
     // Again on the same input: tract builds and optimises its plan on the first run, so the
     // later runs time the inference alone.
