@@ -399,7 +399,7 @@ mod tests {
             px(s - 0.01) <= small as f64 && px(s + 0.01) > small as f64,
             "{s}"
         );
-        assert!(output_size(4000, 3000, 4.0).is_err() && output_size(4000, 3000, 2.0).is_ok());
+        assert!(output_size(5000, 4000, 4.0).is_err() && output_size(5000, 4000, 2.0).is_ok());
     }
 
     #[test]
