@@ -144,6 +144,33 @@ function python(code, ...args) {
   return JSON.parse(execFileSync('python3', ['-c', code, ...args], { encoding: 'utf8' }));
 }
 
+/**
+ * The page's restored face 0 of the last restoration against PyTorch on the same checkpoint,
+ * run on the page's own network input for that face: {psnr, std}. Saves input | page | PyTorch.
+ */
+async function faceVsPyTorch(arch, fidelity) {
+  const face = await page.evaluate(() => window.unblur.face(0));
+  const inBin = path.join(out, `${arch}.face0.input.bin`);
+  const afterBin = path.join(out, `${arch}.face0.after.rgba`);
+  await writeFile(inBin, Buffer.from(face.input, 'base64'));
+  await writeFile(afterBin, Buffer.from(face.after, 'base64'));
+  const refBin = path.join(out, `${arch}.face0.pytorch.bin`);
+  const args = [path.join(repo, 'tests/face_reference.py'), '--pth', path.join(ckpt, `${arch}.pth`), '--arch', arch, '--input', inBin, '--out', refBin];
+  if (fidelity != null) args.push('--fidelity', String(fidelity));
+  execFileSync('python3', args, { stdio: 'inherit' });
+  return python(`
+import json, sys, numpy as np
+from PIL import Image
+ref = np.fromfile(sys.argv[1], '<f4').reshape(3, 512, 512).transpose(1, 2, 0)
+ref = np.round(np.clip((ref + 1) / 2, 0, 1) * 255)
+got = np.fromfile(sys.argv[2], np.uint8).reshape(512, 512, 4)[..., :3].astype(np.float64)
+inp = np.fromfile(sys.argv[3], '<f4').reshape(3, 512, 512).transpose(1, 2, 0)
+Image.fromarray(np.concatenate([np.round(np.clip((inp + 1) / 2, 0, 1) * 255), got, ref], 1).astype(np.uint8)).save(sys.argv[4])
+mse = ((ref - got) ** 2).mean()
+print(json.dumps({'psnr': 99.0 if mse == 0 else float(10 * np.log10(255 ** 2 / mse)), 'std': float(got.std())}))
+`, refBin, afterBin, inBin, path.join(out, `${arch}.face0-input-page-pytorch.png`));
+}
+
 // ---------- the steps ----------
 
 const steps = [];
@@ -270,24 +297,7 @@ step("GFPGAN's face matches PyTorch on the same file, and the photo matches the 
   const r = await restore('page-gfpgan.png');
   pageResult = r.file;
   assert(r.faces === 1, `${r.faces} faces restored`);
-  const face = await page.evaluate(() => window.unblur.face(0));
-  const inBin = path.join(out, 'face0.input.bin');
-  const afterBin = path.join(out, 'face0.after.rgba');
-  await writeFile(inBin, Buffer.from(face.input, 'base64'));
-  await writeFile(afterBin, Buffer.from(face.after, 'base64'));
-  const refBin = path.join(out, 'face0.pytorch.bin');
-  execFileSync('python3', [path.join(repo, 'tests/face_reference.py'), '--pth', path.join(ckpt, 'gfpgan.pth'), '--arch', 'gfpgan', '--input', inBin, '--out', refBin], { stdio: 'inherit' });
-  const vsTorch = python(`
-import json, sys, numpy as np
-from PIL import Image
-ref = np.fromfile(sys.argv[1], '<f4').reshape(3, 512, 512).transpose(1, 2, 0)
-ref = np.round(np.clip((ref + 1) / 2, 0, 1) * 255)
-got = np.fromfile(sys.argv[2], np.uint8).reshape(512, 512, 4)[..., :3].astype(np.float64)
-inp = np.fromfile(sys.argv[3], '<f4').reshape(3, 512, 512).transpose(1, 2, 0)
-Image.fromarray(np.concatenate([np.round(np.clip((inp + 1) / 2, 0, 1) * 255), got, ref], 1).astype(np.uint8)).save(sys.argv[4])
-mse = ((ref - got) ** 2).mean()
-print(json.dumps({'psnr': 99.0 if mse == 0 else float(10 * np.log10(255 ** 2 / mse)), 'std': float(got.std())}))
-`, refBin, afterBin, inBin, path.join(out, 'face0-input-page-pytorch.png'));
+  const vsTorch = await faceVsPyTorch('gfpgan');
   assert(vsTorch.std > 5, 'the restored face is flat');
   assert(vsTorch.psnr >= 40, `the page's face vs PyTorch: ${vsTorch.psnr.toFixed(1)} dB (bar 40)`);
 
@@ -331,6 +341,28 @@ step('GPEN, an ONNX from the catalog, is checked, stored as it is and restores a
   return `stored ${gpen.file} (${(size / 1e6).toFixed(0)} MB, as downloaded); 1 face restored`;
 });
 
+step('CodeFormer with its fidelity set in the page matches PyTorch at that w', async () => {
+  await choose('catalog:codeformer');
+  await waitDialog('ask');
+  await page.click('#fm-go');
+  assert((await waitDialog(['closed', 'error'])) === 'closed', `CodeFormer failed: ${await page.textContent('#fm-error')}`);
+  assert(await page.isVisible('#fidelity-field'), 'no fidelity slider for CodeFormer');
+  await page.$eval('#fidelity', (el) => {
+    el.value = '0.7';
+    el.dispatchEvent(new Event('input'));
+  });
+  assert((await page.textContent('#fidelity-out')) === '0.70', 'the slider does not show 0.70');
+  await page.screenshot({ path: path.join(out, 'codeformer-settings.png') });
+  const r = await restore('page-codeformer.png');
+  assert(r.faces === 1, `${r.faces} faces restored with CodeFormer`);
+  const vs = await faceVsPyTorch('codeformer', 0.7);
+  assert(vs.std > 5, 'the restored face is flat');
+  assert(vs.psnr >= 40, `the page's CodeFormer face (w = 0.7) vs PyTorch: ${vs.psnr.toFixed(1)} dB (bar 40)`);
+  await choose('catalog:gfpgan-1.4');
+  assert(await page.isHidden('#fidelity-field'), 'the fidelity slider stays for GFPGAN');
+  return `w = 0.7: ${vs.psnr.toFixed(1)} dB against PyTorch`;
+});
+
 step('with the host stopped, a reload restores with the stored model; a face box leaves a face out', async () => {
   host.kill();
   await new Promise((r) => host.once('exit', r));
@@ -362,10 +394,10 @@ step('the requests went only to the page and the model host, and only after the 
 
 step('the stored models are listed with their sizes and deleted', async () => {
   const rows = await page.$$eval('#stored-models li[data-file]', (ls) => ls.map((l) => l.textContent));
-  assert(rows.length === 2 && rows.some((r) => /GFPGAN.*MB/.test(r)) && rows.some((r) => /GPEN.*MB/.test(r)), `stored list: ${JSON.stringify(rows)}`);
+  assert(rows.length === 3 && ['GFPGAN', 'GPEN', 'CodeFormer'].every((n) => rows.some((r) => r.includes(n) && /MB/.test(r))), `stored list: ${JSON.stringify(rows)}`);
   await page.evaluate(() => (document.querySelector('#stored-models').closest('details').open = true));
   await page.screenshot({ path: path.join(out, 'stored-list.png') });
-  for (let left = 2; left > 0; left--) {
+  for (let left = rows.length; left > 0; left--) {
     await page.click('#stored-models li[data-file] button');
     await page.waitForFunction((n) => document.querySelectorAll('#stored-models li[data-file]').length === n, left - 1, { timeout: 10_000 });
   }
