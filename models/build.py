@@ -6,7 +6,12 @@ write the built manifest read by the Rust CLI and the web page.
                             [--report] [--readme README.md] [--no-fidelity] [--verify]
 
 Source folder: --source, else $UNBLUR_MODEL_SOURCE, else ../shared/models next to the repo if it
-exists, else each model's download URL (fetched into <out>/cache). Nothing here is ever committed.
+exists, else each model's download URL (fetched into <out>/cache). Nothing built is ever committed.
+
+The fidelity measurement (which needs the dev photos) picks each model's shipped form; its results
+are committed data, models/fidelity.json, keyed by the sha256 of each artifact measured. A build
+with --no-fidelity (a GitHub Pages build, which has no photos) ships what that report says for
+every artifact that is byte for byte the one measured, and fp32 for any other.
 """
 from __future__ import annotations
 
@@ -26,6 +31,7 @@ from unblur_models.common import (  # noqa: E402
 
 STAMP = ".stamp.json"
 FIDELITY_CACHE = ".fidelity-cache.json"
+COMMITTED_FIDELITY = Path(__file__).resolve().parent / "fidelity.json"
 BUILT_MANIFEST = "manifest.json"
 README_START = "<!-- models-report:start -->"
 README_END = "<!-- models-report:end -->"
@@ -195,6 +201,39 @@ def measure_fidelity(entry: dict, arts: dict, out: Path, cache: dict, dev: Path)
     return result
 
 
+def record_fidelity(path: Path, arts: dict, metrics: dict) -> None:
+    """Writes the measured fidelity as committed data (models not measured this time are kept)."""
+    data = load_json(path, {}) or {}
+    models = dict(data.get("models", {}))
+    for mid, m in metrics.items():
+        models[mid] = {"fp32_sha256": arts[mid]["fp32"]["sha256"],
+                       "forms": {f: {"sha256": arts[mid][f]["sha256"], **m[f]} for f in sorted(m)}}
+    new = {"version": 1,
+           "about": "models/build.py's fidelity of each compressed form against fp32 on the dev photos, "
+                    "keyed by the artifacts' sha256; builds without the photos (--no-fidelity) ship by it",
+           "models": dict(sorted(models.items()))}
+    if new != data:
+        write_json(path, new)
+
+
+def committed_fidelity(path: Path, arts: dict) -> dict:
+    """The committed report's metrics for every artifact that is the one it measured."""
+    data = load_json(path, {}) or {}
+    out = {}
+    for mid, a in arts.items():
+        rec = data.get("models", {}).get(mid)
+        if not rec or rec.get("fp32_sha256") != a["fp32"]["sha256"]:
+            log(f"  {mid}: not in the committed report (or another fp32): ships fp32")
+            continue
+        forms = {f: {k: v for k, v in r.items() if k != "sha256"}
+                 for f, r in rec["forms"].items() if a.get(f, {}).get("sha256") == r.get("sha256")}
+        missing = sorted(set(rec["forms"]) - set(forms))
+        if missing:
+            log(f"  {mid}: {', '.join(missing)} differ from the artifacts the report measured: not shipped")
+        out[mid] = forms
+    return out
+
+
 def choose_ship(entries: dict, arts: dict, metrics: dict) -> dict:
     """Smallest form meeting the bar, else fp32. Denoise partners (weights interpolated at run
     time) get the same form: the smallest one that meets the bar for both."""
@@ -353,12 +392,17 @@ def run(args) -> int:
     arts = {e["id"]: build_model(e, sources[e["id"]], out, stamp, tool) for e in selected}
 
     metrics = {}
+    committed = Path(args.fidelity_report)
     if not args.no_fidelity:
         dev = Path(args.dev)
         log(f"fidelity (dev photos: {dev}):")
         cache = load_json(out / FIDELITY_CACHE, {})
         for e in selected:
             metrics[e["id"]] = measure_fidelity(e, arts[e["id"]], out, cache, dev)
+        record_fidelity(committed, arts, metrics)
+    else:
+        log(f"fidelity: not measured; shipped forms from the committed report {committed}:")
+        metrics = committed_fidelity(committed, arts)
 
     previous = {e["id"]: e for e in (load_json(out / BUILT_MANIFEST, {}) or {}).get("models", [])}
     ship = choose_ship(entries, arts, metrics)
@@ -393,7 +437,9 @@ def main(argv=None) -> int:
     p.add_argument("--dev", default=os.environ.get("UNBLUR_DEV_DATA", str(DEV_DATA)),
                    help="dev photos for the fidelity report (default: ../shared/data/dev)")
     p.add_argument("--only", help="comma-separated model ids to build (others are kept as built before)")
-    p.add_argument("--no-fidelity", action="store_true", help="skip the fidelity measurement (ships fp32)")
+    p.add_argument("--no-fidelity", action="store_true",
+                   help="do not measure fidelity: ship by the committed report (fp32 where it does not apply)")
+    p.add_argument("--fidelity-report", default=str(COMMITTED_FIDELITY), help=argparse.SUPPRESS)
     p.add_argument("--report", action="store_true", help="print the report table")
     p.add_argument("--readme", help="replace the models report between the marker lines in this file")
     p.add_argument("--verify", action="store_true", help="check every artifact of the built manifest in --out")

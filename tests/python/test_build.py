@@ -175,3 +175,28 @@ def test_readme_markers(tmp_path):
     plain.write_text("no markers here\n")
     assert not build.update_readme(plain, "| new |\n")
     assert plain.read_text() == "no markers here\n"
+
+
+def test_without_photos_the_committed_report_decides(mirror, tmp_path, fresh_build):
+    """A build that does not measure (a GitHub Pages build has no dev photos) ships what the
+    committed models/fidelity.json measured, and only for the very artifacts it measured."""
+    import json
+
+    full = {m["id"]: m for m in json.loads((fresh_build / "manifest.json").read_text())["models"]}
+    assert full["yunet"]["ship"] != "fp32", "positive control: the measured build ships a compressed form"
+    out = tmp_path / "out"
+    r = run([BUILD_PY, "--source", mirror, "--out", out, "--only", "yunet", "--no-fidelity"])
+    assert r.returncode == 0, r.stderr
+    built = {m["id"]: m for m in json.loads((out / "manifest.json").read_text())["models"]}
+    assert built["yunet"]["ship"] == full["yunet"]["ship"]
+    # A report that measured other artifacts does not apply: fp32, and the log says why.
+    report = json.loads((BUILD_PY.parent / "fidelity.json").read_text())
+    for form in report["models"]["yunet"]["forms"].values():
+        form["sha256"] = "0" * 64
+    (tmp_path / "other.json").write_text(json.dumps(report))
+    r = run([BUILD_PY, "--source", mirror, "--out", out, "--only", "yunet", "--no-fidelity",
+             "--fidelity-report", tmp_path / "other.json"])
+    assert r.returncode == 0, r.stderr
+    built = {m["id"]: m for m in json.loads((out / "manifest.json").read_text())["models"]}
+    assert built["yunet"]["ship"] == "fp32"
+    assert "differ from the artifacts the report measured" in r.stdout + r.stderr
