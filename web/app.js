@@ -893,12 +893,13 @@ async function restoreOne(it) {
     const seconds = (performance.now() - t0) / 1000;
     if (it.result) URL.revokeObjectURL(it.result.url);
     const blob = new Blob([res.bytes], { type: res.mime });
-    it.result = { blob, url: URL.createObjectURL(blob), name: res.name, width: res.info.outWidth, height: res.info.outHeight, faces: res.info.faces.length, scale, format, seconds, faceEls: null };
+    it.result = { blob, url: URL.createObjectURL(blob), name: res.name, width: res.info.outWidth, height: res.info.outHeight, faces: res.info.faces.length, restored: res.info.faces.length - (res.info.faceFailure?.left ?? 0), scale, format, seconds, faceEls: null };
     it.status = 'done';
     if (!chosenFaces(it)) it.faces = res.info.faces;
     if (res.info.faceFailure) {
       const f = res.info.faceFailure;
-      toast(`${it.name}: the face model stopped (${f.error}); ${plural(f.left, 'face')} ${f.left === 1 ? 'was' : 'were'} left as the upscaler made ${f.left === 1 ? 'it' : 'them'}.`, 'warning');
+      toast(`${it.name}: the face model stopped: ${f.error}. ${f.left === 1 ? 'One face was' : `${f.left} faces were`} left as the upscaler made ${f.left === 1 ? 'it' : 'them'}.`, 'warning');
+      refreshFaceModels(); // a model the browser evicted is no longer listed (or offered as stored)
     }
     it.faceEls = null;
     loadFacePairs(it);
@@ -942,8 +943,8 @@ function showResult(it) {
   a.textContent = `Download ${ext.toUpperCase().replace('JPG', 'JPEG')} · ${mb(r.blob.size)}`;
   $('out-format').value = r.format;
   $('out-format').disabled = it !== lastJobItem || running;
-  $('done').dataset.facesRestored = r.faces;
-  $('done-title').textContent = r.faces ? `Restored · ${plural(r.faces, 'face')}` : 'Restored';
+  $('done').dataset.facesRestored = r.restored;
+  $('done-title').textContent = r.restored ? `Restored · ${plural(r.restored, 'face')}` : 'Restored';
   $('done-meta').textContent = `×${fmtScale(r.scale)} · ${r.width}×${r.height} · ${fmtTime(r.seconds)}`;
   $('faces-panel').hidden = !r.faces;
   const list = $('face-list');

@@ -13,6 +13,16 @@ export class Cancelled extends Error {
   }
 }
 
+/**
+ * How many face workers a large face model gets: its heap is 1.6–1.8 GiB and never shrinks, so
+ * one, and two only where the device says it has the memory (8 GB, Chromium's cap) and there are
+ * cores beside the tile workers' to run them.
+ */
+export function faceWorkers(runners) {
+  const mem = /** @type {any} */ (navigator).deviceMemory;
+  return mem >= 8 && (navigator.hardwareConcurrency || 2) >= 4 && runners >= 2 ? 2 : 1;
+}
+
 /** How many inference workers: one per core, fewer on a device that says it has little memory. */
 export function poolSize() {
   const cores = navigator.hardwareConcurrency || 2;
@@ -142,9 +152,10 @@ export class Pool {
       on.start?.(info);
       // The face worker starts only for a photo with faces to restore: its model takes seconds
       // to load and a heap of 1.6–1.8 GiB.
-      const facePeer = heavy && info.faces.length ? (this.facePeer = this.spawn('face')) : null;
-      const faceReady = facePeer ? this.ensureNet(facePeer, 'face') : null;
-      faceReady?.catch(() => {}); // awaited by the face stage
+      const nFace = heavy ? Math.min(info.faces.length, faceWorkers(this.runners.length)) : 0;
+      const facePeers = (this.facePeers = Array.from({ length: nFace }, (_, k) => this.spawn(`face-${k}`)));
+      const faceReady = facePeers.map((p) => this.ensureNet(p, 'face'));
+      for (const r of faceReady) r.catch(() => {}); // awaited by the face stage
 
       // The work: faces first (the largest items), then tiles in reading order.
       const [, , th, tw] = info.tileShape;
@@ -204,25 +215,27 @@ export class Pool {
       };
       // The face worker: a model that fails to load or runs out of memory leaves the remaining
       // faces as the upscaler made them (the job goes on); the worker is ended when done.
-      const faceStage = facePeer
-        ? (async () => {
-            try {
-              await faceReady;
-              check();
-              await loop(facePeer, 'face');
-            } catch (e) {
-              if (job.cancelled || !(e instanceof WorkerDied || /memory|stored face model/i.test(e.message))) throw e;
-              info.faceFailure = { error: e.message, restored: done.faces, left: total.faces - done.faces };
-              for (const it of faceQueue.splice(0)) done.cost += it.cost;
-            } finally {
-              facePeer.kill('the face stage is done');
-              this.facePeer = null;
-            }
-          })()
-        : null;
+      // Each face worker takes faces from one queue until it is empty; one that fails leaves the
+      // others to go on, and when none is left the remaining faces stay as upscaled.
+      let faceAlive = facePeers.length;
+      let faceError = null;
+      const faceStage = (peer, k) =>
+        (async () => {
+          try {
+            await faceReady[k];
+            check();
+            await loop(peer, 'face');
+          } catch (e) {
+            if (job.cancelled || !(e instanceof WorkerDied || /memory|stored face model/i.test(e.message))) throw e;
+            faceError ??= e.message;
+            if (--faceAlive === 0) for (const it of faceQueue.splice(0)) done.cost += it.cost;
+          } finally {
+            peer.kill('the face stage is done');
+          }
+        })();
       // The first failure stops the others: a dead worker fails the whole job cleanly.
       await new Promise((resolve, reject) => {
-        const loops = [...this.runners.map((r, idx) => loop(r, idx)), ...(faceStage ? [faceStage] : [])];
+        const loops = [...this.runners.map((r, idx) => loop(r, idx)), ...facePeers.map(faceStage)];
         let left = loops.length;
         loops.forEach((l) =>
           l.then(
@@ -235,6 +248,8 @@ export class Pool {
         );
       });
       check();
+      // A face worker that failed: the faces no worker restored stay as the upscaler made them.
+      if (faceError) info.faceFailure = { error: faceError, restored: done.faces, left: total.faces - done.faces };
       on.finishing?.();
       const res = await this.coord.call({ type: 'finish', format: options.format, quality: options.jpeg_quality, stem });
       return { bytes: res.bytes, name: res.name, mime: res.mime, info };
@@ -259,7 +274,7 @@ export class Pool {
   stopBusy() {
     // Fresh workers still starting are left to start; busy ones are stopped mid-computation.
     for (const r of this.runners) if (r.busy && !r.initializing) r.kill('cancelled');
-    this.facePeer?.kill('cancelled');
+    for (const p of this.facePeers || []) p.kill('cancelled');
     if (this.coord.busy) this.coord.kill('cancelled');
     this.heal();
   }
