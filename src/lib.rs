@@ -20,6 +20,7 @@ pub mod pipeline;
 pub mod resample;
 pub mod tiles;
 pub mod upscale;
+pub mod workers;
 
 pub use error::{Error, Result};
 pub use image_io::{OutputFormat, Photo};

@@ -141,31 +141,29 @@ impl Restorer {
             Some((net, _)) => net,
             None => &self.sr,
         };
-        // Faces run on the tiles' threads too, a group at a time; the job pastes them in their
-        // order, so the bytes are the same as with one thread.
+        // Faces run on the same pool of threads as the tiles, from one queue; the job pastes them
+        // in their order, so the bytes are the same as with one thread.
         let n = job.face_count();
         let threads = upscale::worker_threads(opts.threads, n).max(1);
+        let work = |i: usize| -> Result<(Vec<usize>, Vec<f32>)> {
+            let shape = job.face_shape(i)?;
+            let mut out = net.run(&shape, job.face_input(i)?.to_vec())?;
+            Ok(out.swap_remove(0))
+        };
+        let mut outputs = Vec::with_capacity(n);
         let mut done = 0;
-        for group in (0..n).collect::<Vec<_>>().chunks(threads) {
-            if obs.cancelled() {
-                return Err(Error::Cancelled);
-            }
-            let run = |&i: &usize| -> Result<(Vec<usize>, Vec<f32>)> {
-                let shape = job.face_shape(i)?;
-                let mut out = net.run(&shape, job.face_input(i)?.to_vec())?;
-                Ok(out.swap_remove(0))
-            };
-            let outputs = map_on_threads(group, &run);
-            for (&i, out) in group.iter().zip(outputs) {
-                let (shape, data) = out?;
-                job.accept_face(i, &shape, &data)?;
-                done += 1;
-                progress.set(Progress {
-                    faces_done: done,
-                    ..progress.get()
-                });
-                obs.progress(&progress.get());
-            }
+        crate::workers::run(n, threads, obs, &work, &mut |i, out| {
+            outputs.push((i, out));
+            done += 1;
+            progress.set(Progress {
+                faces_done: done,
+                ..progress.get()
+            });
+            obs.progress(&progress.get());
+            Ok(())
+        })?;
+        for (i, (shape, data)) in outputs {
+            job.accept_face(i, &shape, &data)?;
         }
         job.into_result()
     }
@@ -184,26 +182,6 @@ impl Restorer {
             faces,
         })
     }
-}
-
-/// `f` over `items`, one scoped thread per item (one item: this thread), results in order.
-#[cfg(not(target_arch = "wasm32"))]
-fn map_on_threads<T: Sync, R: Send>(items: &[T], f: &(impl Fn(&T) -> R + Sync)) -> Vec<R> {
-    if items.len() <= 1 {
-        return items.iter().map(f).collect();
-    }
-    std::thread::scope(|s| {
-        let handles: Vec<_> = items.iter().map(|item| s.spawn(move || f(item))).collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-            .collect()
-    })
-}
-
-#[cfg(target_arch = "wasm32")]
-fn map_on_threads<T, R>(items: &[T], f: &impl Fn(&T) -> R) -> Vec<R> {
-    items.iter().map(f).collect()
 }
 
 /// A face model must take one square RGB input of 512 or 256 pixels.

@@ -276,9 +276,10 @@ pub fn worker_threads(requested: usize, tiles: usize) -> usize {
     n.clamp(1, tiles.max(1))
 }
 
-/// Runs every tile of `job` through `net` and blends it in: on `threads` threads natively (the
-/// blend is a sum of non-negative integers, so the bytes are the same whatever the order), in
-/// order on one otherwise. Progress after each tile; stops between tiles when cancelled.
+/// Runs every tile of `job` through `net` and blends it in, on `threads` threads natively
+/// ([`crate::workers`]; the blend is a sum of non-negative integers, so the bytes are the same
+/// whatever the order), in order on one otherwise. Progress after each tile; stops between tiles
+/// when cancelled.
 pub fn run_tiles(
     job: &mut TileJob,
     photo: &Rgb16Image,
@@ -289,90 +290,22 @@ pub fn run_tiles(
 ) -> Result<()> {
     let shape = job.input_shape();
     let n = job.count();
-    #[cfg(not(target_arch = "wasm32"))]
-    if threads > 1 && n > 1 {
-        return run_threaded(job, photo, net, threads.min(n), observer, on_tile);
-    }
-    let _ = threads;
-    for i in 0..n {
-        if observer.cancelled() {
-            return Err(Error::Cancelled);
-        }
-        let out = net.run(&shape, job.input(photo, i))?;
-        job.accept(i, &out[0].1)?;
-        on_tile(i + 1, n);
-    }
-    Ok(())
-}
-
-#[cfg(not(target_arch = "wasm32"))]
-fn run_threaded(
-    job: &mut TileJob,
-    photo: &Rgb16Image,
-    net: &Network,
-    threads: usize,
-    observer: &dyn Observer,
-    on_tile: &mut dyn FnMut(usize, usize),
-) -> Result<()> {
-    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-    use std::sync::mpsc;
-
-    if observer.cancelled() {
-        return Err(Error::Cancelled);
-    }
-    let shape = job.input_shape();
-    let n = job.count();
     let windows: Vec<[usize; 4]> = (0..n).map(|i| job.rect(i).input).collect();
     // Plan once, before the threads start, so that they do not all build it.
     net.plan(&shape)?;
-    let next = AtomicUsize::new(0);
-    let stop = AtomicBool::new(false);
-    let (tx, rx) = mpsc::sync_channel::<(usize, Result<Vec<f32>>)>(threads);
-    std::thread::scope(|s| {
-        for _ in 0..threads {
-            let tx = tx.clone();
-            let (next, stop, windows, shape) = (&next, &stop, &windows, &shape);
-            s.spawn(move || {
-                while !stop.load(Ordering::Relaxed) {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= n {
-                        break;
-                    }
-                    let out = net
-                        .run(shape, window_input(photo, windows[i]))
-                        .and_then(|o| {
-                            o.into_iter()
-                                .next()
-                                .map(|(_, data)| data)
-                                .ok_or_else(|| Error::Model("the network has no output".into()))
-                        });
-                    if tx.send((i, out)).is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-        drop(tx);
-        let mut result = Ok(());
-        let mut done = 0;
-        // Until every worker has hung up, so that none is left blocked on a full channel.
-        for (i, out) in rx {
-            if result.is_err() {
-                continue;
-            }
-            result = out.and_then(|o| job.accept(i, &o).map(|_| ()));
-            if result.is_ok() {
-                done += 1;
-                on_tile(done, n);
-                if observer.cancelled() {
-                    result = Err(Error::Cancelled);
-                }
-            }
-            if result.is_err() {
-                stop.store(true, Ordering::Relaxed);
-            }
-        }
-        result
+    let work = |i: usize| -> Result<Vec<f32>> {
+        net.run(&shape, window_input(photo, windows[i]))?
+            .into_iter()
+            .next()
+            .map(|(_, data)| data)
+            .ok_or_else(|| Error::Model("the network has no output".into()))
+    };
+    let mut done = 0;
+    crate::workers::run(n, threads, observer, &work, &mut |i, out| {
+        job.accept(i, &out)?;
+        done += 1;
+        on_tile(done, n);
+        Ok(())
     })
 }
 
