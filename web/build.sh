@@ -86,7 +86,7 @@ for f in "$opt_cache"/*.wasm; do
 done
 
 # The page.
-for f in index.html app.js engine.js protocol.js bridge.js pool.js models.js worker.js facemodels.js style.css icon.svg app.webmanifest; do
+for f in index.html app.js engine.js protocol.js bridge.js pool.js models.js worker.js facemodels.js store.js style.css icon.svg app.webmanifest; do
   cp "web/$f" "$site.tmp/$f"
 done
 

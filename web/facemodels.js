@@ -7,8 +7,9 @@
 // worker.js); what is in it is listed in localStorage under `unblur.faceModels`. A user's GitHub
 // Pages projects share one origin, hence the `unblur` namespace on both.
 
+import { storeDir } from './store.js';
+
 const INDEX_KEY = 'unblur.faceModels';
-const STORE_PATH = ['unblur', 'face-models'];
 
 /** About how large the stored form is, per byte of the download: the converter keeps GFPGAN in
  *  fp16 (half), CodeFormer's encoder in f32 (two thirds); an ONNX file is stored as it is. */
@@ -28,12 +29,6 @@ export function storedModels() {
 
 function saveIndex(list) {
   localStorage.setItem(INDEX_KEY, JSON.stringify(list));
-}
-
-async function storeDir() {
-  let d = await navigator.storage.getDirectory();
-  for (const n of STORE_PATH) d = await d.getDirectoryHandle(n, { create: true });
-  return d;
 }
 
 /** Drops index entries whose file the browser no longer has (evicted, or cleared by the user). */

@@ -12,19 +12,13 @@
 // (one origin holds all of a user's GitHub Pages projects).
 
 import { REQUEST_TYPES } from './protocol.js';
+import { storeDir } from './store.js';
 
 /** @typedef {import('./protocol.js').Request} Request */
 
 // The wasm-bindgen glue of the build the pool chose (engine.js), loaded by `init`.
 let Net, Job, probe, mimeType, Sha256, prepareFaceModel, storedName;
 
-const STORE_PATH = ['unblur', 'face-models'];
-async function storeDir() {
-  if (!navigator.storage?.getDirectory) throw new Error('this browser cannot store face models (no Origin Private File System)');
-  let d = await navigator.storage.getDirectory();
-  for (const n of STORE_PATH) d = await d.getDirectoryHandle(n, { create: true });
-  return d;
-}
 async function storeRead(name) {
   const dir = await storeDir();
   const fh = await dir.getFileHandle(name).catch(() => {
