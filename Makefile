@@ -50,6 +50,8 @@ test-py:
 
 test-e2e:
 	UNBLUR_BENCH_BUILDS=relaxed bash web/build.sh dev
+	# The Pages build a fork runs, against a stand-in release host (reuses the wasm just built).
+	$(PY) -m pytest tests/pages -q
 	node tests/e2e/run.mjs
 	node tests/e2e/face_models.mjs
 	# The exporter's GFPGAN and CodeFormer rows are left to `make bench`: the pth: rows run the same

@@ -2,11 +2,15 @@
 """Unblur model build: verify sources, write fp32/int8/fp16 ONNX artifacts, measure fidelity,
 write the built manifest read by the Rust CLI and the web page.
 
-    python3 models/build.py [--source DIR] [--out models/build] [--only ID,...]
+    python3 models/build.py [--source DIR | --fetch] [--out models/build] [--only ID,...]
                             [--report] [--readme README.md] [--no-fidelity] [--verify]
 
 Source folder: --source, else $UNBLUR_MODEL_SOURCE, else ../shared/models next to the repo if it
-exists, else each model's download URL (fetched into <out>/cache). Nothing built is ever committed.
+exists. Without one (or with --fetch) each model comes from its pinned upstream file, fetched into
+<out>/cache: `source.download` (an ONNX, checked by `sha256`), or `source.release` (a PyTorch
+checkpoint from the upstream GitHub release, checked by its own sha256, converted to the ONNX that
+`sha256` pins: models/unblur_models/srvgg.py). A model delivered on demand with neither is left
+out of the build (the page does not offer it). Nothing built is ever committed.
 
 The fidelity measurement (which needs the dev photos) picks each model's shipped form; its results
 are committed data, models/fidelity.json, keyed by the sha256 of each artifact measured. A build
@@ -63,14 +67,56 @@ def download(url: str, dest: Path) -> None:
     try:
         with urllib.request.urlopen(url, timeout=120) as r, open(part, "wb") as f:  # noqa: S310
             shutil.copyfileobj(r, f)
+            size, got = r.headers.get("Content-Length"), f.tell()
+        # urllib returns a body cut short by a dropped connection without an error.
+        if size is not None and got != int(size):
+            raise OSError(f"interrupted after {got:,} of {int(size):,} bytes")
     except Exception as e:  # noqa: BLE001
         part.unlink(missing_ok=True)
         raise BuildError(f"download of {url} failed: {e}") from e
     os.replace(part, dest)
 
 
-def locate_source(entry: dict, source_dir: Path | None, cache_dir: Path) -> Path:
-    """Find (or fetch) a model's source file and check its sha256."""
+def fetch_release(entry: dict, cache_dir: Path) -> Path:
+    """A model's pinned upstream release checkpoint, converted to the ONNX the manifest pins.
+
+    The `.pth` is checked against its own pinned sha256 before it is read. Its conversion
+    (models/unblur_models/srvgg.py) is checked against PyTorch and then against the manifest's
+    sha256 of the ONNX every measurement was made on; if it is another ONNX (the release's weights
+    differ from the ones that file was made from beyond fp16 rounding) the build goes on from it,
+    says so, and ships it as fp32, since nothing measured it."""
+    from unblur_models import srvgg
+
+    rel = entry["source"]["release"]
+    if rel.get("convert") != "srvgg":
+        raise BuildError(f"{entry['id']}: unknown release conversion {rel.get('convert')!r}")
+    pth = cache_dir / Path(rel["url"]).name
+    if not pth.is_file() or sha256_file(pth) != rel["sha256"]:
+        download(rel["url"], pth)
+    actual = sha256_file(pth)
+    if actual != rel["sha256"]:
+        pth.unlink()
+        raise BuildError(f"sha256 mismatch for {rel['url']}: expected {rel['sha256']}, got {actual} "
+                         f"(deleted; the upstream file changed: check it before pinning it again)")
+    out = cache_dir / entry["source"]["mirror"]
+    try:
+        data, model = srvgg.convert(pth)
+        err = srvgg.check(data, model)
+    except srvgg.ConvertError as e:
+        raise BuildError(f"{entry['id']}: {e}") from e
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, out)
+    got = sha256_file(out)
+    same = "the ONNX the manifest pins" if got == entry["sha256"] else f"ANOTHER ONNX than the pinned {entry['sha256']}"
+    log(f"  {entry['id']}: converted {pth.name} (vs PyTorch {err:.1e}): {same}")
+    return out
+
+
+def locate_source(entry: dict, source_dir: Path | None, cache_dir: Path) -> tuple[Path | None, str]:
+    """Find (or fetch) a model's source file and check it: (path, its sha256). Fetching (no
+    source folder), a model with no pinned upstream download is (None, why) if it is fetched
+    only on demand, and an error if the page needs it."""
     src = entry.get("source", {})
     mirror = src.get("mirror")
     expected = entry.get("sha256")
@@ -81,7 +127,7 @@ def locate_source(entry: dict, source_dir: Path | None, cache_dir: Path) -> Path
         actual = sha256_file(path)
         if actual != expected:
             raise BuildError(f"sha256 mismatch for {path}: expected {expected}, got {actual}")
-        return path
+        return path, actual
     if not mirror or not expected:
         raise BuildError(f"{entry['id']}: manifest entry lacks source.mirror or sha256")
     if source_dir is not None:
@@ -90,16 +136,27 @@ def locate_source(entry: dict, source_dir: Path | None, cache_dir: Path) -> Path
             raise BuildError(f"{entry['id']}: source file {path} not found")
     else:
         path = cache_dir / mirror
+        if src.get("release"):
+            if not path.is_file() or sha256_file(path) != expected:
+                path = fetch_release(entry, cache_dir)
+            return path, sha256_file(path)
         if not path.is_file() or sha256_file(path) != expected:
             url = src.get("download")
             if not url:
+                if entry.get("delivery") == "on-demand":
+                    return None, f"no pinned upstream download (upstream: {src.get('url')}); a mirror can provide it"
                 raise BuildError(f"{entry['id']}: no source folder and no direct download URL "
                                  f"(upstream: {src.get('url')}); pass --source DIR or set UNBLUR_MODEL_SOURCE")
             download(url, path)
+            actual = sha256_file(path)
+            if actual != expected:
+                path.unlink()
+                raise BuildError(f"sha256 mismatch for {url}: expected {expected}, got {actual} "
+                                 f"(deleted; the upstream file changed: check it before pinning it again)")
     actual = sha256_file(path)
     if actual != expected:
         raise BuildError(f"sha256 mismatch for {path}: expected {expected}, got {actual}")
-    return path
+    return path, actual
 
 
 # ------------------------------------------------------------------ artifacts
@@ -149,10 +206,10 @@ def write_form(form: str, src: Path, dest: Path) -> None:
     os.replace(tmp, dest)
 
 
-def build_model(entry: dict, src: Path, out: Path, stamp: dict, tool: str) -> dict:
+def build_model(entry: dict, src: Path, src_sha: str, out: Path, stamp: dict, tool: str) -> dict:
     mid = entry["id"]
     prev = stamp.get(mid, {})
-    if prev.get("source_sha256") == entry["sha256"] and prev.get("tool") == tool:
+    if prev.get("source_sha256") == src_sha and prev.get("tool") == tool:
         arts = prev.get("artifacts", {})
         if all(f in arts and (out / arts[f]["file"]).is_file()
                and sha256_file(out / arts[f]["file"]) == arts[f]["sha256"] for f in FORMS):
@@ -166,7 +223,7 @@ def build_model(entry: dict, src: Path, out: Path, stamp: dict, tool: str) -> di
         validate(dest, entry)
         arts[form] = describe(dest)
         log(f"  {mid}: wrote {dest.name} ({arts[form]['bytes']:,} bytes, {time.time() - t:.1f}s)")
-    stamp[mid] = {"source_sha256": entry["sha256"], "tool": tool, "artifacts": arts}
+    stamp[mid] = {"source_sha256": src_sha, "tool": tool, "artifacts": arts}
     write_json(out / STAMP, stamp)
     return arts
 
@@ -380,16 +437,21 @@ def run(args) -> int:
         raise BuildError(f"unknown model id(s): {', '.join(sorted(only - set(entries)))}")
     selected = [e for e in manifest["models"] if not e.get("bring_your_own") and (only is None or e["id"] in only)]
 
-    source_dir = resolve_source_dir(args.source)
+    source_dir = None if args.fetch else resolve_source_dir(args.source)
     cache_dir = out / "cache"
-    log(f"sources: {source_dir if source_dir else f'download into {cache_dir}'}")
+    log(f"sources: {source_dir if source_dir else f'pinned upstream files, fetched into {cache_dir}'}")
     sources = {e["id"]: locate_source(e, source_dir, cache_dir) for e in selected}  # all checked first
+    for mid, (path, why) in list(sources.items()):
+        if path is None:
+            log(f"  {mid}: left out of this build: {why}")
+            del sources[mid]
+    selected = [e for e in selected if e["id"] in sources]
 
     out.mkdir(parents=True, exist_ok=True)
     stamp = load_json(out / STAMP, {})
     tool = files_hash(TOOL_FILES)
     log("artifacts:")
-    arts = {e["id"]: build_model(e, sources[e["id"]], out, stamp, tool) for e in selected}
+    arts = {e["id"]: build_model(e, *sources[e["id"]], out, stamp, tool) for e in selected}
 
     metrics = {}
     committed = Path(args.fidelity_report)
@@ -411,9 +473,11 @@ def run(args) -> int:
         if e.get("bring_your_own"):
             models.append(built_entry(e, None, None, None))
         elif mid in arts:
-            models.append(built_entry(e, arts[mid], metrics.get(mid), ship[mid]))
-        elif mid in previous:  # not selected by --only: keep what an earlier build wrote
+            models.append(built_entry(dict(e, sha256=sources[mid][1]), arts[mid], metrics.get(mid), ship[mid]))
+        elif mid in previous and only:  # not selected by --only: keep what an earlier build wrote
             models.append(previous[mid])
+        else:  # no source this time (fetched on demand, with no pinned download): not offered
+            models.append(built_entry(e, None, None, None))
     built = {"version": 1, "models": models}
     write_json(out / BUILT_MANIFEST, built)
 
@@ -436,6 +500,9 @@ def main(argv=None) -> int:
     p.add_argument("--manifest", default=str(SOURCE_MANIFEST), help=argparse.SUPPRESS)
     p.add_argument("--dev", default=os.environ.get("UNBLUR_DEV_DATA", str(DEV_DATA)),
                    help="dev photos for the fidelity report (default: ../shared/data/dev)")
+    p.add_argument("--fetch", action="store_true",
+                   help="ignore any source folder: fetch each model from its pinned upstream file "
+                        "(a release checkpoint is converted); on-demand models without one are left out")
     p.add_argument("--only", help="comma-separated model ids to build (others are kept as built before)")
     p.add_argument("--no-fidelity", action="store_true",
                    help="do not measure fidelity: ship by the committed report (fp32 where it does not apply)")

@@ -14,9 +14,12 @@ want=$(grep -A1 '^name = "wasm-bindgen"$' Cargo.lock | sed -n 's/^version = "\(.
 have=$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)
 [ "$have" = "$want" ] || cargo install wasm-bindgen-cli --version "$want"
 
-# Python: the model build tool always; PyTorch + spandrel (the exporter) for tests.
-req=models/requirements.txt; [ "$what" = test ] && req=models/requirements-export.txt
-stamp=.setup-$what.stamp
+# Python: the model build tool always; PyTorch + spandrel (the exporter) for tests, and for a
+# build with no model mirror (it converts the upstream release checkpoints).
+req=models/requirements.txt
+[ -d "${UNBLUR_MODEL_SOURCE:-../shared/models}" ] || req=models/requirements-release.txt
+[ "$what" = test ] && req=models/requirements-export.txt
+stamp=.setup-$what-$(basename "$req" .txt).stamp
 if [ ! -f "$stamp" ] || [ "$req" -nt "$stamp" ]; then
   $PY -m pip install -q -r "$req"
   touch "$stamp"

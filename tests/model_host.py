@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """A stand-in for the catalog's model host, for the CLI and page tests: as Hugging Face does, the
 host answers `/resolve/FILE` with a redirect to a CDN on another origin, which serves the file
-with CORS headers and HTTP Range.
+with CORS headers and HTTP Range. It stands in for a GitHub release as well (the Pages build's
+test): `/OWNER/REPO/releases/download/TAG/FILE` is redirected the same way, as GitHub redirects to
+its object store.
 
     python3 tests/model_host.py --dir DIR --port P --cdn-port Q [--log FILE]
 
@@ -54,7 +56,7 @@ def make_handler(directory: str, port: int, cdn_port: int, log: str | None, is_c
                     self.send_response(200)
                     self.end_headers()
                     return
-                m = re.match(r"^/resolve/([\w.\-]+)$", self.path)
+                m = re.match(r"^/(?:resolve|[\w.\-]+/[\w.\-]+/releases/download/[\w.\-]+)/([\w.\-]+)$", self.path)
                 if not m:
                     self.send_error(404)
                     return

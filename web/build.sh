@@ -6,7 +6,8 @@
 #
 # dev: the fast wasm profile (no LTO); dist: fat LTO + wasm-opt (if available via npm binaryen).
 # Needs: cargo with the wasm32-unknown-unknown target, wasm-bindgen-cli equal to the crate's
-# wasm-bindgen version, and a built models/build/manifest.json (python3 models/build.py).
+# wasm-bindgen version, and a built models/build/manifest.json (python3 models/build.py; another
+# models build folder: UNBLUR_MODELS_BUILD; another site folder: UNBLUR_SITE).
 set -euo pipefail
 mode="${1:-dev}"
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -18,7 +19,7 @@ case "$mode" in
 esac
 site="${UNBLUR_SITE:-$root/dist/site}"
 target="${CARGO_TARGET_DIR:-$root/target-wasm}"
-manifest="$root/models/build/manifest.json"
+manifest="${UNBLUR_MODELS_BUILD:-$root/models/build}/manifest.json"
 [[ -f "$manifest" ]] || { echo "web/build.sh: $manifest is missing; run: python3 models/build.py" >&2; exit 1; }
 
 # Two builds of the same engine (web/engine.js picks one at load time): pkg/ with SIMD128, and
