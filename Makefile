@@ -6,7 +6,7 @@ PORT ?= 8080
 WASM_TARGET := CARGO_TARGET_DIR=target-wasm cargo
 export UNBLUR_MODEL_SOURCE ?= $(abspath ../shared/models)
 
-.PHONY: serve test setup-serve setup-test models cli site site-dev lint test-rust test-py test-export test-e2e bench face-data train-face eval-face
+.PHONY: serve test setup-serve setup-test models cli site site-dev lint test-rust test-py test-export test-e2e bench bench-versus face-data train-face eval-face
 
 serve: setup-serve models
 	bash web/build.sh dist
@@ -63,6 +63,12 @@ test-e2e:
 bench: setup-test models
 	UNBLUR_BENCH_BUILDS="simd128 relaxed" bash web/build.sh dist
 	bash bench/run.sh
+
+# This checkout against an earlier commit (VERSUS_REV, default the commit before issue 13's
+# refactor), both built alike, measured side by side in one run: bench/out/versus.md.
+VERSUS_REV ?= 226702a
+bench-versus: setup-test models
+	bash bench/versus.sh $(VERSUS_REV)
 
 # Unblur's own face restorer (models/face/, issue 11). Never part of `make test` or CI: the data
 # are photos of real people (../shared/data/faces), everything derived stays in models/build/faces.
