@@ -64,7 +64,7 @@ bench: setup-test models
 	UNBLUR_BENCH_BUILDS="simd128 relaxed" bash web/build.sh dist
 	bash bench/run.sh
 
-# This checkout against an earlier commit (VERSUS_REV, default the commit before issue 13's
+# HEAD against an earlier commit (VERSUS_REV, default the commit before issue 13's
 # refactor), both built alike, measured side by side in one run: bench/out/versus.md.
 VERSUS_REV ?= 226702a
 bench-versus: setup-test models

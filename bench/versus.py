@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""This checkout against an earlier one, side by side in one run (bench/versus.sh builds both).
+"""One commit against another, side by side in one run (bench/versus.sh builds both).
 
 Each figure is measured on both in alternating order, round by round (base, head; head, base; ...),
 so that the machine's drift falls on both alike:
@@ -11,7 +11,8 @@ so that the machine's drift falls on both alike:
 Writes bench/out/versus.json and bench/out/versus.md and prints the table: every figure with the
 head's ratio to the base, marked where the head is more than 5 % worse.
 
-    python3 bench/versus.py --base-tree DIR --base-rev REV [--rounds 3] [--page-rounds 2]
+    python3 bench/versus.py --base-tree DIR --base-rev REV --head-tree DIR --head-rev REV
+                            [--rounds 3] [--page-rounds 2]
 """
 from __future__ import annotations
 
@@ -81,15 +82,13 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--base-tree", required=True, type=Path)
     p.add_argument("--base-rev", required=True)
+    p.add_argument("--head-tree", required=True, type=Path)
+    p.add_argument("--head-rev", required=True)
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--page-rounds", type=int, default=2)
     a = p.parse_args()
-    trees = {"base": a.base_tree.resolve(), "head": REPO}
+    trees = {"base": a.base_tree.resolve(), "head": a.head_tree.resolve()}
     bins = {w: OUT / "versus" / f"unblur-{w}" for w in trees}
-    head_rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
-                              text=True).stdout.strip()
-    dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO,
-                                capture_output=True, text=True).stdout.strip())
     rows = []  # (figure, unit, lower_is_better, base, head)
 
     for label, photo, args in JOBS:
@@ -129,7 +128,7 @@ def main() -> None:
         if d in sizes["base"]:
             rows.append((f"wasm {d}/ (gzip)", "MB", True, sizes["base"][d]["gzip"] / 1e6, sizes["head"][d]["gzip"] / 1e6))
 
-    table = [f"| figure | {a.base_rev} (base) | {head_rev}{' + changes' if dirty else ''} (head) | head / base | within 5 % |",
+    table = [f"| figure | {a.base_rev} (base) | {a.head_rev} (head) | head / base | within 5 % |",
              "|---|---:|---:|---:|:---:|"]
     worse = []
     for name, unit, lower, b, h in rows:
@@ -150,7 +149,7 @@ def main() -> None:
     print(md)
     (OUT / "versus.md").write_text(md)
     (OUT / "versus.json").write_text(json.dumps(
-        {"base": a.base_rev, "head": head_rev, "dirty": dirty, "rounds": a.rounds, "page_rounds": a.page_rounds,
+        {"base": a.base_rev, "head": a.head_rev, "rounds": a.rounds, "page_rounds": a.page_rounds,
          "rows": [dict(zip(("figure", "unit", "lower_is_better", "base", "head"), r)) for r in rows],
          "pages": pages, "wasm": sizes}, indent=1))
 
