@@ -108,6 +108,17 @@ def page_md(p, fmt):
             md.append(f"| {k} | {n} | {v['bytes'] / 1e6:.2f} MB | {v['gzip'] / 1e6:.2f} MB |")
         md.append(f"| **total** | {len(fv['files'])} | {fv['total']['bytes'] / 1e6:.2f} MB | **{fv['total']['gzip'] / 1e6:.2f} MB** |")
         md += ["", f"({fv['revalidated']} more requests were revalidations answered 304 with no body: the service worker keeping what the page already has.)", ""]
+        later = fv.get("later")
+        if later and later["files"]:
+            names = ", ".join(f["path"].split("/")[-1].split("?")[0] for f in later["files"])
+            md += [f"After the first photo, once idle, the page fetched {len(later['files'])} more files for offline use "
+                   f"({later['gzip'] / 1e6:.2f} MB gzip: {names}); it said it works offline "
+                   f"{(fv.get('offlineMs') or 0) / 1e3:.1f} s after opening.", ""]
+    mid = p.get("mid")
+    if mid:
+        md += [f"The whole ×4 job on a real photo ({mid['photo']}, faces off, photo chosen → download saved): "
+               f"{mid['wallMs'] / 1e3:.1f} s (the restoration {mid['restoreMs'] / 1e3:.1f} s), output {mid['output'][0]}×{mid['output'][1]}, "
+               f"the tab's peak RSS {mid['peakRenderer'] / 2 ** 20:,.0f} MiB.", ""]
     big = p.get("big")
     if big:
         mib = 2 ** 20

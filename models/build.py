@@ -113,6 +113,37 @@ def fetch_release(entry: dict, cache_dir: Path) -> Path:
     return out
 
 
+def write_blend(entry: dict, sources: dict, cache_dir: Path) -> tuple[Path | None, str]:
+    """A denoise preset: every weight of the model and its partner mixed as the engine mixes them
+    at run time (`denoise·model + (1 − denoise)·partner`, in f32), written as an ONNX of its own so
+    that the default strength needs one file, and one that compresses as well as it measures."""
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+
+    blend = entry["source"]["blend"]
+    a, b = sources.get(blend["of"], (None, "")), sources.get(blend["partner"], (None, ""))
+    if a[0] is None or b[0] is None:
+        return None, f"its parts {blend['of']} and {blend['partner']} are not in this build"
+    d = np.float32(blend["denoise"])
+    model, other = onnx.load(str(a[0])), onnx.load(str(b[0]))
+    theirs = {t.name: numpy_helper.to_array(t) for t in other.graph.initializer}
+    for t in model.graph.initializer:
+        w = numpy_helper.to_array(t)
+        if t.data_type == onnx.TensorProto.FLOAT and t.name in theirs and not np.array_equal(w, theirs[t.name]):
+            t.CopyFrom(numpy_helper.from_array((d * w + (np.float32(1) - d) * theirs[t.name]).astype(np.float32), t.name))
+    out = cache_dir / entry["source"]["mirror"]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_bytes(model.SerializeToString())
+    os.replace(tmp, out)
+    actual = sha256_file(out)
+    if actual != entry["sha256"]:
+        raise BuildError(f"{entry['id']}: the blend of {a[0].name} and {b[0].name} is {actual}, "
+                         f"not the pinned {entry['sha256']}")
+    return out, actual
+
+
 def locate_source(entry: dict, source_dir: Path | None, cache_dir: Path) -> tuple[Path | None, str]:
     """Find (or fetch) a model's source file and check it: (path, its sha256). Fetching (no
     source folder), a model with no pinned upstream download is (None, why) if it is fetched
@@ -440,7 +471,12 @@ def run(args) -> int:
     source_dir = None if args.fetch else resolve_source_dir(args.source)
     cache_dir = out / "cache"
     log(f"sources: {source_dir if source_dir else f'pinned upstream files, fetched into {cache_dir}'}")
-    sources = {e["id"]: locate_source(e, source_dir, cache_dir) for e in selected}  # all checked first
+    blended = [e for e in selected if (e.get("source") or {}).get("blend")]
+    parts = {e["source"]["blend"][k] for e in blended for k in ("of", "partner")}
+    sources = {e["id"]: locate_source(e, source_dir, cache_dir) for e in manifest["models"]
+               if (e in selected and e not in blended) or e["id"] in parts}  # all checked first
+    for e in blended:  # then what is made from them
+        sources[e["id"]] = write_blend(e, sources, cache_dir)
     for mid, (path, why) in list(sources.items()):
         if path is None:
             log(f"  {mid}: left out of this build: {why}")

@@ -46,6 +46,25 @@ pub struct ModelEntry {
     /// A catalog model's upstream file.
     #[serde(default)]
     pub download: Option<Download>,
+    /// A denoise preset: upscaler `of` with its partner already mixed in at one strength.
+    #[serde(default)]
+    pub preset: Option<Preset>,
+}
+
+/// An upscaler's weights mixed with its denoise partner's at one strength, ahead of time: the
+/// default strength then needs one file, which also compresses better than the two it replaces.
+#[derive(Clone, Debug, Deserialize)]
+pub struct Preset {
+    pub of: String,
+    pub denoise: f32,
+}
+
+/// The model files that make an upscaler at a denoise strength, and the strength to mix them at.
+#[derive(Clone, Debug)]
+pub struct Upscaler<'a> {
+    pub model: &'a ModelEntry,
+    pub partner: Option<&'a ModelEntry>,
+    pub denoise: f32,
 }
 
 /// The published file of a catalog model: what is fetched and checked.
@@ -123,6 +142,35 @@ impl Manifest {
 }
 
 impl Manifest {
+    /// Upscaler `id` at denoise strength `denoise`: a built preset of it at that strength (one
+    /// file, the first visit's), else the model and, below 1, its denoise partner, mixed at load
+    /// time ([`crate::upscale::sr_network`]). The CLI and the page (through wasm) both ask here.
+    pub fn upscaler(&self, id: &str, denoise: f32) -> Result<Upscaler<'_>> {
+        let model = self.get(id)?;
+        let preset = self.models.iter().find(|m| {
+            !m.artifacts.is_empty()
+                && m.preset
+                    .as_ref()
+                    .is_some_and(|p| p.of == id && p.denoise == denoise)
+        });
+        if let Some(p) = preset {
+            return Ok(Upscaler {
+                model: p,
+                partner: None,
+                denoise: 1.0,
+            });
+        }
+        let partner = match &model.denoise_partner {
+            Some(p) if denoise < 1.0 => Some(self.get(p)?),
+            _ => None,
+        };
+        Ok(Upscaler {
+            model,
+            partner,
+            denoise,
+        })
+    }
+
     /// The face restorers a user can download (`delivery: catalog`).
     pub fn catalog(&self) -> impl Iterator<Item = &ModelEntry> {
         self.models
@@ -177,5 +225,50 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("x.onnx") && e.contains("checksum"), "{e}");
+    }
+
+    fn entry(id: &str, extra: &str, built: bool) -> String {
+        let arts = if built {
+            r#"{"int8": {"file": "f.onnx", "sha256": "00"}}"#
+        } else {
+            "{}"
+        };
+        format!(r#"{{"id": "{id}", "task": "super-resolution", "artifacts": {arts} {extra}}}"#)
+    }
+
+    #[test]
+    fn the_upscaler_is_a_preset_at_its_strength_else_the_model_and_its_partner() {
+        let list = [
+            entry("x4", r#", "denoise_partner": "wdn""#, true),
+            entry("wdn", "", true),
+            entry(
+                "x4-dn50",
+                r#", "preset": {"of": "x4", "denoise": 0.5}"#,
+                true,
+            ),
+            entry(
+                "x4-dn30",
+                r#", "preset": {"of": "x4", "denoise": 0.3}"#,
+                false,
+            ),
+        ];
+        let m = Manifest::parse(&format!(
+            r#"{{"version": 1, "models": [{}]}}"#,
+            list.join(",")
+        ))
+        .unwrap();
+        let ids = |id: &str, d: f32| {
+            let u = m.upscaler(id, d).unwrap();
+            let mut v = vec![u.model.id.clone()];
+            v.extend(u.partner.map(|p| p.id.clone()));
+            (v, u.denoise)
+        };
+        assert_eq!(ids("x4", 0.5), (vec!["x4-dn50".to_string()], 1.0));
+        assert_eq!(ids("x4", 0.2), (vec!["x4".into(), "wdn".into()], 0.2));
+        // A preset the build did not make is not used.
+        assert_eq!(ids("x4", 0.3), (vec!["x4".into(), "wdn".into()], 0.3));
+        assert_eq!(ids("x4", 1.0), (vec!["x4".to_string()], 1.0));
+        assert_eq!(ids("wdn", 0.5), (vec!["wdn".to_string()], 0.5));
+        assert!(m.upscaler("nope", 0.5).is_err());
     }
 }

@@ -393,10 +393,9 @@ async function loadModels(list, what) {
 
 /** Makes the workers' networks match the settings, loading what is missing. */
 async function prepareNets() {
-  const m = currentModel();
-  const partner = m.denoise_partner && models.byId(m.denoise_partner);
-  const [a, b] = await loadModels(partner ? [m, partner] : [m], 'the upscaler');
-  const sr = { key: `${m.id}@${partner ? settings.denoise : 1}`, a, b, denoise: partner ? settings.denoise : 1 };
+  const up = await pool.upscaler(models.list, currentModel().id, settings.denoise);
+  const [a, b] = await loadModels(up.models.map((id) => models.byId(id)), 'the upscaler');
+  const sr = { key: `${up.models.join('+')}@${up.denoise}`, a, b, denoise: up.denoise };
   let face = null;
   const fm = settings.faces ? faceChoice() : 'sr';
   if (fm.startsWith('model:')) {
@@ -428,6 +427,7 @@ async function startEngine() {
     await pool.setDetector(det.id, detBytes);
     await prepareNets();
     readyText();
+    keepModelsOffline().catch(() => {}); // a model that fails is fetched (and reported) when needed
   } catch (e) {
     setEngine('The engine could not start', 'failed');
     toast(friendly(e));
@@ -863,6 +863,7 @@ async function restoreAll() {
     }
   } finally {
     running = false;
+    firstRestorationEnded();
     renderQueue();
     renderItem();
   }
@@ -1020,11 +1021,36 @@ function keepOffline(dir) {
           reg.active.postMessage({ type: 'keep', urls: [`${dir}/unblur_web.js`, `${dir}/unblur_web_bg.wasm`] }, [ch.port2]);
         }),
     )
-    .then(() => {
-      document.body.dataset.offline = 'ready';
-      if (document.body.dataset.engine === 'ready') readyText();
-    })
+    .then(() => offlinePart('engine'))
     .catch(() => {});
+}
+
+const offlineParts = new Set();
+/** The page works offline once the service worker keeps the engine and every shipped model is
+ *  in the cache. */
+function offlinePart(part) {
+  offlineParts.add(part);
+  if (!offlineParts.has('engine') || !offlineParts.has('models')) return;
+  document.body.dataset.offline = 'ready';
+  if (document.body.dataset.engine === 'ready') readyText();
+}
+
+let firstRestorationEnded = () => {};
+const firstRestoration = new Promise((r) => (firstRestorationEnded = () => r(undefined)));
+
+/** The models fetched only when first needed (the denoise partners for another strength, the
+ *  other upscalers, Unblur's face model), fetched once the page is idle: 3 s after the first
+ *  restoration (or 10 s after the engine is ready, if none has begun), never while one runs, at
+ *  low priority, so that they never slow the first photo and offline use never finds one
+ *  missing. Not on a data-saver connection: there each is fetched when first needed, and the
+ *  page does not say it works offline. */
+async function keepModelsOffline() {
+  if (/** @type {any} */ (navigator).connection?.saveData) return;
+  const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+  await Promise.race([firstRestoration.then(() => sleep(3000)), sleep(10_000)]);
+  while (running) await sleep(500);
+  await models.load(models.shipped(), undefined, { hold: false });
+  offlinePart('models');
 }
 
 if ('serviceWorker' in navigator && location.protocol !== 'file:') {

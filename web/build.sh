@@ -128,6 +128,16 @@ open(dst, "w").write(s)
 PY
 echo "$stamp" > "$site.tmp/BUILD"
 
+# Minified as served (esbuild, each file on its own: the modules keep their imports): the page's
+# JavaScript and CSS are a fifth of what they are as written. In both modes, so that the tests run
+# what ships.
+esbuild="$root/node_modules/.bin/esbuild"
+[[ -x "$esbuild" ]] || { echo "web/build.sh: $esbuild is missing; run: npm ci" >&2; exit 1; }
+for dir in "$site.tmp" "$site.tmp/pkg" "$site.tmp/pkg-relaxed"; do
+  mapfile -t files < <(find "$dir" -maxdepth 1 \( -name '*.js' -o -name '*.css' \) | LC_ALL=C sort)
+  "$esbuild" "${files[@]}" --minify --log-level=warning --allow-overwrite --outdir="$dir"
+done
+
 rm -rf "$site"
 mv "$site.tmp" "$site"
 raw=$(stat -c %s "$site/pkg/unblur_web_bg.wasm")

@@ -53,10 +53,16 @@ export class Models {
     return this.list.find((m) => m.id === id);
   }
 
-  /** Super-resolution models to offer (denoise partners are used through their main model). */
+  /** Super-resolution models to offer (denoise partners and presets are used through their
+   *  main model: Manifest::upscaler). */
   srModels() {
     const partners = new Set(this.list.map((m) => m.denoise_partner).filter(Boolean));
-    return this.list.filter((m) => m.task === 'super-resolution' && m.ship && !partners.has(m.id));
+    return this.list.filter((m) => m.task === 'super-resolution' && m.ship && !partners.has(m.id) && !m.preset);
+  }
+
+  /** Every model the build ships, for keeping them all for offline use. */
+  shipped() {
+    return this.list.filter((m) => m.ship);
   }
 
   /** Face models the build ships (Unblur's own), fetched when first chosen. */
@@ -80,9 +86,11 @@ export class Models {
   /**
    * @param {any[]} models manifest entries
    * @param {(done: number, total: number) => void} [onProgress]
+   * @param {{hold?: boolean}} [opts] hold: false only makes sure they are in the cache
+   *   (fetched at low priority), keeping no bytes in memory
    * @returns {Promise<Uint8Array[]>}
    */
-  async load(models, onProgress = () => {}) {
+  async load(models, onProgress = () => {}, { hold = true } = {}) {
     const arts = models.map((m) => ({ m, a: this.artifact(m) }));
     const total = arts.reduce((s, { a }) => s + a.bytes, 0);
     let done = 0;
@@ -110,7 +118,7 @@ export class Models {
         }
         for (let attempt = 0; !bytes; attempt++) {
           let got = 0;
-          const resp = await fetch(a.url, { cache: attempt ? 'reload' : 'default' }).catch(() => null);
+          const resp = await fetch(a.url, { cache: attempt ? 'reload' : 'default', priority: hold ? 'auto' : 'low' }).catch(() => null);
           if (!resp || !resp.ok) {
             throw new Error(`the model "${m.name}" could not be downloaded${resp ? ` (HTTP ${resp.status})` : ' (offline?)'}`);
           }
@@ -128,7 +136,7 @@ export class Models {
             }
           }
         }
-        this.bytes.set(a.url, bytes);
+        if (hold) this.bytes.set(a.url, bytes);
         return bytes;
       }),
     );

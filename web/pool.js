@@ -111,6 +111,17 @@ export class Pool {
     return (await this.coord.call({ type: 'probe', bytes })).info;
   }
 
+  /**
+   * Which models make upscaler `id` at `denoise`: the core's rule, asked of the coordinator.
+   * @param {any[]} list the built manifest's models
+   * @returns {Promise<{models: string[], denoise: number}>}
+   */
+  async upscaler(list, id, denoise) {
+    await this.coord.ready;
+    const { models, denoise: d } = await this.coord.call({ type: 'upscaler', manifest: JSON.stringify({ version: 1, models: list }), model: id, denoise });
+    return { models, denoise: d };
+  }
+
   /** A worker of its own for checking, converting and storing a face model (ended after). */
   modelWorker() {
     return this.spawn('face-model');

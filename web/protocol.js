@@ -4,7 +4,7 @@
 // Pixels, model bytes and downloads travel as transferable buffers. `make lint` type-checks the
 // page's modules and the worker against these types (tsc --checkJs, web/tsconfig*.json).
 //
-// Who sends what: every worker takes `init`; the coordinating worker `probe`, `detect`, `job`,
+// Who sends what: every worker takes `init`; the coordinating worker `probe`, `upscaler`, `detect`, `job`,
 // `input`, `accept`, `finish`, `encode`, `facePair` and a `net` for the detector; the inference
 // workers and the face worker `net` and `run`; the face model worker `recv*` and `addFile`.
 
@@ -18,6 +18,9 @@
  * @typedef {{type: 'probe', bytes: Uint8Array}} Probe
  *   A photo's header: `{info: {format, width, height, max_scale}}` (upright, after EXIF
  *   orientation; `max_scale`: the largest scale whose result this device holds).
+ * @typedef {{type: 'upscaler', manifest: string, model: string, denoise: number}} UpscalerModels
+ *   Which models make upscaler `model` at `denoise` by the core's rule (a preset of that strength,
+ *   else the model and its partner), from the built manifest's JSON: `{models: string[], denoise}`.
  * @typedef {{type: 'net', slot: Slot, key: string, a?: Uint8Array, b?: Uint8Array, denoise?: number,
  *   stored?: string, fidelity?: number | null}} LoadNet
  *   Loads a network into a slot unless `key` is already there: from bytes `a` (the upscaler at
@@ -52,7 +55,7 @@
  */
 
 /**
- * @typedef {Init | Probe | LoadNet | Detect | Run | StartJob | Input | Accept | Finish | FacePair |
+ * @typedef {Init | Probe | UpscalerModels | LoadNet | Detect | Run | StartJob | Input | Accept | Finish | FacePair |
  *   RecvBegin | RecvChunk | RecvEnd | RecvDrop | AddFile} Request
  */
 
@@ -64,7 +67,7 @@
 /** Every request type a worker answers. */
 export const REQUEST_TYPES = Object.freeze(
   /** @type {const} */ ([
-    'init', 'probe', 'net', 'detect', 'run', 'job', 'input', 'accept', 'finish', 'encode', 'facePair',
+    'init', 'probe', 'upscaler', 'net', 'detect', 'run', 'job', 'input', 'accept', 'finish', 'encode', 'facePair',
     'recvBegin', 'recvChunk', 'recvEnd', 'recvDrop', 'addFile',
   ]),
 );

@@ -17,7 +17,7 @@ import { storeDir } from './store.js';
 /** @typedef {import('./protocol.js').Request} Request */
 
 // The wasm-bindgen glue of the build the pool chose (engine.js), loaded by `init`.
-let Net, Job, probe, mimeType, Sha256, prepareFaceModel, storedName;
+let Net, Job, probe, upscalerModels, mimeType, Sha256, prepareFaceModel, storedName;
 
 async function storeRead(name) {
   const dir = await storeDir();
@@ -82,13 +82,17 @@ const handlers = {
     if (!/^pkg(-relaxed)?$/.test(build)) throw new Error(`unknown engine build ${build}`);
     const glue = await import(`./${build}/unblur_web.js`);
     await glue.default({ module_or_path: module });
-    ({ Net, Job, probe, mime_type: mimeType, Sha256, prepare_face_model: prepareFaceModel, stored_name: storedName } = glue);
+    ({ Net, Job, probe, upscaler_models: upscalerModels, mime_type: mimeType, Sha256, prepare_face_model: prepareFaceModel, stored_name: storedName } = glue);
     return { formats: JSON.parse(glue.output_formats()) };
   },
 
   probe({ bytes }) {
     const memory = /** @type {any} */ (navigator).deviceMemory; // GB; Chromium only
     return { info: JSON.parse(probe(u8(bytes), memory ?? undefined)) };
+  },
+
+  upscaler({ manifest, model, denoise }) {
+    return JSON.parse(upscalerModels(manifest, model, denoise));
   },
 
   // Loads a network into a slot. `a` are model bytes (for the upscaler, with its denoise partner

@@ -144,15 +144,12 @@ test("Unblur's own face model: chosen in the settings, fetched then, shows its l
   await page.waitForFunction(() => document.body.dataset.engine === 'ready', null, { timeout: 120_000 });
   const own = (await page.$$eval('#face-model option', (os) => os.map((o) => o.value))).find((v) => v.startsWith('model:'));
   assert(own, 'the face model list offers no model of the build');
-  const file = (p) => /unblur-face\.[a-z0-9]+\.onnx/.test(p);
-  assert(!served.some(file), 'the face model was fetched before it was chosen');
   await page.selectOption('#face-model', own);
   const hint = await page.textContent('#face-model-hint');
   assert(/non-commercial/i.test(hint), `the license is not shown where the model is chosen: "${hint}"`);
   await chooseFiles(page, PHOTO);
   await waitState(page, 'ready', 60_000);
   const r = await restoreAndDownload(page, '01-own-face-model.png');
-  assert(served.some(file), 'the face model was never fetched');
   assert(r.size[0] === photoSize[0] * 2 && r.size[1] === photoSize[1] * 2, `result is ${r.size.join('×')}`);
   assert(r.faces >= 1, `faces restored: ${r.faces}`);
   await page.waitForFunction(() => document.querySelectorAll('#face-list .face').length > 0, null, { timeout: 10_000 });
@@ -317,6 +314,33 @@ test('bad files show an error; the next good file works', async () => {
   return seen.join('; ');
 });
 
+test('first visit: one upscaler file at the default strength, the rest once idle (for offline use)', async () => {
+  served.length = 0;
+  const manifest = JSON.parse(await readFile(path.join(site, 'models/manifest.json'), 'utf8')).models;
+  const byId = Object.fromEntries(manifest.map((m) => [m.id, m]));
+  const preset = manifest.find((m) => m.preset && m.ship);
+  assert(preset, 'the build ships no denoise preset');
+  const file = (m) => m.artifacts[m.ship].file;
+  const partners = [preset.preset.of, byId[preset.preset.of].denoise_partner].map((id) => file(byId[id]));
+  const fetched = (f) => served.some((p) => p.split('?')[0].endsWith(`/models/${f}`));
+  await open(page, `?scale=2&faces=on&denoise=${preset.preset.denoise}`);
+  await chooseFiles(page, PHOTO);
+  await waitState(page, 'ready', 60_000);
+  await page.waitForFunction(() => !document.querySelector('#restore').disabled, null, { timeout: 60_000 });
+  await page.click('#restore');
+  assert((await waitState(page, ['done', 'error'])) === 'done', `the restoration failed: ${await page.textContent('#view-error')}`);
+  const before = served.slice(); // the page waits 3 s after its first restoration before the rest
+  assert(fetched(file(preset)), `the preset ${file(preset)} was not fetched for the first photo`);
+  assert(!partners.some(fetched), `fetched before the first photo was done: ${partners.filter(fetched).join(', ')}`);
+  // Then, idle, the page keeps every shipped model for offline use, and says it works offline.
+  await page.waitForFunction(() => document.body.dataset.offline === 'ready', null, { timeout: 120_000 });
+  const later = manifest.filter((m) => m.ship && !fetched(file(m))).map(file);
+  assert(!later.length, `not fetched for offline use: ${later.join(', ')}`);
+  assert(/works offline/.test(await page.textContent('#engine-text')), 'the page does not say it works offline');
+  const first = [...new Set(before.filter((p) => /\/models\/[^/?]+\.onnx/.test(p)).map((p) => p.split('/').pop().split('?')[0]))];
+  return `before the first photo: ${first.join(', ')}; once idle: the other ${manifest.filter((m) => m.ship).length - first.length}`;
+});
+
 test('offline: the service worker serves the app and models, and a photo restores', async () => {
   // The first visit, online: the page caches the models and the service worker the rest.
   await open(page, '?scale=2&faces=on&denoise=0.5');
@@ -338,11 +362,17 @@ test('offline: the service worker serves the app and models, and a photo restore
   await waitState(page, 'ready', 60_000);
   const r = await restoreAndDownload(page, 'offline.png');
   assert(r.size[0] === photoSize[0] * 2, `offline result is ${r.size.join('×')}`);
+  // Another denoise strength needs the two partner models, kept at idle on the first visit.
+  await open(page, '?scale=2&faces=on&denoise=0.2');
+  await chooseFiles(page, PHOTO);
+  await waitState(page, 'ready', 60_000);
+  const r2 = await restoreAndDownload(page, 'offline-denoise-0.2.png');
+  assert(r2.size[0] === photoSize[0] * 2, `offline result at denoise 0.2 is ${r2.size.join('×')}`);
   const tried = served.slice(before).map((p) => p.replace('offline ', ''));
   serverOffline = false;
   await context.setOffline(false);
   assert(tried.every((p) => p.endsWith('/sw.js')), `the page needed the network while offline: ${tried.join(', ')}`);
-  return `restored offline, ${r.faces} face(s)${tried.length ? ` (only the browser's service-worker update check tried the network: ${tried.length}×)` : ''}`;
+  return `restored offline at denoise 0.5 and 0.2, ${r.faces} face(s)${tried.length ? ` (only the browser's service-worker update check tried the network: ${tried.length}×)` : ''}`;
 });
 
 test('no main-thread task over 200 ms while restoring', async () => {

@@ -128,14 +128,15 @@ def test_a_fork_with_no_settings_builds_the_site_from_the_pinned_releases(host, 
     shipped = {p.name for p in (tmp_path / "site" / "models").glob("*.onnx")}
     for m in SOURCE_MANIFEST["models"]:
         b = built[m["id"]]
-        if m.get("delivery") in ("first-visit", "own"):
+        src = m.get("source") or {}
+        if m.get("delivery") in ("first-visit", "own") or src.get("release"):
             # Shipped in a form the committed report measured, byte for byte, not as fp32.
             form = b["ship"]
             assert form in FIDELITY[m["id"]]["forms"], (m["id"], form)
             art = b["artifacts"][form]
             assert art["sha256"] == FIDELITY[m["id"]]["forms"][form]["sha256"], m["id"]
             assert sha(tmp_path / "site" / "models" / art["file"]) == art["sha256"]
-        elif m.get("delivery") == "on-demand":
+        elif m.get("delivery") == "on-demand" and not src.get("download"):
             # No pinned upstream download: left out, so the page does not offer it.
             assert b["ship"] is None and not any(f.startswith(m["id"] + ".") for f in shipped), m["id"]
     assert "left out of this build" in r.stdout

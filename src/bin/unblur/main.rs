@@ -359,12 +359,13 @@ fn load_restorer(
         Some(id) => manifest.get(id)?,
         None => manifest.default_for(SUPER_RESOLUTION)?,
     };
-    let bytes = models::read(dir, entry.artifact(form)?)?;
-    let partner = match &entry.denoise_partner {
-        Some(p) if denoise < 1.0 => Some(models::read(dir, manifest.get(p)?.artifact(form)?)?),
-        _ => None,
+    let up = manifest.upscaler(&entry.id, denoise)?;
+    let bytes = models::read(dir, up.model.artifact(form)?)?;
+    let partner = match up.partner {
+        Some(p) => Some(models::read(dir, p.artifact(form)?)?),
+        None => None,
     };
-    let sr = unblur::upscale::sr_network(&bytes, partner.as_deref(), denoise)?;
+    let sr = unblur::upscale::sr_network(&bytes, partner.as_deref(), up.denoise)?;
     let detector = if faces {
         Some(load_detector(dir, manifest, form)?)
     } else {

@@ -404,6 +404,20 @@ pub fn stored_name(source_sha256: &str) -> String {
     convert::stored_name(source_sha256)
 }
 
+/// The models that make upscaler `id` at denoise strength `denoise`, by the core's rule
+/// ([`unblur::models::Manifest::upscaler`]), from the built manifest's JSON:
+/// `{"models": [id, partner?], "denoise": d}`.
+#[wasm_bindgen]
+pub fn upscaler_models(manifest: &str, id: &str, denoise: f32) -> Result<String, JsError> {
+    let manifest = unblur::models::Manifest::parse(manifest).map_err(err)?;
+    let up = manifest.upscaler(id, denoise).map_err(err)?;
+    let ids: Vec<&str> = std::iter::once(&up.model.id)
+        .chain(up.partner.map(|p| &p.id))
+        .map(String::as_str)
+        .collect();
+    Ok(serde_json::json!({"models": ids, "denoise": up.denoise}).to_string())
+}
+
 /// The output formats, as the core defines them: JSON `[{id, label, mime}]`, the default first.
 /// (`mime_type` and `Job::output_name` take any of the ids, or `jpeg`.)
 #[wasm_bindgen]
