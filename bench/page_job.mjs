@@ -1,0 +1,38 @@
+// The page's whole ×4 job on a real 0.32 MP photo (faces off, the default denoise), on two sites
+// side by side in one Chromium, alternating round by round, each run in a fresh context:
+// Restore clicked → done, in ms.
+//
+//   node bench/page_job.mjs SITE_A SITE_B [ROUNDS=4]     prints {"a": [ms…], "b": [ms…]}
+
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { serveStatic, launchChromium } from '../tests/e2e/harness.mjs';
+
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const [a, b, rounds = '4'] = process.argv.slice(2);
+const photo = path.resolve(repo, '../shared/data/dev/gfpgan/whole_imgs/Blake_Lively.jpg');
+const hosts = { a: await serveStatic([['/', path.resolve(a)]], {}), b: await serveStatic([['/', path.resolve(b)]], {}) };
+const browser = await launchChromium();
+const ms = { a: [], b: [] };
+try {
+  for (let r = 0; r < +rounds; r++)
+    for (const k of r % 2 ? ['b', 'a'] : ['a', 'b']) {
+      const context = await browser.newContext();
+      const page = await context.newPage();
+      await page.goto(`${hosts[k].origin}/?scale=4&faces=off`);
+      await page.waitForFunction(() => document.body.dataset.engine === 'ready', null, { timeout: 120_000 });
+      await page.setInputFiles('#file', photo);
+      await page.waitForFunction(() => document.body.dataset.state === 'ready', null, { timeout: 120_000 });
+      const t0 = Date.now();
+      await page.click('#restore');
+      await page.waitForFunction(() => ['done', 'error'].includes(document.body.dataset.state), null, { timeout: 600_000, polling: 100 });
+      if ((await page.evaluate(() => document.body.dataset.state)) !== 'done') throw new Error(`the job failed on ${k}`);
+      ms[k].push(Date.now() - t0);
+      console.error(`[page_job] ${k}: ${ms[k].at(-1)} ms`);
+      await context.close();
+    }
+} finally {
+  await browser.close();
+  for (const h of Object.values(hosts)) h.server.close();
+}
+console.log(JSON.stringify(ms));
