@@ -133,6 +133,8 @@ def main() -> None:
     job = json.loads(r.stdout)
     rows.append((f"page: 0.32 MP photo ×4, faces off, Restore → done ({a.job_rounds} rounds)", "ms", True,
                  statistics.median(job["a"]), statistics.median(job["b"])))
+    rows.append((f"page: opened → engine ready, empty cache ({a.job_rounds} rounds)", "ms", True,
+                 statistics.median(job["ready"]["a"]), statistics.median(job["ready"]["b"])))
     sizes = {w: wasm_sizes(trees[w] / "dist" / "site") for w in trees}
     for d in sizes["head"]:
         if d in sizes["base"]:
