@@ -121,9 +121,13 @@ fn bad_settings_and_a_corrupt_model_folder_give_clear_errors() {
             std::fs::copy(&p, dir.join(p.file_name().unwrap())).unwrap();
         }
     }
-    let file = manifest()
-        .default_for(unblur::models::SUPER_RESOLUTION)
+    // The file the CLI loads for its upscaler at denoise 0.5 (a preset of that strength, if built).
+    let m = manifest();
+    let sr = m.default_for(unblur::models::SUPER_RESOLUTION).unwrap();
+    let file = m
+        .upscaler(&sr.id, 0.5)
         .unwrap()
+        .model
         .artifact(None)
         .unwrap()
         .file
@@ -133,7 +137,7 @@ fn bad_settings_and_a_corrupt_model_folder_give_clear_errors() {
     std::fs::write(dir.join(&file), bytes).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_unblur"))
         .env("UNBLUR_MODELS", &dir)
-        .args(["restore", "--out", "/tmp/x", "y.png"])
+        .args(["restore", "--denoise", "0.5", "--out", "/tmp/x", "y.png"])
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
@@ -142,7 +146,7 @@ fn bad_settings_and_a_corrupt_model_folder_give_clear_errors() {
     std::fs::remove_file(dir.join(&file)).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_unblur"))
         .env("UNBLUR_MODELS", &dir)
-        .args(["restore", "--out", "/tmp/x", "y.png"])
+        .args(["restore", "--denoise", "0.5", "--out", "/tmp/x", "y.png"])
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("missing"));
