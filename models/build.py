@@ -77,7 +77,26 @@ def download(url: str, dest: Path) -> None:
     os.replace(part, dest)
 
 
-def fetch_release(entry: dict, cache_dir: Path) -> Path:
+def fetch_pinned(url: str, dest: Path, sha256: str) -> None:
+    """`dest` holding the file at `url` whose sha256 is pinned: kept if it already matches, else
+    downloaded and checked; a download that does not match is deleted."""
+    if dest.is_file() and sha256_file(dest) == sha256:
+        return
+    download(url, dest)
+    actual = sha256_file(dest)
+    if actual != sha256:
+        dest.unlink()
+        raise BuildError(f"sha256 mismatch for {url}: expected {sha256}, got {actual} "
+                         f"(deleted; the upstream file changed: check it before pinning it again)")
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def fetch_release(entry: dict, cache_dir: Path) -> tuple[Path, str]:
     """A model's pinned upstream release checkpoint, converted to the ONNX the manifest pins.
 
     The `.pth` is checked against its own pinned sha256 before it is read. Its conversion
@@ -91,26 +110,18 @@ def fetch_release(entry: dict, cache_dir: Path) -> Path:
     if rel.get("convert") != "srvgg":
         raise BuildError(f"{entry['id']}: unknown release conversion {rel.get('convert')!r}")
     pth = cache_dir / Path(rel["url"]).name
-    if not pth.is_file() or sha256_file(pth) != rel["sha256"]:
-        download(rel["url"], pth)
-    actual = sha256_file(pth)
-    if actual != rel["sha256"]:
-        pth.unlink()
-        raise BuildError(f"sha256 mismatch for {rel['url']}: expected {rel['sha256']}, got {actual} "
-                         f"(deleted; the upstream file changed: check it before pinning it again)")
+    fetch_pinned(rel["url"], pth, rel["sha256"])
     out = cache_dir / entry["source"]["mirror"]
     try:
         data, model = srvgg.convert(pth)
         err = srvgg.check(data, model)
     except srvgg.ConvertError as e:
         raise BuildError(f"{entry['id']}: {e}") from e
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, out)
+    write_atomic(out, data)
     got = sha256_file(out)
     same = "the ONNX the manifest pins" if got == entry["sha256"] else f"ANOTHER ONNX than the pinned {entry['sha256']}"
     log(f"  {entry['id']}: converted {pth.name} (vs PyTorch {err:.1e}): {same}")
-    return out
+    return out, got
 
 
 def write_blend(entry: dict, sources: dict, cache_dir: Path) -> tuple[Path | None, str]:
@@ -134,9 +145,7 @@ def write_blend(entry: dict, sources: dict, cache_dir: Path) -> tuple[Path | Non
             t.CopyFrom(numpy_helper.from_array((d * w + (np.float32(1) - d) * theirs[t.name]).astype(np.float32), t.name))
     out = cache_dir / entry["source"]["mirror"]
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_bytes(model.SerializeToString())
-    os.replace(tmp, out)
+    write_atomic(out, model.SerializeToString())
     actual = sha256_file(out)
     if actual != entry["sha256"]:
         raise BuildError(f"{entry['id']}: the blend of {a[0].name} and {b[0].name} is {actual}, "
@@ -167,23 +176,17 @@ def locate_source(entry: dict, source_dir: Path | None, cache_dir: Path) -> tupl
             raise BuildError(f"{entry['id']}: source file {path} not found")
     else:
         path = cache_dir / mirror
+        if path.is_file() and sha256_file(path) == expected:
+            return path, expected
         if src.get("release"):
-            if not path.is_file() or sha256_file(path) != expected:
-                path = fetch_release(entry, cache_dir)
-            return path, sha256_file(path)
-        if not path.is_file() or sha256_file(path) != expected:
-            url = src.get("download")
-            if not url:
-                if entry.get("delivery") == "on-demand":
-                    return None, f"no pinned upstream download (upstream: {src.get('url')}); a mirror can provide it"
-                raise BuildError(f"{entry['id']}: no source folder and no direct download URL "
-                                 f"(upstream: {src.get('url')}); pass --source DIR or set UNBLUR_MODEL_SOURCE")
-            download(url, path)
-            actual = sha256_file(path)
-            if actual != expected:
-                path.unlink()
-                raise BuildError(f"sha256 mismatch for {url}: expected {expected}, got {actual} "
-                                 f"(deleted; the upstream file changed: check it before pinning it again)")
+            return fetch_release(entry, cache_dir)
+        if not src.get("download"):
+            if entry.get("delivery") == "on-demand":
+                return None, f"no pinned upstream download (upstream: {src.get('url')}); a mirror can provide it"
+            raise BuildError(f"{entry['id']}: no source folder and no direct download URL "
+                             f"(upstream: {src.get('url')}); pass --source DIR or set UNBLUR_MODEL_SOURCE")
+        fetch_pinned(src["download"], path, expected)
+        return path, expected
     actual = sha256_file(path)
     if actual != expected:
         raise BuildError(f"sha256 mismatch for {path}: expected {expected}, got {actual}")

@@ -393,7 +393,7 @@ async function loadModels(list, what) {
 
 /** Makes the workers' networks match the settings, loading what is missing. */
 async function prepareNets() {
-  const up = await pool.upscaler(models.list, currentModel().id, settings.denoise);
+  const up = await pool.upscaler(models.text, currentModel().id, settings.denoise);
   const [a, b] = await loadModels(up.models.map((id) => models.byId(id)), 'the upscaler');
   const sr = { key: `${up.models.join('+')}@${up.denoise}`, a, b, denoise: up.denoise };
   let face = null;

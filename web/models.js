@@ -45,7 +45,8 @@ export class Models {
   async manifest() {
     const r = await fetch(this.base + 'manifest.json');
     if (!r.ok) throw new Error(`the model list could not be loaded (HTTP ${r.status})`);
-    this.list = (await r.json()).models;
+    this.text = await r.text(); // as served: the core reads it too (Pool.upscaler)
+    this.list = JSON.parse(this.text).models;
     return this.list;
   }
 

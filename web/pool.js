@@ -113,13 +113,12 @@ export class Pool {
 
   /**
    * Which models make upscaler `id` at `denoise`: the core's rule, asked of the coordinator.
-   * @param {any[]} list the built manifest's models
+   * @param {string} manifest the built manifest's JSON
    * @returns {Promise<{models: string[], denoise: number}>}
    */
-  async upscaler(list, id, denoise) {
+  async upscaler(manifest, id, denoise) {
     await this.coord.ready;
-    const { models, denoise: d } = await this.coord.call({ type: 'upscaler', manifest: JSON.stringify({ version: 1, models: list }), model: id, denoise });
-    return { models, denoise: d };
+    return this.coord.call({ type: 'upscaler', manifest, model: id, denoise });
   }
 
   /** A worker of its own for checking, converting and storing a face model (ended after). */
