@@ -23,6 +23,7 @@ import argparse
 import json
 import math
 import os
+import platform
 import statistics
 import subprocess
 import sys
@@ -114,8 +115,8 @@ KNOB_CHOICES = [
      "off (the CLI's default)", "tract's default", (128, 128), {"TRACT_DISABLE_DIRECT_SPATIAL": "1"}, {}),
     ("direct_spatial_off_256", "the same at 256² (the largest face crop restored with the SR network)",
      "off (the CLI's default)", "tract's default", (256, 256), {"TRACT_DISABLE_DIRECT_SPATIAL": "1"}, {}),
-    ("avx512_off_96", "tract's f32 kernels at 96²: its AVX-512 ones (default on this CPU) against AVX2+FMA",
-     "tract's default (AVX-512)", "TRACT_CPU_ISA=-avx512f", (96, 96), {}, {"TRACT_CPU_ISA": "-avx512f"}),
+    ("gemm_family_96", "f32 GEMM kernels at 96²: the family measured at start-up (src/gemm_native.rs) against tract's own choice",
+     "measured at start-up", "tract's choice (UNBLUR_GEMM=tract)", (96, 96), {}, {"UNBLUR_GEMM": "tract"}),
 ]
 
 
@@ -323,6 +324,8 @@ def main():
     # Where tract's time goes: every node of the optimised plan timed, summed per operator kind.
     prof_sizes = [96] if quick else [96, 128]
     log(f"tract profile at {prof_sizes}")
+    if platform.machine() == "x86_64":
+        result["gemm"] = json.loads(subprocess.run([TRACT, "--gemm"], capture_output=True, text=True, check=True).stdout)
     result["profile"] = run_profile({s: paths[s] for s in prof_sizes}, 1 if quick else 3)
     for s_, p_ in result["profile"].items():
         log(f"  {s_}²: {p_['plain_ms']:.0f} ms plain, top {[(o['op'], round(o['ms'])) for o in p_['ops'][:4]]}")

@@ -151,3 +151,44 @@ fn bad_settings_and_a_corrupt_model_folder_give_clear_errors() {
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("missing"));
 }
+
+/// The f32 GEMM kernel family is measured at start-up (src/gemm_native.rs); either family gives
+/// the same photo, to within one level of rounding.
+#[test]
+fn either_gemm_kernel_family_gives_the_same_photo() {
+    let dir = tempdir("gemm");
+    std::fs::write(
+        dir.join("in.png"),
+        small_png("codeformer/whole_imgs/01.jpg", 120, 40, 48, 40),
+    )
+    .unwrap();
+    let mut photos = Vec::new();
+    for family in ["tract", "fma"] {
+        let out = dir.join(family);
+        let run = bin()
+            .env("UNBLUR_GEMM", family)
+            .args(["restore", "--faces", "off", "--scale", "2", "--out"])
+            .arg(&out)
+            .arg(dir.join("in.png"))
+            .output()
+            .unwrap();
+        assert!(
+            run.status.success(),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        photos.push(image::open(out.join("in-unblur-x2.png")).unwrap().to_rgb8());
+    }
+    assert_eq!(photos[0].dimensions(), (96, 80));
+    let worst = photos[0]
+        .as_raw()
+        .iter()
+        .zip(photos[1].as_raw())
+        .map(|(a, b)| a.abs_diff(*b))
+        .max()
+        .unwrap();
+    assert!(
+        worst <= 1,
+        "the two kernel families differ by {worst} levels"
+    );
+}

@@ -55,12 +55,18 @@ fn main() {
     let usage = || -> ! {
         eprintln!(
             "usage: unblur-bench-native [--profile] MODEL REPS FILE:H:W...\n       \
-             unblur-bench-native --threads MODEL TILES N... FILE:H:W"
+             unblur-bench-native --threads MODEL TILES N... FILE:H:W\n       \
+             unblur-bench-native --gemm   (the f32 GEMM family measured at start-up, as JSON)"
         );
         std::process::exit(2)
     };
     match args.get(1).map(String::as_str) {
         Some("--profile") if args.len() >= 5 => profile(&args[2], &args[3], &args[4..]),
+        #[cfg(target_arch = "x86_64")]
+        Some("--gemm") => println!(
+            "{}",
+            serde_json::to_string(unblur::gemm_native::choose()).unwrap()
+        ),
         Some("--threads") if args.len() >= 6 => threads(&args[2], &args[3], &args[4..]),
         Some(a) if !a.starts_with("--") && args.len() >= 4 => times(&args[1], &args[2], &args[3..]),
         _ => usage(),
