@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The CLI's whole job as a user times it, against a plain Python script with onnxruntime.
 
-    python3 bench/cli_job.py [--photo FILE] [--rounds 3] [--tiles 96:16,128:16,192:16,256:16]
+    python3 bench/cli_job.py [--photo FILE] [--rounds 3] [--tiles 96:16,128:16,192:16,256:16] [--gemm]
 
 Each runner is a fresh process timed from start to exit (decode → upscale ×4 → PNG written):
   - `unblur restore PHOTO --scale 4 --faces off` at its defaults, and like for like (`--denoise 1
@@ -52,9 +52,9 @@ def ort_job(photo: Path, out: Path, model: Path, tile: int = 256, pad: int = 10)
     Image.fromarray(out_img).save(out)
 
 
-def timed(cmd: list[str]) -> float:
+def timed(cmd: list[str], env: dict[str, str] | None = None) -> float:
     t = time.perf_counter()
-    r = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, UNBLUR_MODELS=str(MODELS)))
+    r = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, UNBLUR_MODELS=str(MODELS), **(env or {})))
     if r.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed: {r.stderr[-2000:]}")
     return time.perf_counter() - t
@@ -65,6 +65,7 @@ def main() -> None:
     p.add_argument("--photo", type=Path, default=PHOTO)
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--tiles", default="96:16,128:16,192:16,256:16")
+    p.add_argument("--gemm", action="store_true", help="also the defaults with tract's own GEMM choice")
     p.add_argument("--ort", nargs=2, metavar=("PHOTO", "OUT"), help=argparse.SUPPRESS)
     a = p.parse_args()
     fp32 = MODELS / "realesr-general-x4v3.fp32.onnx"
@@ -76,6 +77,12 @@ def main() -> None:
                    [sys.executable, __file__, "--ort", str(a.photo), f"{d}/ort.png"],
                    "unblur restore (its defaults)":
                    [str(CLI), "restore", "--scale", "4", "--faces", "off", "-o", d, str(a.photo)]}
+        envs = {}
+        if a.gemm:
+            # The same job with tract's own GEMM kernel choice instead of the one measured at
+            # start-up (src/gemm_native.rs): what that measurement wins on the whole job.
+            k = "unblur restore (its defaults), tract's GEMM choice (UNBLUR_GEMM=tract)"
+            runners[k], envs[k] = runners["unblur restore (its defaults)"], {"UNBLUR_GEMM": "tract"}
         for t in a.tiles.split(","):
             tile, overlap = t.split(":")
             runners[f"unblur, fp32, denoise 1, tile {tile} overlap {overlap}"] = [
@@ -85,7 +92,7 @@ def main() -> None:
         names = list(runners)
         for r in range(a.rounds):
             for k in (names if r % 2 == 0 else names[::-1]):
-                times[k].append(timed(runners[k]))
+                times[k].append(timed(runners[k], envs.get(k)))
                 print(f"[cli_job] {k}: {times[k][-1]:.2f} s", file=sys.stderr, flush=True)
     ort_s = statistics.median(times[names[0]])
     rows = [{"runner": k, "median_s": statistics.median(v), "runs": v, "vs_ort": statistics.median(v) / ort_s}
