@@ -130,6 +130,10 @@ try {
     const files = await got(sent.slice(0, upToPhoto));
     const later = await got(sent.slice(upToPhoto));
     const revalidated = sent.filter((s) => s.status === 304).length;
+    // Unblur's own face model, selectable but not yet the default: what choosing it would add.
+    const ownName = readdirSync(path.join(site, 'models')).find((f) => f.startsWith('unblur-face') && f.endsWith('.onnx'));
+    const ownPath = ownName && path.join(site, 'models', ownName);
+    const ownFaceModel = ownPath && { path: ownName, bytes: (await stat(ownPath)).size, gzip: await gz(ownPath) };
     const sum = (k, f = () => true) => files.filter(f).reduce((a, x) => a + x[k], 0);
     const kind = (p) => (p.endsWith('.wasm') ? 'wasm' : p.endsWith('.onnx') ? 'models' : 'page (HTML, JS, CSS, manifest)');
     result.firstVisit = {
@@ -147,6 +151,7 @@ try {
       ),
       total: { bytes: sum('bytes'), gzip: sum('gzip') },
       offlineMs,
+      ownFaceModel,
       later: { files: later, bytes: later.reduce((n, x) => n + x.bytes, 0), gzip: later.reduce((n, x) => n + x.gzip, 0) },
     };
     log(`first visit: ready in ${readyMs} ms, first photo at ${firstPhotoMs} ms; ${(sum('gzip') / 1e6).toFixed(2)} MB gzip in ${files.length} files (${revalidated} revalidated)`);

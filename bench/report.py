@@ -106,7 +106,15 @@ def page_md(p, fmt):
         for k, v in fv["byKind"].items():
             n = sum(1 for f in fv["files"] if (f["path"].endswith(".wasm") if k == "wasm" else f["path"].endswith(".onnx") if k == "models" else not f["path"].endswith((".wasm", ".onnx"))))
             md.append(f"| {k} | {n} | {v['bytes'] / 1e6:.2f} MB | {v['gzip'] / 1e6:.2f} MB |")
+            if k == "models":
+                for f in fv["files"]:
+                    if f["path"].endswith(".onnx"):
+                        md.append(f"| — {f['path'].split('/')[-1]} | 1 | {f['bytes'] / 1e6:.2f} MB | {f['gzip'] / 1e6:.2f} MB |")
         md.append(f"| **total** | {len(fv['files'])} | {fv['total']['bytes'] / 1e6:.2f} MB | **{fv['total']['gzip'] / 1e6:.2f} MB** |")
+        own = fv.get("ownFaceModel")
+        if own:
+            md.append(f"| with Unblur's own face model ({own['path']}, selectable, not yet the default) | +1 | +{own['bytes'] / 1e6:.2f} MB | "
+                      f"**{(fv['total']['gzip'] + own['gzip']) / 1e6:.2f} MB** |")
         md += ["", f"({fv['revalidated']} more requests were revalidations answered 304 with no body: the service worker keeping what the page already has.)", ""]
         later = fv.get("later")
         if later and later["files"]:
@@ -317,6 +325,13 @@ def main():
     pg = load(os.path.join(out, "page.json"))
     if pg:
         md += page_md(pg, fmt)
+    pvo = load(os.path.join(out, "page_vs_ort.json"))
+    if pvo:
+        md += ["## The whole ×4 job in the browser against onnxruntime-web (`bench/page_vs_ort.mjs`)", "",
+               "Photo dropped → download ready for the page; fetch + session + tiles + PNG for onnxruntime-web running the same network "
+               "in fp32 (the page runs its int8 form), each at its tile.", "", pvo["table"], ""]
+        ratios["page_job_vs_ort_web_single_thread"] = pvo["ratios"]["vs_ort_single_thread"]
+        ratios["page_job_vs_ort_web_threaded"] = pvo["ratios"]["vs_ort_threaded"]
     x = load(os.path.join(out, "exported-wasm.json"))
     if x and x.get("results"):
         md += ["## Face restorer architectures in Unblur wasm (random weights, `models/export.py --all-random`)", "",

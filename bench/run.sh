@@ -45,6 +45,10 @@ if [[ "${BENCH_SKIP:-}" != browser && "${BENCH_SKIP:-}" != page ]]; then
   log "the page: first visit, and a 12 MP photo at ×2 (BENCH_BIG=0 skips it; it takes 10-20 min)"
   node bench/page.mjs
 fi
+if [[ "${BENCH_SKIP:-}" != browser && "${BENCH_SKIP:-}" != page && -z "${BENCH_QUICK:-}" ]]; then
+  log "the page's whole ×4 job against onnxruntime-web (single thread and threaded)"
+  node bench/page_vs_ort.mjs 2
+fi
 log "done in $((SECONDS - start)) s"
 python3 bench/report.py bench/out
 

@@ -14,8 +14,15 @@ use crate::resample;
 use crate::tiles::{AxisPlan, TilePlan, TileRect};
 use crate::Observer;
 
-/// Default tile side (input pixels) and overlap between neighbouring tiles.
+/// Default tile side (input pixels), per front end, and the overlap between neighbouring tiles.
+/// Natively tract is fastest per useful pixel at 96² (`bench/native.py`, "What the product's
+/// choices won"). In wasm its throughput hardly depends on the tile side, so the page takes 256²
+/// tiles, whose 16-pixel overlaps compute 1.14× the pixels they keep where 96²'s compute 1.44×:
+/// the page's ×4 job on a 0.32 MP photo took 20.7 s instead of 28.1 s (`bench/page_vs_ort.mjs`).
+#[cfg(not(target_arch = "wasm32"))]
 pub const TILE: usize = 96;
+#[cfg(target_arch = "wasm32")]
+pub const TILE: usize = 256;
 pub const OVERLAP: usize = 16;
 
 /// The largest scale at which a `w`×`h` photo's output stays within `limit` pixels.

@@ -36,6 +36,12 @@ function readSettings() {
   return s;
 }
 const settings = readSettings();
+// `?tile=N`: the tile side for this visit only (never saved), for measuring the page's own
+// choice against others (bench/page_vs_ort.mjs). Without it the core's default applies.
+const tileParam = (() => {
+  const v = parseInt(new URLSearchParams(location.search).get('tile') ?? '', 10);
+  return Number.isFinite(v) ? clamp(v, 32, 512) : undefined;
+})();
 const saveSettings = () => {
   try {
     localStorage.setItem(SETTINGS_KEY, JSON.stringify(settings));
@@ -882,7 +888,7 @@ async function restoreOne(it) {
     await prepareNets();
     readyText();
     $('progress-text').textContent = settings.faces ? 'Finding faces…' : 'Preparing…';
-    const options = { scale, faces: settings.faces, face_strength: settings.strength, format, jpeg_quality: settings.quality };
+    const options = { scale, faces: settings.faces, face_strength: settings.strength, format, jpeg_quality: settings.quality, ...(tileParam && { tile: tileParam }) };
     lastJobItem = it;
     const t0 = performance.now();
     const res = await pool.restore(it.bytes, options, {

@@ -16,9 +16,10 @@ const MIME = {
  * Serves `mounts` ([[urlPrefix, folder], …], first match wins) on a random loopback port.
  * `onRequest(pathname)` sees every request and `onResponse(pathname, status, file)` every file
  * answered; while `offline()` is true every connection is dropped, as if the network were down.
+ * `headers` go on every file answered (e.g. COOP/COEP for a cross-origin-isolated page).
  * Files are streamed (models are hundreds of MB).
  */
-export async function serveStatic(mounts, { onRequest, onResponse, offline = () => false } = {}) {
+export async function serveStatic(mounts, { onRequest, onResponse, offline = () => false, headers: extra = {} } = {}) {
   const server = createServer(async (req, res) => {
     const url = new URL(req.url, 'http://x');
     onRequest?.(url.pathname);
@@ -38,7 +39,7 @@ export async function serveStatic(mounts, { onRequest, onResponse, offline = () 
       if (s.isDirectory()) s = await stat((file = path.join(file, 'index.html')));
       // Like a real static host: an ETag, and 304 to a revalidation that matches it.
       const etag = `"${s.size.toString(16)}-${Math.floor(s.mtimeMs).toString(16)}"`;
-      const headers = { etag, 'cache-control': 'no-cache' };
+      const headers = { etag, 'cache-control': 'no-cache', ...extra };
       if (req.headers['if-none-match'] === etag) {
         onResponse?.(url.pathname, 304, file);
         return res.writeHead(304, headers).end();

@@ -225,7 +225,8 @@ a.save(d + '/alpha.png')
 `, PHOTO, dir);
   const cli = path.join(repo, 'target/release/unblur');
   execFileSync(cli, ['restore', path.join(dir, 'exif6.jpg'), path.join(dir, 'alpha.png'), '--out', path.join(dir, 'cli'),
-    '--scale', '2', '--denoise', '0.5', '--face-model', 'sr', '--json'], { encoding: 'utf8' });
+    // The page's tile side (upscale::TILE on wasm32), so that both blend the same tiles.
+    '--scale', '2', '--denoise', '0.5', '--face-model', 'sr', '--tile', '256', '--json'], { encoding: 'utf8' });
   await page.goto(`${base}?scale=2&faces=on&denoise=0.5&strength=1&faceModel=sr&format=png`);
   await page.waitForFunction(() => document.body.dataset.engine === 'ready', null, { timeout: 120_000 });
   const notes = [];
@@ -265,7 +266,7 @@ print(json.dumps({'shape': a.shape, 'identical': bool((a == b).all()), 'max': fl
 });
 
 test('cancel mid-way, then restore again', async () => {
-  // 02.png at ×2 is 120 tiles (faces off, so tiles start at once; 40 s here): after the first
+  // 02.png at ×2 is 15 tiles of 256² (faces off, so tiles start at once): after the first
   // tile it is certainly still running, and the test checks that it was when Cancel was pressed.
   await open(page, '?scale=2&faces=off&denoise=0.5');
   await chooseFiles(page, path.join(photos, '02.png'));
