@@ -19,6 +19,7 @@ mod group_norm;
 #[cfg(feature = "transformers")]
 mod group_query_attention;
 mod instance_norm;
+mod prelu;
 mod layer_norm;
 mod lp_norm;
 mod lrn;
@@ -390,6 +391,12 @@ impl Expansion for Prelu {
                 AxisOp::Add(0),
                 &[b],
             )?[0];
+        }
+        // Unblur's patch: f32 as one in-place pass (prelu.rs), the same values.
+        if model.outlet_fact(a)?.datum_type == f32::datum_type()
+            && model.outlet_fact(b)?.datum_type == f32::datum_type()
+        {
+            return model.wire_node(name, prelu::PReluF32, &[a, b]);
         }
         let zero = tensor0(0.0)
             .cast_to_dt(model.outlet_fact(a)?.datum_type)?
