@@ -6,7 +6,7 @@
 // each in a fresh context (an empty cache). Prints a table and writes bench/out/page_vs_ort.json.
 //
 //   node bench/page_vs_ort.mjs [ROUNDS=2]    (UNBLUR_SITE: the site, dist/site by default;
-//                                            BENCH_TILES: page tiles besides its own, "192,256";
+//                                            BENCH_TILES: page tiles besides its own, "96,192";
 //                                            BENCH_ORT_TILES: onnxruntime-web tiles, "256")
 import path from 'node:path';
 import os from 'node:os';
@@ -18,7 +18,7 @@ const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const rounds = +(process.argv[2] || 2);
 const site = path.resolve(process.env.UNBLUR_SITE || path.join(repo, 'dist/site'));
 const photo = path.resolve(repo, '../shared/data/dev/gfpgan/whole_imgs/Blake_Lively.jpg');
-const pageTiles = (process.env.BENCH_TILES ?? '192,256').split(',').filter(Boolean).map(Number);
+const pageTiles = (process.env.BENCH_TILES ?? '96,192').split(',').filter(Boolean).map(Number);
 const ortTiles = (process.env.BENCH_ORT_TILES ?? '256').split(',').filter(Boolean).map(Number);
 // The fp32 network the page's default denoise strength runs as int8: the same weights.
 const srId = 'realesr-general-x4v3-dn50';
