@@ -8,6 +8,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { serveStatic, launchChromium } from '../tests/e2e/harness.mjs';
+import { pageRun } from './page_run.mjs';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const [a, b, rounds = '4'] = process.argv.slice(2);
@@ -19,21 +20,10 @@ const ready = { a: [], b: [] };
 try {
   for (let r = 0; r < +rounds; r++)
     for (const k of r % 2 ? ['b', 'a'] : ['a', 'b']) {
-      const context = await browser.newContext();
-      const page = await context.newPage();
-      const opened = Date.now();
-      await page.goto(`${hosts[k].origin}/?scale=4&faces=off`);
-      await page.waitForFunction(() => document.body.dataset.engine === 'ready', null, { timeout: 120_000, polling: 20 });
-      ready[k].push(Date.now() - opened);
-      await page.setInputFiles('#file', photo);
-      await page.waitForFunction(() => document.body.dataset.state === 'ready', null, { timeout: 120_000 });
-      const t0 = Date.now();
-      await page.click('#restore');
-      await page.waitForFunction(() => ['done', 'error'].includes(document.body.dataset.state), null, { timeout: 600_000, polling: 100 });
-      if ((await page.evaluate(() => document.body.dataset.state)) !== 'done') throw new Error(`the job failed on ${k}`);
-      ms[k].push(Date.now() - t0);
+      const t = await pageRun(browser, hosts[k].origin, 'scale=4&faces=off', photo);
+      ready[k].push(t.ready - t.opened);
+      ms[k].push(t.done - t.clicked);
       console.error(`[page_job] ${k}: ready ${ready[k].at(-1)} ms, job ${ms[k].at(-1)} ms`);
-      await context.close();
     }
 } finally {
   await browser.close();

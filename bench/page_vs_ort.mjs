@@ -13,6 +13,7 @@ import os from 'node:os';
 import { writeFile, mkdir } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { serveStatic, launchChromium } from '../tests/e2e/harness.mjs';
+import { pageRun } from './page_run.mjs';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const rounds = +(process.argv[2] || 2);
@@ -34,22 +35,8 @@ const threads = os.availableParallelism();
 const log = (...a) => console.error('[page_vs_ort]', ...a);
 
 async function unblur(browser, tile) {
-  const context = await browser.newContext();
-  try {
-    const page = await context.newPage();
-    await page.goto(`${hosts.unblur.origin}/?scale=4&faces=off${tile ? `&tile=${tile}` : ''}`);
-    await page.waitForFunction(() => document.body.dataset.engine === 'ready', null, { timeout: 120_000, polling: 20 });
-    const t0 = Date.now();
-    await page.setInputFiles('#file', photo);
-    await page.waitForFunction(() => document.body.dataset.state === 'ready', null, { timeout: 120_000, polling: 20 });
-    await page.click('#restore');
-    await page.waitForFunction(() => ['done', 'error'].includes(document.body.dataset.state), null, { timeout: 600_000, polling: 50 });
-    if ((await page.evaluate(() => document.body.dataset.state)) !== 'done') throw new Error(`the page's job failed (tile ${tile ?? 'default'})`);
-    await page.waitForSelector('#download[href]', { timeout: 60_000 });
-    return { ms: Date.now() - t0 };
-  } finally {
-    await context.close();
-  }
+  const t = await pageRun(browser, hosts.unblur.origin, `scale=4&faces=off${tile ? `&tile=${tile}` : ''}`, photo);
+  return { ms: t.done - t.ready };
 }
 
 async function ortJob(browser, host, n, tile) {

@@ -242,7 +242,9 @@ pub(crate) fn optimized_plan(proto: &pb::ModelProto, shape: &[usize]) -> TractRe
         .into_typed()?
         .into_decluttered()?;
     natural_constants(&mut model)?;
-    model.into_optimized()?.into_runnable()
+    // Decluttered already: only codegen is left (`into_optimized` would declutter again).
+    model.optimize()?;
+    model.into_runnable()
 }
 
 /// Gives every constant of a decluttered model natural (row-major) strides. tract broadcasts a

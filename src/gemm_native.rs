@@ -20,7 +20,9 @@ use tract_linalg::mmm_tiers::MmmTier;
 use tract_onnx::pb;
 use tract_onnx::prelude::*;
 
+use crate::convert::graph::{Attr, Graph};
 use crate::engine;
+use crate::Result;
 
 const TRACT: u8 = 0;
 const FMA: u8 = 1;
@@ -113,12 +115,12 @@ pub fn choose() -> &'static Choice {
 }
 
 /// Best of 3 alternating runs per family of one 64→64 3×3 convolution at 64²: (tract, fma) ms.
-fn measure() -> TractResult<(f64, f64)> {
+fn measure() -> Result<(f64, f64)> {
     let (c, side) = (64usize, 64usize);
     let weights: Vec<f32> = (0..c * c * 9)
         .map(|i| ((i * 7919 % 1000) as f32 / 1000.0 - 0.5) * 0.1)
         .collect();
-    let proto = conv_proto(c, side, &weights);
+    let proto = conv_proto(c, side, &weights)?;
     let input: Vec<f32> = (0..c * side * side)
         .map(|i| (i * 104_729 % 1000) as f32 / 1000.0)
         .collect();
@@ -141,60 +143,19 @@ fn measure() -> TractResult<(f64, f64)> {
     Ok((best[0], best[1]))
 }
 
-fn conv_proto(c: usize, side: usize, weights: &[f32]) -> pb::ModelProto {
-    let dims = |d: &[usize]| pb::TensorShapeProto {
-        dim: d
-            .iter()
-            .map(|&v| pb::tensor_shape_proto::Dimension {
-                value: Some(pb::tensor_shape_proto::dimension::Value::DimValue(v as i64)),
-                ..Default::default()
-            })
-            .collect(),
-    };
-    let value = |name: &str, d: &[usize]| pb::ValueInfoProto {
-        name: name.into(),
-        r#type: Some(pb::TypeProto {
-            value: Some(pb::type_proto::Value::TensorType(pb::type_proto::Tensor {
-                elem_type: pb::tensor_proto::DataType::Float as i32,
-                shape: Some(dims(d)),
-            })),
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
-    let ints = |name: &str, v: &[i64]| pb::AttributeProto {
-        name: name.into(),
-        r#type: pb::attribute_proto::AttributeType::Ints as i32,
-        ints: v.to_vec(),
-        ..Default::default()
-    };
-    pb::ModelProto {
-        ir_version: 8,
-        opset_import: vec![pb::OperatorSetIdProto {
-            domain: String::new(),
-            version: 17,
-        }],
-        graph: Some(pb::GraphProto {
-            node: vec![pb::NodeProto {
-                op_type: "Conv".into(),
-                input: vec!["x".into(), "w".into()],
-                output: vec!["y".into()],
-                attribute: vec![ints("kernel_shape", &[3, 3]), ints("pads", &[1, 1, 1, 1])],
-                ..Default::default()
-            }],
-            initializer: vec![pb::TensorProto {
-                name: "w".into(),
-                dims: vec![c as i64, c as i64, 3, 3],
-                data_type: pb::tensor_proto::DataType::Float as i32,
-                float_data: weights.to_vec(),
-                ..Default::default()
-            }],
-            input: vec![value("x", &[1, c, side, side])],
-            output: vec![value("y", &[1, c, side, side])],
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
+/// One 3×3, `c`→`c` convolution on a `side`² input, through the project's ONNX graph builder.
+fn conv_proto(c: usize, side: usize, weights: &[f32]) -> Result<pb::ModelProto> {
+    let mut g = Graph::new(Default::default());
+    let w = g.constant("w", &[c, c, 3, 3], weights);
+    let y = g.op(
+        "Conv",
+        &["input", &w],
+        vec![
+            ("kernel_shape", Attr::Ints(vec![3, 3])),
+            ("pads", Attr::Ints(vec![1, 1, 1, 1])),
+        ],
+    );
+    g.finish(&y, &[1, c, side, side], "GEMM probe")
 }
 
 #[cfg(test)]

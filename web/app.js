@@ -13,35 +13,33 @@ const DEFAULTS = { scale: 2, denoise: 0.5, faces: true, strength: 1, fidelity: 0
 // ---------- settings: defaults ← localStorage ← URL query ----------
 
 const clamp = (v, lo, hi) => Math.min(hi, Math.max(lo, v));
+const query = new URLSearchParams(location.search);
+/** The URL parameter `k` as a number clamped to lo…hi, or undefined. */
+const queryNumber = (k, lo, hi) => {
+  const v = parseFloat(query.get(k) ?? '');
+  return Number.isFinite(v) ? clamp(v, lo, hi) : undefined;
+};
 function readSettings() {
   let s = { ...DEFAULTS };
   try {
     s = { ...s, ...JSON.parse(localStorage.getItem(SETTINGS_KEY) || '{}') };
   } catch {}
-  const q = new URLSearchParams(location.search);
-  const num = (k, lo, hi) => {
-    const v = parseFloat(q.get(k));
-    return Number.isFinite(v) ? clamp(v, lo, hi) : undefined;
-  };
   const set = (k, v) => v !== undefined && (s[k] = v);
-  set('scale', num('scale', 1, 4));
-  set('denoise', num('denoise', 0, 1));
-  set('strength', num('strength', 0, 1));
-  set('fidelity', num('fidelity', 0, 1));
-  if (q.has('faces')) s.faces = !/^(off|false|0|no)$/i.test(q.get('faces'));
-  if (q.has('model')) s.model = q.get('model');
-  if (q.has('faceModel')) s.faceModel = q.get('faceModel');
+  set('scale', queryNumber('scale', 1, 4));
+  set('denoise', queryNumber('denoise', 0, 1));
+  set('strength', queryNumber('strength', 0, 1));
+  set('fidelity', queryNumber('fidelity', 0, 1));
+  if (query.has('faces')) s.faces = !/^(off|false|0|no)$/i.test(query.get('faces'));
+  if (query.has('model')) s.model = query.get('model');
+  if (query.has('faceModel')) s.faceModel = query.get('faceModel');
   // Checked against the core's formats once the engine is up (showFormats).
-  if (q.has('format')) s.format = q.get('format').toLowerCase().replace('jpeg', 'jpg');
+  if (query.has('format')) s.format = query.get('format').toLowerCase().replace('jpeg', 'jpg');
   return s;
 }
 const settings = readSettings();
 // `?tile=N`: the tile side for this visit only (never saved), for measuring the page's own
 // choice against others (bench/page_vs_ort.mjs). Without it the core's default applies.
-const tileParam = (() => {
-  const v = parseInt(new URLSearchParams(location.search).get('tile') ?? '', 10);
-  return Number.isFinite(v) ? clamp(v, 32, 512) : undefined;
-})();
+const tileParam = Math.round(queryNumber('tile', 32, 512) ?? 0) || undefined;
 const saveSettings = () => {
   try {
     localStorage.setItem(SETTINGS_KEY, JSON.stringify(settings));
