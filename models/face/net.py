@@ -77,6 +77,29 @@ def init_from_x4v3(net: FaceNet, onnx_path: Path) -> int:
     return 1 + n
 
 
+def init_from_onnx(net: FaceNet, onnx_path: Path) -> int:
+    """Loads every weight of a FaceNet exported by `export_onnx` (e.g. the committed model, to
+    go on training it): convolutions by name, PReLU slopes in graph order (the exporter renames
+    them). Returns the tensors copied; raises if the shapes do not fit this network."""
+    import onnx
+    from onnx import numpy_helper
+    m = onnx.load(str(onnx_path))
+    init = {i.name: numpy_helper.to_array(i) for i in m.graph.initializer}
+    slopes = [init[n.input[1]] for n in m.graph.node if n.op_type == "PRelu"]
+    state = net.state_dict()
+    prelu_keys = [k for k in state if k.endswith(".weight") and state[k].dim() == 1]
+    if len(prelu_keys) != len(slopes):
+        raise ValueError(f"{onnx_path}: {len(slopes)} PReLUs, the network has {len(prelu_keys)}")
+    new = {}
+    for k, v in state.items():
+        a = slopes[prelu_keys.index(k)] if k in prelu_keys else init.get(k)
+        if a is None or a.size != v.numel():
+            raise ValueError(f"{onnx_path}: no weight of {tuple(v.shape)} for {k}")
+        new[k] = torch.from_numpy(a.reshape(v.shape).copy())
+    net.load_state_dict(new)
+    return len(new)
+
+
 def export_onnx(net: FaceNet, path: Path) -> None:
     """A fixed [1,3,256,256] graph named as the face stage expects."""
     net = net.eval().float()

@@ -36,7 +36,7 @@ from torch.nn import functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from face.common import MODELS_SRC, WORK  # noqa: E402
 from face.degrade import random_degrade, reference, to_face_input  # noqa: E402
-from face.net import FaceNet, export_onnx, init_from_x4v3  # noqa: E402
+from face.net import FaceNet, export_onnx, init_from_onnx, init_from_x4v3  # noqa: E402
 
 
 class Faces(torch.utils.data.Dataset):
@@ -85,8 +85,17 @@ class PatchD(nn.Module):
         layers += [sn(nn.Conv2d(c[4], 1, 3, 1, 1))]
         self.net = nn.Sequential(*layers)
 
-    def forward(self, x):
-        return self.net(x)
+    def forward(self, x, features: bool = False):
+        """The patch logits; with `features`, also each activation on the way (for the feature
+        matching loss)."""
+        if not features:
+            return self.net(x)
+        acts = []
+        for layer in self.net:
+            x = layer(x)
+            if isinstance(layer, nn.LeakyReLU):
+                acts.append(x)
+        return x, acts
 
 
 def masked_l1(out, target, mask):
@@ -127,6 +136,11 @@ def main() -> int:
     ap.add_argument("--body", type=int, default=10)
     ap.add_argument("--gan-start", type=float, default=0.5, help="fraction of the budget before the GAN loss starts (≥1: never)")
     ap.add_argument("--gan-weight", type=float, default=0.03)
+    ap.add_argument("--fm-weight", type=float, default=0.0,
+                    help="feature matching: L1 between the discriminator's activations on output and target")
+    ap.add_argument("--d-warmup", type=int, default=0,
+                    help="steps after --gan-start in which only the discriminator learns from the GAN loss")
+    ap.add_argument("--init-onnx", type=Path, help="start the generator from an exported FaceNet (e.g. the committed model)")
     ap.add_argument("--ckpt-minutes", type=float, default=5.0)
     ap.add_argument("--heldout-n", type=int, default=24)
     ap.add_argument("--workers", type=int, default=1)
@@ -151,13 +165,18 @@ def main() -> int:
     opt_g = torch.optim.Adam(G.parameters(), lr=args.lr, betas=(0.9, 0.99))
     opt_d = torch.optim.Adam(D.parameters(), lr=args.lr, betas=(0.5, 0.99))
     step, spent, epoch = 0, 0.0, 0
+    gan_steps = 0  # steps with the GAN loss on (the discriminator's warm-up counts them)
     ckpt = out / "ckpt.pt"
     if args.resume and ckpt.exists():
         s = torch.load(ckpt, map_location=device)
         G.load_state_dict(s["G"]), D.load_state_dict(s["D"])
         opt_g.load_state_dict(s["opt_g"]), opt_d.load_state_dict(s["opt_d"])
         step, spent, epoch = s["step"], s["spent"], s["epoch"]
+        gan_steps = s.get("gan_steps", 0)
         print(f"resumed at step {step}, {spent / 60:.1f} min spent", flush=True)
+    elif args.init_onnx:
+        n = init_from_onnx(G, args.init_onnx)
+        print(f"initialised {n} tensors from {args.init_onnx}", flush=True)
     elif not args.no_init:
         n = init_from_x4v3(G, MODELS_SRC / "realesr-general-x4v3.onnx")
         print(f"initialised {n} layers from realesr-general-x4v3", flush=True)
@@ -174,6 +193,7 @@ def main() -> int:
     def save():
         torch.save({"G": G.state_dict(), "D": D.state_dict(), "opt_g": opt_g.state_dict(),
                     "opt_d": opt_d.state_dict(), "step": step, "spent": spent, "epoch": epoch,
+                    "gan_steps": gan_steps,
                     "args": vars(args) | {"data": str(args.data), "out": str(args.out)}}, ckpt.with_suffix(".tmp"))
         ckpt.with_suffix(".tmp").replace(ckpt)
         torch.save({k: v.half() for k, v in G.state_dict().items()}, out / "gen_fp16.pt")
@@ -184,7 +204,7 @@ def main() -> int:
 
     t_start = time.time() - spent
     last_ckpt = time.time()
-    window = {"n": 0, "l1": 0.0, "g": 0.0, "d": 0.0, "t": time.time()}
+    window = {"n": 0, "l1": 0.0, "g": 0.0, "d": 0.0, "fm": 0.0, "t": time.time()}
     losses: list[float] = []  # for the self-check
     t_run = time.time()
     done = False
@@ -219,9 +239,20 @@ def main() -> int:
                 opt_d.zero_grad(set_to_none=True)
                 l_d.backward()
                 opt_d.step()
-                l_g = -D(fake).mean()
-                loss = l1 + args.gan_weight * l_g
-                window["g"] += float(l_g.detach())
+                gan_steps += 1
+                if gan_steps > args.d_warmup:  # the generator follows a discriminator that has learnt something
+                    if args.fm_weight:
+                        logit, acts = D(fake, features=True)
+                        with torch.no_grad():
+                            _, acts_real = D(target, features=True)
+                        l_fm = sum(F.l1_loss(a, r) for a, r in zip(acts, acts_real)) / len(acts)
+                        loss = loss + args.fm_weight * l_fm
+                        window["fm"] += float(l_fm.detach())
+                    else:
+                        logit = D(fake)
+                    l_g = -logit.mean()
+                    loss = loss + args.gan_weight * l_g
+                    window["g"] += float(l_g.detach())
                 window["d"] += float(l_d.detach())
             opt_g.zero_grad(set_to_none=True)
             loss.backward()
@@ -246,12 +277,13 @@ def main() -> int:
             if step % 25 == 0 or step <= 3:
                 dt = time.time() - window["t"]
                 rec = {"step": step, "min": round(spent / 60, 2), "l1": window["l1"] / window["n"],
-                       "gan": window["g"] / window["n"], "d": window["d"] / window["n"], "lr": lr,
+                       "gan": window["g"] / window["n"], "d": window["d"] / window["n"],
+                       "fm": window["fm"] / window["n"], "gan_steps": gan_steps, "lr": lr,
                        "samples_s": round(window["n"] * args.batch / max(dt, 1e-6), 2)}
                 print(json.dumps(rec), flush=True)
                 log.write(json.dumps(rec) + "\n")
                 log.flush()
-                window = {"n": 0, "l1": 0.0, "g": 0.0, "d": 0.0, "t": time.time()}
+                window = {"n": 0, "l1": 0.0, "g": 0.0, "d": 0.0, "fm": 0.0, "t": time.time()}
             over = spent >= budget or (args.steps and step >= args.steps)
             if over or time.time() - last_ckpt >= args.ckpt_minutes * 60:
                 t_pause = time.time()

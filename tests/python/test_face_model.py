@@ -75,6 +75,29 @@ def test_training_runs_a_step_on_cpu_and_resumes(tiny_faces):
     assert _log(out)[-1]["step"] == 2
 
 
+def test_training_goes_on_from_the_committed_model_with_feature_matching(tiny_faces):
+    """`--init-onnx` starts the generator exactly where the committed model is (its export before
+    any step gives the committed model's output), and a GAN step with feature matching runs."""
+    import onnxruntime as ort
+
+    out = tiny_faces / "run"
+    common = ["--data", tiny_faces, "--out", out, "--batch", "2", "--workers", "0", "--heldout-n", "1",
+              "--threads", "1", "--init-onnx", WEIGHTS]
+    r = run([TRAIN_PY, *common, "--export-only"], timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    face = np.asarray(Image.open(sorted(DEV_FACES.glob("*.png"))[0]).convert("RGB").resize((256, 256)), np.float32)
+    x = (face.transpose(2, 0, 1)[None] / 127.5 - 1).astype(np.float32)
+    ys = [ort.InferenceSession(str(p)).run(None, {"input": x})[0] for p in (WEIGHTS, out / "face.onnx")]
+    assert np.abs(ys[0] - ys[1]).max() < 1e-4, "the generator did not start from the committed weights"
+    r = run([TRAIN_PY, *common, "--steps", "2", "--gan-start", "0", "--d-warmup", "1", "--fm-weight", "1"],
+            timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    steps = [rec for rec in _log(out) if "l1" in rec]
+    # Step 1 is the discriminator's warm-up (no generator GAN loss); step 2 adds both.
+    assert steps[0]["step"] == 1 and steps[0]["fm"] == 0 and steps[0]["d"] > 0, steps[0]
+    assert steps[1]["step"] == 2 and steps[1]["fm"] > 0 and steps[1]["gan_steps"] == 2, steps[1]
+
+
 def test_reference_levels_are_deterministic_and_sized():
     from face.degrade import LEVELS, reference
 
