@@ -194,7 +194,7 @@ def main() -> int:
         torch.save({"G": G.state_dict(), "D": D.state_dict(), "opt_g": opt_g.state_dict(),
                     "opt_d": opt_d.state_dict(), "step": step, "spent": spent, "epoch": epoch,
                     "gan_steps": gan_steps,
-                    "args": vars(args) | {"data": str(args.data), "out": str(args.out)}}, ckpt.with_suffix(".tmp"))
+                    "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}}, ckpt.with_suffix(".tmp"))
         ckpt.with_suffix(".tmp").replace(ckpt)
         torch.save({k: v.half() for k, v in G.state_dict().items()}, out / "gen_fp16.pt")
         if args.copy_to:

@@ -96,6 +96,11 @@ def test_training_goes_on_from_the_committed_model_with_feature_matching(tiny_fa
     # Step 1 is the discriminator's warm-up (no generator GAN loss); step 2 adds both.
     assert steps[0]["step"] == 1 and steps[0]["fm"] == 0 and steps[0]["d"] > 0, steps[0]
     assert steps[1]["step"] == 2 and steps[1]["fm"] > 0 and steps[1]["gan_steps"] == 2, steps[1]
+    # And it resumes (the checkpoint holds only what torch.load's weights_only accepts).
+    r = run([TRAIN_PY, *common, "--steps", "3", "--gan-start", "0", "--d-warmup", "1", "--fm-weight", "1",
+             "--resume"], timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "resumed at step 2" in r.stdout and _log(out)[-1]["step"] == 3
 
 
 def test_reference_levels_are_deterministic_and_sized():
