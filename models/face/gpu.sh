@@ -20,7 +20,7 @@ python3 models/face/pack.py --unpack models/build/faces/pack --out "$work"
 batch=32; workers=14; crop=256
 python3 -c "import torch,sys; sys.exit(0 if torch.cuda.is_available() else 1)" || { batch=4; workers=1; crop=128; }
 python3 models/face/train.py --data "$work" --out "$work/run" --copy-to "$OUT" --minutes "$minutes" \
-  --batch "$batch" --crop "$crop" --workers "$workers" --ckpt-minutes 1 --gan-start 0.3 --gan-weight 0.05 \
+  --batch "$batch" --crop "$crop" --workers "$workers" --ckpt-minutes 1 --gan-start 0.3 --gan-weight 0.05 --fm-weight 0.3 --d-warmup 200 \
   --self-check "$check" --heldout-n 8 | tee "$OUT/train.out"
 cp "$work/run/face.onnx" "$OUT/face.onnx"
 [ -f "$work/run/face_l1.onnx" ] && cp "$work/run/face_l1.onnx" "$OUT/face_l1.onnx"
