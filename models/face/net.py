@@ -87,12 +87,13 @@ def init_from_onnx(net: FaceNet, onnx_path: Path) -> int:
     init = {i.name: numpy_helper.to_array(i) for i in m.graph.initializer}
     slopes = [init[n.input[1]] for n in m.graph.node if n.op_type == "PRelu"]
     state = net.state_dict()
-    prelu_keys = [k for k in state if k.endswith(".weight") and state[k].dim() == 1]
+    prelu_keys = {k for k in state if k.endswith(".weight") and state[k].dim() == 1}
     if len(prelu_keys) != len(slopes):
         raise ValueError(f"{onnx_path}: {len(slopes)} PReLUs, the network has {len(prelu_keys)}")
+    next_slope = iter(slopes).__next__  # state_dict and the graph list the PReLUs in the same order
     new = {}
     for k, v in state.items():
-        a = slopes[prelu_keys.index(k)] if k in prelu_keys else init.get(k)
+        a = next_slope() if k in prelu_keys else init.get(k)
         if a is None or a.size != v.numel():
             raise ValueError(f"{onnx_path}: no weight of {tuple(v.shape)} for {k}")
         new[k] = torch.from_numpy(a.reshape(v.shape).copy())

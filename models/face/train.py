@@ -204,7 +204,10 @@ def main() -> int:
 
     t_start = time.time() - spent
     last_ckpt = time.time()
-    window = {"n": 0, "l1": 0.0, "g": 0.0, "d": 0.0, "fm": 0.0, "t": time.time()}
+    def fresh_window() -> dict:  # the losses summed between two log lines
+        return {"n": 0, "l1": 0.0, "g": 0.0, "d": 0.0, "fm": 0.0, "t": time.time()}
+
+    window = fresh_window()
     losses: list[float] = []  # for the self-check
     t_run = time.time()
     done = False
@@ -283,7 +286,7 @@ def main() -> int:
                 print(json.dumps(rec), flush=True)
                 log.write(json.dumps(rec) + "\n")
                 log.flush()
-                window = {"n": 0, "l1": 0.0, "g": 0.0, "d": 0.0, "fm": 0.0, "t": time.time()}
+                window = fresh_window()
             over = spent >= budget or (args.steps and step >= args.steps)
             if over or time.time() - last_ckpt >= args.ckpt_minutes * 60:
                 t_pause = time.time()
