@@ -4,6 +4,7 @@
     python3 models/face/train.py --minutes 60 [--out models/build/faces/run] [--resume]
         [--batch 8] [--crop 128] [--lr 2e-4] [--gan-start 0.5] [--gan-weight 0.03]
         [--ckpt-minutes 5] [--steps N] [--data models/build/faces] [--workers 1]
+        [--ema 0.999] [--val-n 48] [--snapshots]
 
 Each sample: a sharp aligned 256² face (from `prepare.py`), degraded at random (`degrade.py`)
 into what the face stage would feed the network for a small, blurry, noisy, compressed face;
@@ -17,10 +18,19 @@ A time budget (`--minutes`, the whole run, resumed parts included), checkpoints 
 generator alone in fp16), and a held-out PSNR logged at each checkpoint; `--resume` continues
 from `ckpt.pt`. At the end the generator is exported to `<out>/face.onnx`. Logs go to stdout
 and `<out>/log.jsonl`.
+
+With `--ema D` the generator that is saved, scored and exported is an exponential moving
+average of the trained one (decay D per step): a GAN's generator swings from step to step
+between sharp-but-smeared and clean-but-soft, and the average is steadier than any one of them.
+With `--val-n N` the last N training faces are withheld from this run and score each checkpoint
+at the ×4 reference level (PSNR at 256², NIQE at 512²) instead of the held-out faces, so that a
+checkpoint can be chosen without looking at the faces the evaluation reports on; `--snapshots`
+keeps each checkpoint's generator as `<out>/snapshots/step<N>.onnx` to choose from.
 """
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import math
 import shutil
@@ -123,6 +133,37 @@ def heldout_psnr(net: nn.Module, data: Path, n: int, device) -> float:
     return float(np.mean(psnrs)) if psnrs else float("nan")
 
 
+def val_metrics(net: nn.Module, data: Path, rows: list[int], device) -> dict:
+    """PSNR (RGB, at 256²) and NIQE (at 512², the evaluation's resolution) of the network on
+    withheld training faces at the ×4 reference level. Their ground truth is the 256² face
+    brought to 512² (Lanczos), so the numbers rank checkpoints; `evaluate.py` gives the real ones."""
+    from PIL import Image
+    from face.niqe import niqe
+    faces = np.load(data / "train_256.npy", mmap_mode="r")
+    psnrs, niqes = [], []
+    net.eval()
+    with torch.no_grad():
+        for row in rows:
+            gt = np.asarray(faces[row], np.float32) / 255.0
+            up = lambda a, s: np.asarray(Image.fromarray((a.clip(0, 1) * 255).round().astype(np.uint8))  # noqa: E731
+                                         .resize((s, s), Image.LANCZOS), np.float32) / 255.0
+            lq = reference(up(gt, 512), "x4", seed=row * 2)
+            x = torch.from_numpy(to_face_input(lq, 256)).permute(2, 0, 1)[None].to(device) * 2 - 1
+            y = ((net(x)[0].permute(1, 2, 0).cpu().numpy() + 1) / 2).clip(0, 1)
+            psnrs.append(10 * math.log10(1 / max(float(((y - gt) ** 2).mean()), 1e-10)))
+            niqes.append(niqe(up(y, 512)))
+    net.train()
+    return {"val_psnr_x4_256": round(float(np.mean(psnrs)), 3), "val_niqe_x4_512": round(float(np.mean(niqes)), 3)}
+
+
+def export_cpu(G: nn.Module, args, path: Path) -> Path:
+    """Exports a CPU copy of the generator (training goes on with `G` where it is)."""
+    g = FaceNet(args.ch, args.body)
+    g.load_state_dict({k: v.float().cpu() for k, v in G.state_dict().items()})
+    export_onnx(g, path)
+    return path
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=WORK)
@@ -150,6 +191,9 @@ def main() -> int:
     ap.add_argument("--no-init", action="store_true", help="random init instead of realesr-general-x4v3's layers")
     ap.add_argument("--export-only", action="store_true")
     ap.add_argument("--copy-to", type=Path, help="also copy gen_fp16.pt and log.jsonl here at each checkpoint (the GPU run's $OUT)")
+    ap.add_argument("--ema", type=float, default=0.0, help="keep, score and export an EMA of the generator (decay per step, e.g. 0.999)")
+    ap.add_argument("--val-n", type=int, default=0, help="withhold the last N training faces and score checkpoints on them")
+    ap.add_argument("--snapshots", action="store_true", help="export each checkpoint's generator to <out>/snapshots/")
     ap.add_argument("--self-check", type=float, default=0.0,
                     help="after this many seconds, stop with exit 3 unless the L1 loss is falling (the GPU run's guard)")
     args = ap.parse_args()
@@ -165,6 +209,7 @@ def main() -> int:
     opt_g = torch.optim.Adam(G.parameters(), lr=args.lr, betas=(0.9, 0.99))
     opt_d = torch.optim.Adam(D.parameters(), lr=args.lr, betas=(0.5, 0.99))
     step, spent, epoch = 0, 0.0, 0
+    ema_state = None
     gan_steps = 0  # steps with the GAN loss on (the discriminator's warm-up counts them)
     ckpt = out / "ckpt.pt"
     if args.resume and ckpt.exists():
@@ -173,6 +218,7 @@ def main() -> int:
         opt_g.load_state_dict(s["opt_g"]), opt_d.load_state_dict(s["opt_d"])
         step, spent, epoch = s["step"], s["spent"], s["epoch"]
         gan_steps = s.get("gan_steps", 0)
+        ema_state = s.get("G_ema")
         print(f"resumed at step {step}, {spent / 60:.1f} min spent", flush=True)
     elif args.init_onnx:
         n = init_from_onnx(G, args.init_onnx)
@@ -180,23 +226,32 @@ def main() -> int:
     elif not args.no_init:
         n = init_from_x4v3(G, MODELS_SRC / "realesr-general-x4v3.onnx")
         print(f"initialised {n} layers from realesr-general-x4v3", flush=True)
+    # The generator that is kept: G itself, or its moving average.
+    G_keep = G
+    if args.ema:
+        G_keep = copy.deepcopy(G)
+        if ema_state is not None:
+            G_keep.load_state_dict(ema_state)
+        G_keep.requires_grad_(False)
     if args.export_only:
-        export_onnx(G.cpu(), out / "face.onnx")
+        export_onnx(G_keep.cpu(), out / "face.onnx")
         return 0
 
     print(f"device {device}, {sum(p.numel() for p in G.parameters())} parameters, "
           f"{G.macs() / 1e9:.2f} GMAC per 256² face", flush=True)
-    ds = Faces(args.data, args.crop, args.seed)
+    train_rows = json.loads((args.data / "index.json").read_text())["train"]
+    val_rows = train_rows[len(train_rows) - args.val_n:] if args.val_n else []
+    ds = Faces(args.data, args.crop, args.seed, rows=train_rows[:len(train_rows) - len(val_rows)])
     budget = args.minutes * 60
     log = open(out / "log.jsonl", "a")
 
     def save():
         torch.save({"G": G.state_dict(), "D": D.state_dict(), "opt_g": opt_g.state_dict(),
                     "opt_d": opt_d.state_dict(), "step": step, "spent": spent, "epoch": epoch,
-                    "gan_steps": gan_steps,
+                    "gan_steps": gan_steps, "G_ema": G_keep.state_dict() if args.ema else None,
                     "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}}, ckpt.with_suffix(".tmp"))
         ckpt.with_suffix(".tmp").replace(ckpt)
-        torch.save({k: v.half() for k, v in G.state_dict().items()}, out / "gen_fp16.pt")
+        torch.save({k: v.half() for k, v in G_keep.state_dict().items()}, out / "gen_fp16.pt")
         if args.copy_to:
             args.copy_to.mkdir(parents=True, exist_ok=True)
             for f in ("gen_fp16.pt", "log.jsonl"):
@@ -227,9 +282,7 @@ def main() -> int:
             gan = frac >= args.gan_start
             if gan and not (out / "face_l1.onnx").exists():
                 # The L1-only generator, kept beside the GAN-tuned one for the evaluation.
-                snap = FaceNet(args.ch, args.body)
-                snap.load_state_dict({k: v.float().cpu() for k, v in G.state_dict().items()})
-                export_onnx(snap, out / "face_l1.onnx")
+                export_cpu(G_keep, args, out / "face_l1.onnx")
                 print(json.dumps({"step": step, "l1_snapshot": str(out / "face_l1.onnx")}), flush=True)
             outp = G(lq)
             l1 = masked_l1(outp, target, mask)
@@ -260,6 +313,10 @@ def main() -> int:
             opt_g.zero_grad(set_to_none=True)
             loss.backward()
             opt_g.step()
+            if args.ema:
+                with torch.no_grad():
+                    for p_keep, p in zip(G_keep.parameters(), G.parameters()):
+                        p_keep.lerp_(p, 1 - args.ema)
             step += 1
             window["n"] += 1
             window["l1"] += float(l1.detach())
@@ -291,9 +348,15 @@ def main() -> int:
             if over or time.time() - last_ckpt >= args.ckpt_minutes * 60:
                 t_pause = time.time()
                 save()
-                psnr = heldout_psnr(G, args.data, args.heldout_n, device)
-                rec = {"step": step, "min": round(spent / 60, 2), "heldout_psnr_x4_256": round(psnr, 3),
-                       "checkpoint": str(ckpt)}
+                rec = {"step": step, "min": round(spent / 60, 2)}
+                if val_rows:
+                    rec.update(val_metrics(G_keep, args.data, val_rows, device))
+                else:
+                    rec["heldout_psnr_x4_256"] = round(heldout_psnr(G_keep, args.data, args.heldout_n, device), 3)
+                if args.snapshots:
+                    (out / "snapshots").mkdir(exist_ok=True)
+                    rec["snapshot"] = str(export_cpu(G_keep, args, out / "snapshots" / f"step{step}.onnx"))
+                rec["checkpoint"] = str(ckpt)
                 print(json.dumps(rec), flush=True)
                 log.write(json.dumps(rec) + "\n")
                 log.flush()
@@ -304,9 +367,7 @@ def main() -> int:
                 break
         epoch += 1
     save()
-    G_cpu = FaceNet(args.ch, args.body)
-    G_cpu.load_state_dict({k: v.float().cpu() for k, v in G.state_dict().items()})
-    export_onnx(G_cpu, out / "face.onnx")
+    export_cpu(G_keep, args, out / "face.onnx")
     print(f"done: {step} steps, {spent / 60:.1f} min; {out / 'face.onnx'}", flush=True)
     return 0
 

@@ -103,6 +103,38 @@ def test_training_goes_on_from_the_committed_model_with_feature_matching(tiny_fa
     assert "resumed at step 2" in r.stdout and _log(out)[-1]["step"] == 3
 
 
+def test_training_keeps_the_moving_average_and_scores_withheld_faces(tiny_faces):
+    """With `--ema` what is saved and exported is the average, not the trained generator: at a
+    decay of 1 it never moves, so after GAN steps (and a resume) the export is still the model it
+    started from. `--val-n` scores checkpoints on withheld training faces, `--snapshots` keeps
+    each checkpoint's generator."""
+    import onnxruntime as ort
+    import torch
+
+    out = tiny_faces / "run"
+    common = ["--data", tiny_faces, "--out", out, "--batch", "2", "--workers", "0", "--threads", "1",
+              "--init-onnx", WEIGHTS, "--gan-start", "0", "--fm-weight", "1", "--ema", "1.0", "--val-n", "1",
+              "--snapshots"]
+    r = run([TRAIN_PY, *common, "--steps", "2"], timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    r = run([TRAIN_PY, *common, "--steps", "3", "--resume"], timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    face = np.asarray(Image.open(sorted(DEV_FACES.glob("*.png"))[0]).convert("RGB").resize((256, 256)), np.float32)
+    x = (face.transpose(2, 0, 1)[None] / 127.5 - 1).astype(np.float32)
+    run_ = lambda p: ort.InferenceSession(str(p)).run(None, {"input": x})[0]  # noqa: E731
+    ref = run_(WEIGHTS)
+    for onnx in (out / "face.onnx", out / "snapshots" / "step3.onnx"):
+        assert np.abs(run_(onnx) - ref).max() < 1e-4, f"{onnx.name} is not the moving average"
+    checks = [rec for rec in _log(out) if "checkpoint" in rec]
+    assert [c["step"] for c in checks] == [2, 3], checks
+    for c in checks:
+        assert 10 < c["val_psnr_x4_256"] < 60 and 0 < c["val_niqe_x4_512"] < 40, c
+        assert "heldout_psnr_x4_256" not in c, "the held-out faces were looked at"
+    # And the trained generator itself did move (the test above would pass with no training).
+    ckpt = torch.load(out / "ckpt.pt")
+    assert any((ckpt["G"][k].float() - v.float()).abs().max() > 0 for k, v in ckpt["G_ema"].items())
+
+
 def test_reference_levels_are_deterministic_and_sized():
     from face.degrade import LEVELS, reference
 
