@@ -115,6 +115,16 @@ def masked_l1(out, target, mask):
     return ((out - target).abs() * mask).sum() / (mask.sum() * 3 + 1e-6)
 
 
+def restore(net: nn.Module, lq: np.ndarray, device) -> np.ndarray:
+    """The network's 256² face (0…1) for a low-quality face, fed as the face stage feeds it."""
+    x = torch.from_numpy(to_face_input(lq, 256)).permute(2, 0, 1)[None].to(device) * 2 - 1
+    return ((net(x)[0].permute(1, 2, 0).cpu().numpy() + 1) / 2).clip(0, 1)
+
+
+def psnr01(y: np.ndarray, gt: np.ndarray) -> float:
+    return 10 * math.log10(1 / max(float(((y - gt) ** 2).mean()), 1e-10))
+
+
 def heldout_psnr(net: nn.Module, data: Path, n: int, device) -> float:
     """PSNR (RGB, at 256²) of the network on the first `n` held-out faces at the ×4 reference
     level: a quick learning curve; `evaluate.py` gives the real numbers."""
@@ -126,12 +136,10 @@ def heldout_psnr(net: nn.Module, data: Path, n: int, device) -> float:
         for h in held:
             gt512 = np.asarray(Image.open(data / "heldout" / f"{h['id']}.png"), np.float32) / 255.0
             lq = reference(gt512, "x4", seed=int(h["id"]) * 2)
-            x = torch.from_numpy(to_face_input(lq, 256)).permute(2, 0, 1)[None].to(device) * 2 - 1
-            y = ((net(x)[0].permute(1, 2, 0).cpu().numpy() + 1) / 2).clip(0, 1)
+            y = restore(net, lq, device)
             gt = np.asarray(Image.fromarray((gt512 * 255).round().astype(np.uint8)).resize((256, 256), Image.BICUBIC),
                             np.float32) / 255.0
-            mse = float(((y - gt) ** 2).mean())
-            psnrs.append(10 * math.log10(1 / max(mse, 1e-10)))
+            psnrs.append(psnr01(y, gt))
     net.train()
     return float(np.mean(psnrs)) if psnrs else float("nan")
 
@@ -151,9 +159,8 @@ def val_metrics(net: nn.Module, data: Path, rows: list[int], device) -> dict:
             up = lambda a, s: np.asarray(Image.fromarray((a.clip(0, 1) * 255).round().astype(np.uint8))  # noqa: E731
                                          .resize((s, s), Image.LANCZOS), np.float32) / 255.0
             lq = reference(up(gt, 512), "x4", seed=row * 2)
-            x = torch.from_numpy(to_face_input(lq, 256)).permute(2, 0, 1)[None].to(device) * 2 - 1
-            y = ((net(x)[0].permute(1, 2, 0).cpu().numpy() + 1) / 2).clip(0, 1)
-            psnrs.append(10 * math.log10(1 / max(float(((y - gt) ** 2).mean()), 1e-10)))
+            y = restore(net, lq, device)
+            psnrs.append(psnr01(y, gt))
             niqes.append(niqe(up(y, 512)))
     net.train()
     return {"val_psnr_x4_256": round(float(np.mean(psnrs)), 3), "val_niqe_x4_512": round(float(np.mean(niqes)), 3)}
