@@ -867,6 +867,7 @@ async function restoreAll() {
     }
   } finally {
     running = false;
+    lastRunEnded = performance.now();
     firstRestorationEnded();
     renderQueue();
     renderItem();
@@ -1039,20 +1040,23 @@ function offlinePart(part) {
   if (document.body.dataset.engine === 'ready') readyText();
 }
 
+/** When the last restoration ended (performance.now()), for waiting until the page is idle. */
+let lastRunEnded = -Infinity;
 let firstRestorationEnded = () => {};
 const firstRestoration = new Promise((r) => (firstRestorationEnded = () => r(undefined)));
 
 /** The models fetched only when first needed (the denoise partners for another strength, the
  *  other upscalers, Unblur's face model), fetched once the page is idle: 3 s after the first
- *  restoration (or 10 s after the engine is ready, if none has begun), never while one runs, at
- *  low priority, so that they never slow the first photo and offline use never finds one
+ *  restoration (or 10 s after the engine is ready, if none has ended), never while one runs nor
+ *  in the 3 s after one ends, at low priority, so that they never slow the first photo and offline use never finds one
  *  missing. Not on a data-saver connection: there each is fetched when first needed, and the
  *  page does not say it works offline. */
 async function keepModelsOffline() {
   if (/** @type {any} */ (navigator).connection?.saveData) return;
   const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-  await Promise.race([firstRestoration.then(() => sleep(3000)), sleep(10_000)]);
-  while (running) await sleep(500);
+  await Promise.race([firstRestoration, sleep(10_000)]);
+  // Also when the 10 s end during a restoration: wait for it to end, then 3 s more.
+  while (running || performance.now() - lastRunEnded < 3000) await sleep(250);
   await models.load(models.shipped(), undefined, { hold: false });
   offlinePart('models');
 }

@@ -325,12 +325,17 @@ test('first visit: one upscaler file at the default strength, the rest once idle
   const partners = [preset.preset.of, byId[preset.preset.of].denoise_partner].map((id) => file(byId[id]));
   const fetched = (f) => served.some((p) => p.split('?')[0].endsWith(`/models/${f}`));
   await open(page, `?scale=2&faces=on&denoise=${preset.preset.denoise}`);
+  const engineReady = Date.now();
   await chooseFiles(page, PHOTO);
   await waitState(page, 'ready', 60_000);
   await page.waitForFunction(() => !document.querySelector('#restore').disabled, null, { timeout: 60_000 });
+  // Restore just before the page's 10 s idle fallback, so that it ends during the restoration:
+  // the rest must still wait for the restoration, and 3 s after it.
+  await page.waitForTimeout(Math.max(0, engineReady + 9_000 - Date.now()));
   await page.click('#restore');
   assert((await waitState(page, ['done', 'error'])) === 'done', `the restoration failed: ${await page.textContent('#view-error')}`);
-  const before = served.slice(); // the page waits 3 s after its first restoration before the rest
+  await page.waitForTimeout(1_000); // within the 3 s the page waits after a restoration
+  const before = served.slice();
   assert(fetched(file(preset)), `the preset ${file(preset)} was not fetched for the first photo`);
   assert(!partners.some(fetched), `fetched before the first photo was done: ${partners.filter(fetched).join(', ')}`);
   // Then, idle, the page keeps every shipped model for offline use, and says it works offline.
