@@ -179,3 +179,15 @@ def luma(rgb: np.ndarray) -> np.ndarray:
     """BT.601 Y in 16…235 from RGB 0…1 (as BasicSR's metrics compute it)."""
     rgb = np.asarray(rgb, np.float64)
     return 16.0 + 65.481 * rgb[..., 0] + 128.553 * rgb[..., 1] + 24.966 * rgb[..., 2]
+
+
+def landmarks(detector: Detector, img: np.ndarray) -> np.ndarray | None:
+    """The strongest face's five landmarks on an RGB 0…1 image, or None where YuNet finds none."""
+    faces = detector.detect(np.round(np.clip(img, 0, 1) * 255).astype(np.uint8))
+    return np.asarray(faces[0]["landmarks"], np.float64) if faces else None
+
+
+def lmd(lm: np.ndarray, lm_gt: np.ndarray) -> float:
+    """Landmark distance: the five points' mean distance in % of the ground truth's eye distance."""
+    eyes = float(np.linalg.norm(lm_gt[0] - lm_gt[1]))
+    return 100.0 * float(np.linalg.norm(lm - lm_gt, axis=1).mean()) / eyes

@@ -50,7 +50,7 @@ import numpy as np  # noqa: E402
 from PIL import Image, ImageDraw, ImageFont  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from face.common import DEV, MODELS_SRC, REPO, WORK, Detector, luma, sha256_file, write_json  # noqa: E402
+from face.common import DEV, MODELS_SRC, REPO, WORK, Detector, landmarks, lmd, luma, sha256_file, write_json  # noqa: E402
 from face.degrade import LEVELS, reference, resize, to_face_input, to_u8  # noqa: E402
 from face.niqe import niqe  # noqa: E402
 
@@ -170,16 +170,6 @@ def ssim(a: np.ndarray, b: np.ndarray) -> float:
     s12 = filter_valid(a * b) - mu1 * mu2
     m = ((2 * mu1 * mu2 + c1) * (2 * s12 + c2)) / ((mu1 ** 2 + mu2 ** 2 + c1) * (s11 + s22 + c2))
     return float(m.mean())
-
-
-def landmarks(detector: Detector, img: np.ndarray) -> np.ndarray | None:
-    faces = detector.detect(to_u8(img))
-    return np.asarray(faces[0]["landmarks"], np.float64) if faces else None
-
-
-def lmd(lm: np.ndarray, lm_gt: np.ndarray) -> float:
-    eyes = float(np.linalg.norm(lm_gt[0] - lm_gt[1]))
-    return 100.0 * float(np.linalg.norm(lm - lm_gt, axis=1).mean()) / eyes
 
 
 class Truth:
