@@ -183,7 +183,8 @@ def luma(rgb: np.ndarray) -> np.ndarray:
 
 def landmarks(detector: Detector, img: np.ndarray) -> np.ndarray | None:
     """The strongest face's five landmarks on an RGB 0…1 image, or None where YuNet finds none."""
-    faces = detector.detect(np.round(np.clip(img, 0, 1) * 255).astype(np.uint8))
+    from face.degrade import to_u8
+    faces = detector.detect(to_u8(img))
     return np.asarray(faces[0]["landmarks"], np.float64) if faces else None
 
 

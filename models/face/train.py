@@ -48,7 +48,7 @@ from torch.nn import functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from face.common import MODELS_SRC, WORK  # noqa: E402
-from face.degrade import random_degrade, reference, to_face_input  # noqa: E402
+from face.degrade import LEVELS, random_degrade, reference, to_face_input  # noqa: E402
 from face.net import FaceNet, export_onnx, init_from_onnx, init_from_x4v3  # noqa: E402
 
 
@@ -158,26 +158,24 @@ def val_metrics(net: nn.Module, data: Path, rows: list[int], device) -> dict:
     detector = Detector()
     up = lambda a, s: np.asarray(Image.fromarray((a.clip(0, 1) * 255).round().astype(np.uint8))  # noqa: E731
                                  .resize((s, s), Image.LANCZOS), np.float32) / 255.0
-    m = {f"{k}_{lv}": [] for lv in ("x4", "x8") for k in ("psnr", "niqe", "lmd")}
+    names = {"psnr": "_256", "niqe": "_512", "lmd": ""}  # the log's keys: val_<metric>_<level><at>
+    m = {(k, lv): [] for lv in LEVELS for k in names}
     net.eval()
     with torch.no_grad():
         for row in rows:
             gt = np.asarray(faces[row], np.float32) / 255.0
             gt512 = up(gt, 512)
             lm_gt = landmarks(detector, gt512)
-            for k, lv in enumerate(("x4", "x8")):
-                y = restore(net, reference(gt512, lv, seed=row * 2 + k), device)
+            for i, lv in enumerate(LEVELS):
+                y = restore(net, reference(gt512, lv, seed=row * 2 + i), device)
                 y512 = up(y, 512)
-                m[f"psnr_{lv}"].append(psnr01(y, gt))
-                m[f"niqe_{lv}"].append(niqe(y512))
+                m["psnr", lv].append(psnr01(y, gt))
+                m["niqe", lv].append(niqe(y512))
                 lm = landmarks(detector, y512) if lm_gt is not None else None
                 if lm is not None:
-                    m[f"lmd_{lv}"].append(lmd(lm, lm_gt))
+                    m["lmd", lv].append(lmd(lm, lm_gt))
     net.train()
-    avg = lambda v: round(float(np.mean(v)), 3) if v else None  # noqa: E731
-    return {**{f"val_psnr_{lv}_256": avg(m[f"psnr_{lv}"]) for lv in ("x4", "x8")},
-            **{f"val_niqe_{lv}_512": avg(m[f"niqe_{lv}"]) for lv in ("x4", "x8")},
-            **{f"val_lmd_{lv}": avg(m[f"lmd_{lv}"]) for lv in ("x4", "x8")}}
+    return {f"val_{k}_{lv}{names[k]}": round(float(np.mean(v)), 3) if v else None for (k, lv), v in m.items()}
 
 
 def export_cpu(G: nn.Module, args, path: Path) -> Path:
