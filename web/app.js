@@ -59,7 +59,7 @@ let seq = 0;
 
 // ---------- small helpers ----------
 
-const mb = (n) => (n / 1e6).toFixed(n < 1e7 ? 1 : 0) + ' MB';
+const mb = faceStore.mbText;
 const fmtScale = (s) => String(Math.round(s * 100) / 100);
 const fmtTime = (s) => (s < 1 ? 'less than a second' : s < 60 ? `${Math.round(s)} s` : `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`);
 const plural = (n, w) => `${n} ${w}${n === 1 ? '' : 's'}`;

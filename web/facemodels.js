@@ -164,4 +164,5 @@ export async function addFile(file, worker) {
   return stored;
 }
 
-const mbText = (n) => `${(n / 1e6).toFixed(n < 1e7 ? 1 : 0)} MB`;
+/** A size as people read it: `1.6 MB`, `350 MB` (decimal megabytes, as downloads are shown). */
+export const mbText = (n) => `${(n / 1e6).toFixed(n < 1e7 ? 1 : 0)} MB`;

@@ -17,7 +17,7 @@ import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import os from 'node:os';
 import path from 'node:path';
-import { serveStatic, launchChromiumProfile } from './harness.mjs';
+import { serveStatic, launchChromiumProfile, python } from './harness.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '../..');
@@ -139,10 +139,8 @@ async function choose(value) {
   await page.selectOption('#face-model', value);
 }
 
-// Python compares: neither the page nor node should judge their own pixels.
-function python(code, ...args) {
-  return JSON.parse(execFileSync('python3', ['-c', code, ...args], { encoding: 'utf8' }));
-}
+/** Python's comparison of the page's pixels, printed as JSON. */
+const pythonJson = (code, ...args) => JSON.parse(python(code, ...args));
 
 /**
  * The page's restored face 0 of the last restoration against PyTorch on the same checkpoint,
@@ -158,7 +156,7 @@ async function faceVsPyTorch(arch, fidelity) {
   const args = [path.join(repo, 'tests/face_reference.py'), '--pth', path.join(ckpt, `${arch}.pth`), '--arch', arch, '--input', inBin, '--out', refBin];
   if (fidelity != null) args.push('--fidelity', String(fidelity));
   execFileSync('python3', args, { stdio: 'inherit' });
-  return python(`
+  return pythonJson(`
 import json, sys, numpy as np
 from PIL import Image
 ref = np.fromfile(sys.argv[1], '<f4').reshape(3, 512, 512).transpose(1, 2, 0)
@@ -309,7 +307,7 @@ step("GFPGAN's face matches PyTorch on the same file, and the photo matches the 
     stdio: 'inherit',
   });
   await rm(cache, { recursive: true, force: true });
-  const vsCli = python(`
+  const vsCli = pythonJson(`
 import json, sys, numpy as np
 from PIL import Image
 a, b = (np.asarray(Image.open(p).convert('RGB'), np.float64) for p in sys.argv[1:3])

@@ -4,6 +4,7 @@ import { createServer } from 'node:http';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
+import { execFileSync } from 'node:child_process';
 import { chromium } from 'playwright-core';
 
 const MIME = {
@@ -69,4 +70,10 @@ export function launchChromium() {
  *  the contexts of `launchChromium` keep theirs in memory and skip large files). */
 export function launchChromiumProfile(dir, options = {}) {
   return chromium.launchPersistentContext(dir, { ...CHROMIUM(), ...options });
+}
+
+/** Runs `python3 -c code args…` and returns what it printed. The tests make their photos and
+ *  judge their pixels in Python (PIL, numpy): neither the page nor node should judge their own. */
+export function python(code, ...args) {
+  return execFileSync('python3', ['-c', code, ...args], { encoding: 'utf8' });
 }

@@ -11,7 +11,7 @@ import { readFile, writeFile, mkdir, rm } from 'node:fs/promises';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
-import { serveStatic, launchChromium } from './harness.mjs';
+import { serveStatic, launchChromium, python } from './harness.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '../..');
@@ -202,12 +202,6 @@ test('relaxed SIMD is chosen; the SIMD128 build (?engine=simd128) restores the s
     await p2.close();
   }
 });
-
-// Python (PIL) makes the test photos and compares the results: the page's own PNG decoder would
-// not be an independent judge.
-function python(code, ...args) {
-  return execFileSync('python3', ['-c', code, ...args], { encoding: 'utf8' });
-}
 
 test('the page and the CLI give the same photo (faces, alpha, EXIF orientation 6)', async () => {
   const dir = out;
