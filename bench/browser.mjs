@@ -1,10 +1,11 @@
 // Browser benchmark: Unblur's wasm (a pool of workers, each its own Net) against
-// onnxruntime-web's wasm backend on the same ONNX and the same 128×128 tiles of a real photo,
+// onnxruntime-web's wasm backend on the same ONNX and the same tiles of a real photo,
 // in headless Chromium (Debian's /usr/bin/chromium via playwright-core).
 //
 //   node bench/browser.mjs            (after `bash web/build.sh dev` and `npm install --no-save onnxruntime-web`)
 //
-// Environment: BENCH_ROUNDS (3), BENCH_SIDE (96, the page's tile), BENCH_POOL_PER_WORKER (2 tiles per worker
+// Environment: BENCH_ROUNDS (3), BENCH_SIDE (96: the CLI's tile, upscale::TILE natively; the page's
+// 256² tiles are timed in its whole job by bench/page_vs_ort.mjs), BENCH_POOL_PER_WORKER (2 tiles per worker
 // per round), BENCH_ORT_TILES (2 per round), BENCH_FACE (1: GFPGAN once; 0: skip),
 // BENCH_YUNET_RUNS (3), BENCH_SINGLES_ONLY (0; 1: only the one-network rows), BENCH_OUT (bench/out/browser.json), UNBLUR_SITE, CHROMIUM.
 //

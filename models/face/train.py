@@ -201,6 +201,9 @@ def main() -> int:
     ap.add_argument("--gan-weight", type=float, default=0.03)
     ap.add_argument("--fm-weight", type=float, default=0.0,
                     help="feature matching: L1 between the discriminator's activations on output and target")
+    ap.add_argument("--r1", type=float, default=0.0,
+                    help="R1 penalty weight (gamma) on the discriminator's gradient at real faces, 0: off")
+    ap.add_argument("--r1-every", type=int, default=4, help="apply the R1 penalty every N discriminator steps (lazy, scaled by N)")
     ap.add_argument("--d-warmup", type=int, default=0,
                     help="steps after --gan-start in which only the discriminator learns from the GAN loss")
     ap.add_argument("--init-onnx", type=Path, help="start the generator from an exported FaceNet (e.g. the committed model)")
@@ -282,7 +285,7 @@ def main() -> int:
     t_start = time.time() - spent
     last_ckpt = time.time()
     def fresh_window() -> dict:  # the losses summed between two log lines
-        return {"n": 0, "l1": 0.0, "g": 0.0, "d": 0.0, "fm": 0.0, "t": time.time()}
+        return {"n": 0, "l1": 0.0, "g": 0.0, "d": 0.0, "fm": 0.0, "r1": 0.0, "t": time.time()}
 
     window = fresh_window()
     losses: list[float] = []  # for the self-check
@@ -314,6 +317,14 @@ def main() -> int:
                 fake = outp * mask + target * (1 - mask)
                 d_real, d_fake = D(target), D(fake.detach())
                 l_d = F.relu(1 - d_real).mean() + F.relu(1 + d_fake).mean()
+                if args.r1 and gan_steps % args.r1_every == 0:
+                    # R1 (Mescheder et al. 2018): a discriminator flat around the real faces gives
+                    # the generator no reward for high-frequency specks the faces do not have.
+                    real = target.detach().requires_grad_(True)
+                    (grad,) = torch.autograd.grad(D(real).flatten(1).mean(1).sum(), real, create_graph=True)
+                    l_r1 = grad.pow(2).flatten(1).sum(1).mean() * (args.r1 / 2) * args.r1_every
+                    l_d = l_d + l_r1
+                    window["r1"] += float(l_r1.detach())  # lazy: n steps average to the per-step penalty
                 opt_d.zero_grad(set_to_none=True)
                 l_d.backward()
                 opt_d.step()
@@ -360,7 +371,7 @@ def main() -> int:
                 dt = time.time() - window["t"]
                 rec = {"step": step, "min": round(spent / 60, 2), "l1": window["l1"] / window["n"],
                        "gan": window["g"] / window["n"], "d": window["d"] / window["n"],
-                       "fm": window["fm"] / window["n"], "gan_steps": gan_steps, "lr": lr,
+                       "fm": window["fm"] / window["n"], "r1": window["r1"] / window["n"], "gan_steps": gan_steps, "lr": lr,
                        "samples_s": round(window["n"] * args.batch / max(dt, 1e-6), 2)}
                 print(json.dumps(rec), flush=True)
                 log.write(json.dumps(rec) + "\n")
