@@ -89,13 +89,15 @@ def test_training_goes_on_from_the_committed_model_with_feature_matching(tiny_fa
     x = (face.transpose(2, 0, 1)[None] / 127.5 - 1).astype(np.float32)
     ys = [ort.InferenceSession(str(p)).run(None, {"input": x})[0] for p in (WEIGHTS, out / "face.onnx")]
     assert np.abs(ys[0] - ys[1]).max() < 1e-4, "the generator did not start from the committed weights"
-    r = run([TRAIN_PY, *common, "--steps", "2", "--gan-start", "0", "--d-warmup", "1", "--fm-weight", "1"],
-            timeout=600)
+    r = run([TRAIN_PY, *common, "--steps", "2", "--gan-start", "0", "--d-warmup", "1", "--fm-weight", "1",
+             "--r1", "10", "--r1-every", "2"], timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     steps = [rec for rec in _log(out) if "l1" in rec]
-    # Step 1 is the discriminator's warm-up (no generator GAN loss); step 2 adds both.
-    assert steps[0]["step"] == 1 and steps[0]["fm"] == 0 and steps[0]["d"] > 0, steps[0]
+    # Step 1 is the discriminator's warm-up (no generator GAN loss); step 2 adds both. The lazy
+    # R1 penalty comes with every 2nd discriminator step, the first included.
+    assert steps[0]["step"] == 1 and steps[0]["fm"] == 0 and steps[0]["d"] > 0 and steps[0]["r1"] > 0, steps[0]
     assert steps[1]["step"] == 2 and steps[1]["fm"] > 0 and steps[1]["gan_steps"] == 2, steps[1]
+    assert steps[1]["r1"] == 0, steps[1]
     # And it resumes (the checkpoint holds only what torch.load's weights_only accepts).
     r = run([TRAIN_PY, *common, "--steps", "3", "--gan-start", "0", "--d-warmup", "1", "--fm-weight", "1",
              "--resume"], timeout=600)
