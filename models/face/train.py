@@ -320,10 +320,15 @@ def main() -> int:
                 if args.r1 and gan_steps % args.r1_every == 0:
                     # R1 (Mescheder et al. 2018): a discriminator flat around the real faces gives
                     # the generator no reward for high-frequency specks the faces do not have.
-                    # As BasicSR's r1_penalty: the gradient of the sum of the logits (every patch's).
+                    # As BasicSR's r1_penalty (the gradient of the sum of the logits), divided by the
+                    # number of patches: each patch logit is a discriminator of its own, and their
+                    # gradients barely overlap, so gamma keeps its usual per-discriminator scale (10).
+                    # Measured: on the sum undivided, gamma 1 (~225 per patch) kept D from learning.
                     real = target.detach().requires_grad_(True)
-                    (grad,) = torch.autograd.grad(D(real).sum(), real, create_graph=True)
-                    l_r1 = grad.pow(2).flatten(1).sum(1).mean() * (args.r1 / 2) * args.r1_every
+                    logits = D(real)
+                    (grad,) = torch.autograd.grad(logits.sum(), real, create_graph=True)
+                    patches = logits[0].numel()
+                    l_r1 = grad.pow(2).flatten(1).sum(1).mean() / patches * (args.r1 / 2) * args.r1_every
                     l_d = l_d + l_r1
                     window["r1"] += float(l_r1.detach())  # lazy: n steps average to the per-step penalty
                 opt_d.zero_grad(set_to_none=True)
