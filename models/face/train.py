@@ -315,19 +315,17 @@ def main() -> int:
             if gan:
                 # Discriminator on valid regions: invalid pixels of both are set to the target's.
                 fake = outp * mask + target * (1 - mask)
-                d_real, d_fake = D(target), D(fake.detach())
+                # R1 (Mescheder et al. 2018): a discriminator flat around the real faces gives the
+                # generator no reward for specks the faces do not have. It reuses d_real's forward.
+                r1_now = args.r1 and gan_steps % args.r1_every == 0
+                real = target.detach().requires_grad_(True) if r1_now else target
+                d_real, d_fake = D(real), D(fake.detach())
                 l_d = F.relu(1 - d_real).mean() + F.relu(1 + d_fake).mean()
-                if args.r1 and gan_steps % args.r1_every == 0:
-                    # R1 (Mescheder et al. 2018): a discriminator flat around the real faces gives
-                    # the generator no reward for high-frequency specks the faces do not have.
-                    # As BasicSR's r1_penalty (the gradient of the sum of the logits), divided by the
-                    # number of patches: each patch logit is a discriminator of its own, and their
-                    # gradients barely overlap, so gamma keeps its usual per-discriminator scale (10).
-                    # Measured: on the sum undivided, gamma 1 (~225 per patch) kept D from learning.
-                    real = target.detach().requires_grad_(True)
-                    logits = D(real)
-                    (grad,) = torch.autograd.grad(logits.sum(), real, create_graph=True)
-                    patches = logits[0].numel()
+                if r1_now:
+                    # BasicSR's r1_penalty (gradient of the logits' sum) per patch logit, so gamma keeps
+                    # its usual scale; undivided, gamma 1 (~225 per patch) kept D from learning.
+                    (grad,) = torch.autograd.grad(d_real.sum(), real, create_graph=True)
+                    patches = d_real[0].numel()
                     l_r1 = grad.pow(2).flatten(1).sum(1).mean() / patches * (args.r1 / 2) * args.r1_every
                     l_d = l_d + l_r1
                     window["r1"] += float(l_r1.detach())  # lazy: n steps average to the per-step penalty
