@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Random-weight checkpoints in the exact upstream layout of the published face restorers, and
-PyTorch's output on each, for the Rust converter's tests (`src/convert/`, `tests/convert.rs`).
+PyTorch's output on each, for the Rust converter's tests (`src/convert/`, `tests/integration/convert.rs`).
 
     python3 models/checkpoints.py [--out-dir models/build/checkpoints] [--force] [--only gfpgan,codeformer]
     python3 models/checkpoints.py --compare FILE.pth --arch gfpgan|codeformer [--fidelity 0.5] [--unblur BIN]
@@ -133,7 +133,7 @@ def compare(pth: Path, arch: str, fidelity: float, unblur: str) -> int:
     mse = float(np.mean(((a - b) / 2) ** 2))
     psnr = 10 * np.log10(1 / max(mse, 1e-20))
     # Unblur runs the stored form (fp16 weights): its bar is 40 dB on the face; the fp32
-    # conversion's bar (relative error 1e-3) is checked by tests/convert.rs.
+    # conversion's bar (relative error 1e-3) is checked by tests/integration/convert.rs.
     print(f"{arch} {pth.name}: Unblur's stored form vs PyTorch: relative error {rel:.2e}, "
           f"PSNR {psnr:.1f} dB on the clipped face (bar 40 dB)")
     return 0 if psnr >= 40 else 1

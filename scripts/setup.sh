@@ -12,7 +12,14 @@ rustup target list --installed | grep -q wasm32-unknown-unknown || rustup target
 # wasm-bindgen-cli must be exactly the wasm-bindgen crate's version.
 want=$(grep -A1 '^name = "wasm-bindgen"$' Cargo.lock | sed -n 's/^version = "\(.*\)"/\1/p')
 have=$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)
-[ "$have" = "$want" ] || cargo install wasm-bindgen-cli --version "$want"
+bindgen=""
+if [ "$have" != "$want" ]; then
+  # Only the `wasm-bindgen` binary, without the default TLS features (rustls and ring, for the
+  # test runner's downloads, which nothing here uses). Its ~3 minutes of compiling overlap the
+  # downloads below; it is waited for at the end.
+  cargo install -q wasm-bindgen-cli --version "$want" --no-default-features --bin wasm-bindgen &
+  bindgen=$!
+fi
 
 # Python: the model build tool always; PyTorch + spandrel (the exporter) for tests, and for a
 # build with no model mirror (it converts the upstream release checkpoints).
@@ -29,3 +36,5 @@ if [ "$what" = test ]; then
   command -v chromium >/dev/null || { $SUDO apt-get update -q && $SUDO apt-get install -y -q chromium; }
   if [ ! -d node_modules ] || [ package-lock.json -nt node_modules ]; then npm ci --no-audit --no-fund; fi
 fi
+
+[ -z "$bindgen" ] || wait "$bindgen"

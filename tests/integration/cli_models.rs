@@ -3,7 +3,7 @@
 //! fetched unasked, a corrupt file stores nothing, an interrupted download resumes with a Range
 //! request, and the fetched model restores the same photo as the same `.pth` given as a file.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -2,7 +2,7 @@
 //! loads, takes the face stage's 256² input, and restores the face of a real dev photo through
 //! the whole pipeline: the same face as the SR fallback's, restored differently.
 
-mod common;
+use crate::common;
 
 use common::*;
 use unblur::engine::Network;

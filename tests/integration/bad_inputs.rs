@@ -1,6 +1,6 @@
 //! A corpus of bad inputs: each gives a clear error, none panics.
 
-mod common;
+use crate::common;
 
 use common::*;
 use unblur::{image_io, Error, Options, Silent};

@@ -1,6 +1,6 @@
 //! The `unblur` command line: batches, JSON lines, bad files, never overwriting an input.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 use std::process::Command;

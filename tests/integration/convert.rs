@@ -2,7 +2,7 @@
 //! of GFPGAN v1.4 and CodeFormer (random weights, `models/checkpoints.py`, part of `make test`)
 //! converted here give PyTorch's output (relative error ≤ 1e-3 in fp32, ≥ 40 dB stored as fp16).
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 

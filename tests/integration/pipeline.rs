@@ -1,6 +1,6 @@
 //! The restoration pipeline on the real models and the real photos in shared/data/dev.
 
-mod common;
+use crate::common;
 
 use common::*;
 use image::metadata::Orientation;

@@ -2,7 +2,7 @@
 //! `models/export.py --all-random`, part of `make test`) loads in tract and matches PyTorch, and
 //! a face model runs through the whole pipeline.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 use std::time::Instant;
