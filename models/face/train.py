@@ -206,6 +206,9 @@ def main() -> int:
     ap.add_argument("--r1-every", type=int, default=4, help="apply the R1 penalty every N discriminator steps (lazy, scaled by N)")
     ap.add_argument("--d-warmup", type=int, default=0,
                     help="steps after --gan-start in which only the discriminator learns from the GAN loss")
+    ap.add_argument("--freeze-g-warmup", action="store_true",
+                    help="the generator does not step at all during --d-warmup (from --init-onnx, 300 steps of "
+                         "L1 alone smoothed v1's texture away before the GAN began: v3 in the model card)")
     ap.add_argument("--init-onnx", type=Path, help="start the generator from an exported FaceNet (e.g. the committed model)")
     ap.add_argument("--ckpt-minutes", type=float, default=5.0)
     ap.add_argument("--heldout-n", type=int, default=24)
@@ -309,7 +312,10 @@ def main() -> int:
                 # The L1-only generator, kept beside the GAN-tuned one for the evaluation.
                 export_cpu(G_keep, args, out / "face_l1.onnx")
                 print(json.dumps({"step": step, "l1_snapshot": str(out / "face_l1.onnx")}), flush=True)
-            outp = G(lq)
+            # The discriminator's warm-up with the generator held where it is (--freeze-g-warmup).
+            frozen = args.freeze_g_warmup and gan and gan_steps < args.d_warmup
+            with torch.set_grad_enabled(not frozen):
+                outp = G(lq)
             l1 = masked_l1(outp, target, mask)
             loss = l1
             if gan:
@@ -347,9 +353,10 @@ def main() -> int:
                     loss = loss + args.gan_weight * l_g
                     window["g"] += float(l_g.detach())
                 window["d"] += float(l_d.detach())
-            opt_g.zero_grad(set_to_none=True)
-            loss.backward()
-            opt_g.step()
+            if not frozen:
+                opt_g.zero_grad(set_to_none=True)
+                loss.backward()
+                opt_g.step()
             if args.ema:
                 with torch.no_grad():
                     for p_keep, p in zip(G_keep.parameters(), G.parameters()):

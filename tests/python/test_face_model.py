@@ -89,6 +89,14 @@ def test_training_goes_on_from_the_committed_model_with_feature_matching(tiny_fa
     x = (face.transpose(2, 0, 1)[None] / 127.5 - 1).astype(np.float32)
     ys = [ort.InferenceSession(str(p)).run(None, {"input": x})[0] for p in (WEIGHTS, out / "face.onnx")]
     assert np.abs(ys[0] - ys[1]).max() < 1e-4, "the generator did not start from the committed weights"
+    # With --freeze-g-warmup the discriminator's warm-up steps leave the generator where it was.
+    frozen = tiny_faces / "frozen"
+    for steps, same in ((2, True), (3, False)):
+        r = run([TRAIN_PY, *common, "--out", frozen, "--steps", str(steps), "--gan-start", "0", "--d-warmup", "2",
+                 "--freeze-g-warmup"], timeout=600)
+        assert r.returncode == 0, r.stderr[-3000:]
+        y = ort.InferenceSession(str(frozen / "face.onnx")).run(None, {"input": x})[0]
+        assert (np.abs(ys[0] - y).max() < 1e-4) == same, (steps, np.abs(ys[0] - y).max())
     r = run([TRAIN_PY, *common, "--steps", "2", "--gan-start", "0", "--d-warmup", "1", "--fm-weight", "1",
              "--r1", "10", "--r1-every", "2"], timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
