@@ -312,8 +312,10 @@ def main() -> int:
                 # The L1-only generator, kept beside the GAN-tuned one for the evaluation.
                 export_cpu(G_keep, args, out / "face_l1.onnx")
                 print(json.dumps({"step": step, "l1_snapshot": str(out / "face_l1.onnx")}), flush=True)
-            # The discriminator's warm-up with the generator held where it is (--freeze-g-warmup).
-            frozen = args.freeze_g_warmup and gan and gan_steps < args.d_warmup
+            # The discriminator's warm-up: the generator learns nothing from the GAN loss yet, and
+            # with --freeze-g-warmup nothing at all (it is held where it is).
+            warming = gan and gan_steps < args.d_warmup
+            frozen = warming and args.freeze_g_warmup
             with torch.set_grad_enabled(not frozen):
                 outp = G(lq)
             l1 = masked_l1(outp, target, mask)
@@ -339,7 +341,7 @@ def main() -> int:
                 l_d.backward()
                 opt_d.step()
                 gan_steps += 1
-                if gan_steps > args.d_warmup:  # the generator follows a discriminator that has learnt something
+                if not warming:  # the generator follows a discriminator that has learnt something
                     if args.fm_weight:
                         logit, acts = D(fake, features=True)
                         with torch.no_grad():
