@@ -13,6 +13,11 @@ can get there, and what does:
   sr-fallback             what the product does without a face model (as evaluate.py)
   <model>                 the face model (as evaluate.py), and the same + unsharp mask
 
+Beside PSNR, NIQE and LMD, each method's fold grid: the face model folds 4×4 pixels into
+channels (net.py), and a periodic pattern on that grid shows in the luma's spectrum as a peak at a
+period of 8 px of the 512² output (4 px of its 256² input). The column is the mean spectrum's
+value there against its 8 neighbours (~1: no pattern).
+
     python3 models/face/niqe_probe.py [--model models/unblur-face/unblur-face-s.onnx] [--limit 60]
 
 Prints markdown tables and writes `<faces>/eval/niqe_probe.json` and a grid of the first faces at
@@ -36,7 +41,7 @@ import numpy as np  # noqa: E402
 from PIL import Image, ImageFilter  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from face.common import REPO, WORK, Detector, sha256_file, write_json  # noqa: E402
+from face.common import REPO, WORK, Detector, FoldGrid, sha256_file, write_json  # noqa: E402
 from face.degrade import LEVELS, reference, to_u8  # noqa: E402
 from face.evaluate import (SR, SR_MODEL, FaceModel, Net, SrFallback, TruthCache, bar, bar_table,  # noqa: E402
                            fmt, grid, measure, seed, summarise)
@@ -72,10 +77,10 @@ def methods(model: FaceModel, name: str, sr: SrFallback, gt: np.ndarray, rng: np
 def table(lv: str, levels: dict, n: int) -> list[str]:
     p = LEVELS[lv]
     lines = [f"### {lv}: {p['side']}² face, {n} faces", "",
-             "| method | PSNR@512 | NIQE@512 | LMD % (misses) |", "|---|---:|---:|---:|"]
+             "| method | PSNR@512 | NIQE@512 | LMD % (misses) | fold grid |", "|---|---:|---:|---:|---:|"]
     for name, m in levels[lv].items():
         lines.append(f"| {name} | {fmt(m['psnr512'], 2)} | {fmt(m['niqe512'], 2)} | "
-                     f"{fmt(m['lmd'], 2)} ({m['lmd_misses']}) |")
+                     f"{fmt(m['lmd'], 2)} ({m['lmd_misses']}) | {fmt(m['fold_grid'], 1)}× |")
     return lines + [""]
 
 
@@ -86,18 +91,20 @@ def main(argv=None) -> int:
     ap.add_argument("--name", default="unblur-face")
     ap.add_argument("--limit", type=int, default=60)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--out", type=Path, default=None, help="default <faces>/eval")
     args = ap.parse_args(argv)
     if not (args.faces / "heldout.json").exists():
         print(f"no {args.faces / 'heldout.json'}: run models/face/prepare.py first", file=sys.stderr)
         return 1
-    out_dir = args.faces / "eval"
+    out_dir = args.out or args.faces / "eval"
     detector = Detector(threads=args.threads)
     sr = SrFallback(Net(SR_MODEL, args.threads))
     model = FaceModel(Net(args.model, args.threads))
-    cache = TruthCache(out_dir / "gt_cache.json", detector)
+    cache = TruthCache(args.faces / "eval" / "gt_cache.json", detector)
     entries = sorted(json.loads((args.faces / "heldout.json").read_text()), key=lambda e: e["id"])[: args.limit]
 
     per: dict = {lv: {} for lv in LEVELS}
+    grids: dict = {}
     tiles = []
     t0 = time.time()
     for k, e in enumerate(entries):
@@ -110,13 +117,15 @@ def main(argv=None) -> int:
                 img = method(lq)
                 m, _ = measure(img, gt, detector)
                 per[lv].setdefault(name, []).append(m)
+                grids.setdefault((lv, name), FoldGrid(512)).add(img)
                 row.append(img)
             if lv == "x4" and k < GRID_FACES:
                 tiles.append(row)
         print(f"  {e['id']} ({k + 1}/{len(entries)}) {time.time() - t0:.0f}s", file=sys.stderr)
     cache.save()
 
-    levels = {lv: {name: summarise(ms) for name, ms in t.items()} for lv, t in per.items()}
+    levels = {lv: {name: {**summarise(ms), "fold_grid": grids[lv, name].ratio()} for name, ms in t.items()}
+              for lv, t in per.items()}
     judged = [name for name in levels["x4"] if name != SR]
     bars = bar(levels, judged)
     n = len(entries)
@@ -126,6 +135,7 @@ def main(argv=None) -> int:
     md += bar_table(bars, levels)
     text = "\n".join(md) + "\n"
     print(text)
+    out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "niqe_probe.md").write_text(text)
     write_json(out_dir / "niqe_probe.json", {
         "faces": n, "levels": levels, "bar": bars,

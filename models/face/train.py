@@ -150,9 +150,10 @@ def val_metrics(net: nn.Module, data: Path, rows: list[int], device) -> dict:
     reference levels. Their ground truth is the 256² face brought to 512² (Lanczos), so the numbers
     rank checkpoints; `evaluate.py` gives the real ones. NIQE alone does not rank them: it scored
     the v2 candidate's GAN speckle as natural texture (see the model card), so PSNR and LMD are
-    logged beside it, at ×8 too, where that speckle showed."""
+    logged beside it, at ×8 too, where that speckle showed; and so is the fold grid (`FoldGrid`: v4
+    drew a dot grid on the network's 4×4 fold that NIQE did not count against it)."""
     from PIL import Image
-    from face.common import Detector, landmarks, lmd
+    from face.common import Detector, FoldGrid, landmarks, lmd
     from face.niqe import niqe
     faces = np.load(data / "train_256.npy", mmap_mode="r")
     detector = Detector()
@@ -160,6 +161,7 @@ def val_metrics(net: nn.Module, data: Path, rows: list[int], device) -> dict:
                                  .resize((s, s), Image.LANCZOS), np.float32) / 255.0
     names = {"psnr": "_256", "niqe": "_512", "lmd": ""}  # the log's keys: val_<metric>_<level><at>
     m = {(k, lv): [] for lv in LEVELS for k in names}
+    grids = {lv: FoldGrid(256) for lv in LEVELS}
     net.eval()
     with torch.no_grad():
         for row in rows:
@@ -171,11 +173,13 @@ def val_metrics(net: nn.Module, data: Path, rows: list[int], device) -> dict:
                 y512 = up(y, 512)
                 m["psnr", lv].append(psnr01(y, gt))
                 m["niqe", lv].append(niqe(y512))
+                grids[lv].add(y)
                 lm = landmarks(detector, y512) if lm_gt is not None else None
                 if lm is not None:
                     m["lmd", lv].append(lmd(lm, lm_gt))
     net.train()
-    return {f"val_{k}_{lv}{names[k]}": round(float(np.mean(v)), 3) if v else None for (k, lv), v in m.items()}
+    out = {f"val_{k}_{lv}{names[k]}": round(float(np.mean(v)), 3) if v else None for (k, lv), v in m.items()}
+    return {**out, **{f"val_grid_{lv}": round(g.ratio(), 2) for lv, g in grids.items()}}
 
 
 def export_cpu(G: nn.Module, args, path: Path) -> Path:

@@ -141,6 +141,7 @@ def test_training_keeps_the_moving_average_and_scores_withheld_faces(tiny_faces)
         for lv in ("x4", "x8"):
             assert 10 < c[f"val_psnr_{lv}_256"] < 60 and 0 < c[f"val_niqe_{lv}_512"] < 40, c
             assert 0 <= c[f"val_lmd_{lv}"] < 50, c  # YuNet finds the face on the restored output
+            assert 0 < c[f"val_grid_{lv}"] < 1e4, c
         assert "heldout_psnr_x4_256" not in c, "the held-out faces were looked at"
     # And the trained generator itself did move (the test above would pass with no training).
     ckpt = torch.load(out / "ckpt.pt")
@@ -160,7 +161,8 @@ def test_reference_levels_are_deterministic_and_sized():
 
 def test_niqe_probe_scores_the_ground_truth_and_filters_under_the_bar(tiny_faces):
     """niqe_probe.py (what the NIQE bar rewards) on one real face: the ground truth scored against
-    itself is perfect on PSNR and LMD, the filters move NIQE and cost PSNR, and every row is judged."""
+    itself is perfect on PSNR and LMD and has no fold grid, the filters move NIQE and cost PSNR, and
+    every row is judged."""
     r = run([MODELS / "face" / "niqe_probe.py", "--faces", tiny_faces, "--limit", "1", "--threads", "1"], timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     probe = json.loads((tiny_faces / "eval" / "niqe_probe.json").read_text())
@@ -168,6 +170,7 @@ def test_niqe_probe_scores_the_ground_truth_and_filters_under_the_bar(tiny_faces
     for lv, rows in probe["levels"].items():
         gt, sr = rows["ground truth"], rows["sr-fallback"]
         assert gt["psnr512"] == float("inf") and gt["lmd"] < 0.5, (lv, gt)
+        assert 0 < gt["fold_grid"] < 3, "a photo has no periodic pattern at the fold's period"
         usm = rows["ground truth + USM r4/200%"]
         assert 20 < usm["psnr512"] < 45 and abs(usm["niqe512"] - gt["niqe512"]) > 0.1, (lv, usm)
         assert 15 < sr["psnr512"] < 45 and 2 < sr["niqe512"] < 20, (lv, sr)
