@@ -115,6 +115,16 @@ def masked_l1(out, target, mask):
     return ((out - target).abs() * mask).sum() / (mask.sum() * 3 + 1e-6)
 
 
+def fold_grid_loss(out, target, mask):
+    """The part of the error that repeats with the network's 4×4 fold (the dot grid v4 drew, see
+    `common.FoldGrid`): each of the 16 fold phases' mean error over 8×8 blocks of the fold (32 px),
+    less the mean of the 16. Content averages out over a block; a grid does not. Windows start on
+    the fold (Faces crops at multiples of 4), so the phases are the network's."""
+    e = F.avg_pool2d(F.pixel_unshuffle((out - target) * mask, 4), 8)  # channel c·16 + phase
+    e = e.view(e.shape[0], 3, 16, -1)
+    return (e - e.mean(2, keepdim=True)).abs().mean()
+
+
 def restore(net: nn.Module, lq: np.ndarray, device) -> np.ndarray:
     """The network's 256² face (0…1) for a low-quality face, fed as the face stage feeds it."""
     x = torch.from_numpy(to_face_input(lq, 256)).permute(2, 0, 1)[None].to(device) * 2 - 1
@@ -213,6 +223,8 @@ def main() -> int:
     ap.add_argument("--freeze-g-warmup", action="store_true",
                     help="the generator does not step at all during --d-warmup (from --init-onnx, 300 steps of "
                          "L1 alone smoothed v1's texture away before the GAN began: v3 in the model card)")
+    ap.add_argument("--grid-weight", type=float, default=0.0,
+                    help="weight of the fold-grid loss (fold_grid_loss: error repeating with the 4×4 fold)")
     ap.add_argument("--init-onnx", type=Path, help="start the generator from an exported FaceNet (e.g. the committed model)")
     ap.add_argument("--ckpt-minutes", type=float, default=5.0)
     ap.add_argument("--heldout-n", type=int, default=24)
@@ -292,7 +304,7 @@ def main() -> int:
     t_start = time.time() - spent
     last_ckpt = time.time()
     def fresh_window() -> dict:  # the losses summed between two log lines
-        return {"n": 0, "l1": 0.0, "g": 0.0, "d": 0.0, "fm": 0.0, "r1": 0.0, "t": time.time()}
+        return {"n": 0, "l1": 0.0, "g": 0.0, "d": 0.0, "fm": 0.0, "r1": 0.0, "grid": 0.0, "t": time.time()}
 
     window = fresh_window()
     losses: list[float] = []  # for the self-check
@@ -324,6 +336,10 @@ def main() -> int:
                 outp = G(lq)
             l1 = masked_l1(outp, target, mask)
             loss = l1
+            if args.grid_weight:
+                l_grid = fold_grid_loss(outp, target, mask)
+                loss = loss + args.grid_weight * l_grid
+                window["grid"] += float(l_grid.detach())
             if gan:
                 # Discriminator on valid regions: invalid pixels of both are set to the target's.
                 fake = outp * mask + target * (1 - mask)
@@ -388,7 +404,8 @@ def main() -> int:
                 dt = time.time() - window["t"]
                 rec = {"step": step, "min": round(spent / 60, 2), "l1": window["l1"] / window["n"],
                        "gan": window["g"] / window["n"], "d": window["d"] / window["n"],
-                       "fm": window["fm"] / window["n"], "r1": window["r1"] / window["n"], "gan_steps": gan_steps, "lr": lr,
+                       "fm": window["fm"] / window["n"], "r1": window["r1"] / window["n"],
+                       "grid": window["grid"] / window["n"], "gan_steps": gan_steps, "lr": lr,
                        "samples_s": round(window["n"] * args.batch / max(dt, 1e-6), 2)}
                 print(json.dumps(rec), flush=True)
                 log.write(json.dumps(rec) + "\n")

@@ -62,17 +62,36 @@ def _log(out):
 def test_training_runs_a_step_on_cpu_and_resumes(tiny_faces):
     out = tiny_faces / "run"
     common = ["--data", tiny_faces, "--out", out, "--batch", "2", "--workers", "0", "--heldout-n", "1",
-              "--threads", "1", "--gan-start", "0"]
+              "--threads", "1", "--gan-start", "0", "--grid-weight", "1"]
     r = run([TRAIN_PY, *common, "--steps", "1"], timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     assert (out / "ckpt.pt").is_file() and (out / "gen_fp16.pt").is_file() and (out / "face.onnx").is_file()
     first = _log(out)
     assert first[0]["step"] == 1 and np.isfinite(first[0]["l1"]) and first[0]["d"] > 0, first[0]
+    assert first[0]["grid"] > 0, first[0]
     assert np.isfinite(first[-1]["heldout_psnr_x4_256"])
     r = run([TRAIN_PY, *common, "--steps", "2", "--resume"], timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     assert "resumed at step 1" in r.stdout
     assert _log(out)[-1]["step"] == 2
+
+
+def test_fold_grid_loss_sees_a_pattern_on_the_fold_and_not_the_face():
+    """The fold-grid loss: zero for a perfect output, near zero for a smooth error, and large for
+    the same amount of error laid as a pattern on the network's 4×4 fold (v4's dot grid)."""
+    import torch
+    from face.train import fold_grid_loss
+
+    face = np.asarray(Image.open(sorted(DEV_FACES.glob("*.png"))[0]).convert("RGB").resize((128, 128)), np.float32)
+    target = torch.from_numpy(face / 127.5 - 1).permute(2, 0, 1)[None]
+    mask = torch.ones(1, 1, 128, 128)
+    yy, xx = torch.meshgrid(torch.arange(128), torch.arange(128), indexing="ij")
+    grid = 0.05 * ((yy % 4 == 0) & (xx % 4 == 0)).float() - 0.05 / 16  # mean zero, period 4
+    ramp = 0.05 * torch.sin(xx / 20.0)  # a smooth error of the same size
+    assert float(fold_grid_loss(target, target, mask)) == 0
+    on_grid = float(fold_grid_loss(target + grid, target, mask))
+    smooth = float(fold_grid_loss(target + ramp, target, mask))
+    assert on_grid > 0.004 and smooth < on_grid / 3, (on_grid, smooth)
 
 
 def test_training_goes_on_from_the_committed_model_with_feature_matching(tiny_faces):
