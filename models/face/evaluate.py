@@ -20,7 +20,9 @@ Measured against the ground truth, averaged over the faces:
                of the ground truth at 256² brought back to 512² (what a perfect 256² model scores);
   LMD          YuNet's five landmarks on the output against those on the ground truth: mean
                distance in % of the ground truth's inter-eye distance; an output on which YuNet
-               finds no face is a miss (counted, left out of the mean).
+               finds no face is a miss (counted, left out of the mean);
+  fold grid    `common.FoldGrid` over all the method's outputs: the spectral peak at the face
+               network's 4×4 fold against its neighbours (a photo ~1; v4 drew a dot grid there).
 
 Real blurry faces (`../shared/data/dev/codeformer/cropped_faces`, 512², no ground truth): NIQE
 of the input, of sr-fallback (512 → 256 → ×4 → 512) and of each model (512 → 256 → model → 512).
@@ -50,7 +52,7 @@ import numpy as np  # noqa: E402
 from PIL import Image, ImageDraw, ImageFont  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from face.common import DEV, MODELS_SRC, REPO, WORK, Detector, landmarks, lmd, luma, sha256_file, write_json  # noqa: E402
+from face.common import DEV, MODELS_SRC, REPO, WORK, Detector, FoldGrid, landmarks, lmd, luma, sha256_file, write_json  # noqa: E402
 from face.degrade import LEVELS, reference, resize, to_face_input, to_u8  # noqa: E402
 from face.niqe import niqe  # noqa: E402
 
@@ -242,6 +244,7 @@ def eval_heldout(faces_dir: Path, methods: dict, detector: Detector, cache: Trut
     entries = sorted(json.loads((faces_dir / "heldout.json").read_text()), key=lambda e: e["id"])
     entries = entries[:limit] if limit else entries
     per = {lv: {name: [] for name in methods} for lv in LEVELS}
+    grids = {lv: {name: FoldGrid(FACE) for name in methods} for lv in LEVELS}
     gt_niqe, gt_misses, tiles = {"niqe512": [], "niqe512_via256": []}, 0, []
     for k, e in enumerate(entries):
         t0 = time.time()
@@ -254,15 +257,18 @@ def eval_heldout(faces_dir: Path, methods: dict, detector: Detector, cache: Trut
             lq = reference(gt.img, lv, seed(e["id"], lv))
             row[lv] = {"LQ": nearest(lq, TILE)}
             for name, method in methods.items():
-                m, small = measure(method(lq), gt, detector)
+                out = method(lq)
+                m, small = measure(out, gt, detector)
                 per[lv][name].append(m)
+                grids[lv][name].add(out)
                 if name != "bicubic":
                     row[lv][name] = small
             row[lv]["ground truth"] = gt.small
         if k < GRID_HELDOUT:
             tiles.append(row)
         print(f"  held-out {e['id']} ({k + 1}/{len(entries)}) {time.time() - t0:.1f}s", file=sys.stderr)
-    return per, gt_niqe, gt_misses, tiles, len(entries)
+    fold = {lv: {name: g.ratio() for name, g in t.items()} for lv, t in grids.items()} if entries else {}
+    return per, fold, gt_niqe, gt_misses, tiles, len(entries)
 
 
 def eval_dev(methods: dict, limit: int | None):
@@ -330,15 +336,15 @@ def level_table(lv: str, table: dict, gt_niqe: dict, n: int) -> list[str]:
     p = LEVELS[lv]
     lines = [f"### {lv}: {p['side']}² face (blur σ {p['sigma']} at 512, bicubic down, "
              f"noise σ {p['noise']}, JPEG {p['jpeg']}), {n} faces", "",
-             "| method | PSNR@512 | SSIM@512 | PSNR@256 | SSIM@256 | NIQE@512 | LMD % (misses) |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
+             "| method | PSNR@512 | SSIM@512 | PSNR@256 | SSIM@256 | NIQE@512 | LMD % (misses) | fold grid |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for name, m in table.items():
         lines.append(f"| {name} | {fmt(m['psnr512'], 2)} | {fmt(m['ssim512'], 4)} | "
                      f"{fmt(m['psnr256'], 2)} | {fmt(m['ssim256'], 4)} | {fmt(m['niqe512'], 2)} | "
-                     f"{fmt(m['lmd'], 2)} ({m['lmd_misses']}) |")
-    lines.append(f"| ground truth | – | – | – | – | {fmt(gt_niqe['niqe512'], 2)} | – |")
+                     f"{fmt(m['lmd'], 2)} ({m['lmd_misses']}) | {fmt(m['fold_grid'], 1)}× |")
+    lines.append(f"| ground truth | – | – | – | – | {fmt(gt_niqe['niqe512'], 2)} | – | – |")
     lines.append(f"| ground truth at 256² (a perfect 256² model) | – | – | – | – | "
-                 f"{fmt(gt_niqe['niqe512_via256'], 2)} | – |")
+                 f"{fmt(gt_niqe['niqe512_via256'], 2)} | – | – |")
     return lines + [""]
 
 
@@ -347,6 +353,8 @@ FOOTNOTE = (
     "to 256². NIQE (BasicSR's; lower is more natural) at 512 only: a 256² image holds only 2×2 "
     "of its 96² blocks. LMD: mean distance of YuNet's 5 landmarks from the ground truth's, in % "
     "of its inter-eye distance; misses: outputs on which YuNet found no face (left out). "
+    "Fold grid: the luma spectrum's peak at the face network's 4×4 fold (8 px at 512²) against "
+    "its 8 neighbours, over all the method's outputs (a photo scores ~1; a visible dot grid 10× and more). "
     "Ground truth at 256²: the ground truth brought down to 256² and back to 512² as a 256² "
     "model's output is (Lanczos), the NIQE a model that restored every face perfectly at its "
     "own resolution would score.")
@@ -474,7 +482,7 @@ def main(argv=None) -> int:
     cache = TruthCache(args.out / "gt_cache.json", detector)
 
     t0 = time.time()
-    per, gt_niqe, gt_misses, tiles, n = eval_heldout(
+    per, fold, gt_niqe, gt_misses, tiles, n = eval_heldout(
         args.faces, {"bicubic": bicubic, SR: sr, **models}, detector, cache, args.limit)
     cache.save()
     t_heldout = (time.time() - t0) / max(n, 1)
@@ -482,7 +490,8 @@ def main(argv=None) -> int:
     dev_per, dev_tiles, n_dev = eval_dev({"input": lambda x: x, SR: sr, **models}, args.limit)
     t_dev = (time.time() - t1) / max(n_dev, 1)
 
-    levels = {lv: {name: summarise(ms) for name, ms in table.items()} for lv, table in per.items()}
+    levels = {lv: {name: {**summarise(ms), "fold_grid": fold.get(lv, {}).get(name)} for name, ms in table.items()}
+              for lv, table in per.items()}
     dev = {name: mean(v) for name, v in dev_per.items()}
     bars = bar(levels, args.names)
     gt_mean = {k: mean(v) for k, v in gt_niqe.items()}
