@@ -79,10 +79,10 @@ face-data:
 FACE_MINUTES ?= 90
 train-face:
 	$(PY) models/face/train.py --minutes $(FACE_MINUTES) --resume
-# Score the committed model against bicubic, the SR fallback and v1 (the model it replaced) on the
+# Score the committed model against bicubic, the SR fallback and v4 (the model it replaced) on the
 # held-out faces (and NIQE on the real dev faces); the table goes to the README and the model card.
 eval-face:
 	$(PY) models/face/evaluate.py --model models/unblur-face/unblur-face-s.onnx --name unblur-face \
-		--model models/unblur-face/candidates/unblur-face-v1.onnx --name v1 \
+		--model models/unblur-face/candidates/unblur-face-v4.onnx --name v4 \
 		--json models/unblur-face/eval.json --grid-docs docs/face-grid.jpg \
 		--report README.md --report models/unblur-face/MODEL_CARD.md --threads 2
