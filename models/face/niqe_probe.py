@@ -63,14 +63,21 @@ def noisy(img: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray
 
 
 def methods(model: FaceModel, name: str, sr: SrFallback, gt: np.ndarray, rng: np.random.Generator):
-    """Each method's 512² output for one low-quality face: (lq) → image."""
+    """Each method's 512² output for one low-quality face `lq` (the same for all): (lq) → image."""
     out = {"ground truth": lambda lq: gt, f"ground truth + noise σ {NOISE:g}": lambda lq: noisy(gt, NOISE, rng)}
     for r, a in USM_GT:
         out[f"ground truth + USM r{r}/{a}%"] = lambda lq, r=r, a=a: usm(gt, r, a)
+    memo: dict = {}  # the model runs once per face and level, the unsharp masks reuse its output
+
+    def restored(lq):
+        if "out" not in memo:
+            memo["out"] = model(lq)
+        return memo["out"]
+
     out[SR] = sr
-    out[name] = model
+    out[name] = restored
     for r, a in USM_MODEL:
-        out[f"{name} + USM r{r}/{a}%"] = lambda lq, r=r, a=a: usm(model(lq), r, a)
+        out[f"{name} + USM r{r}/{a}%"] = lambda lq, r=r, a=a: usm(restored(lq), r, a)
     return out
 
 
