@@ -210,7 +210,7 @@ class FoldGrid:
 
     def ratio(self) -> float:
         s, n = self.sum, self.side
-        k = 256 // 4  # cycles across the face: the fold's period is 1/64 of the side at any size
+        k = 64  # the fold's period is 1/64 of the face's side (4 px of 256²) at any size
         out = []
         for u, v in ((k, 0), (0, k)):
             nb = [s[(u + du) % n, (v + dv) % n] for du in (-2, 0, 2) for dv in (-2, 0, 2) if du or dv]
