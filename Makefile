@@ -32,8 +32,8 @@ lint:
 	cargo clippy --all-targets -- -D warnings
 	$(WASM_TARGET) clippy -p unblur --lib --no-default-features --target wasm32-unknown-unknown --profile wasm-dev -- -D warnings
 	$(WASM_TARGET) clippy -p unblur-web --target wasm32-unknown-unknown --profile wasm-dev -- -D warnings
-	$(WASM_TARGET) clippy -p unblur-web --features relaxed-simd --target wasm32-unknown-unknown --profile wasm-dev -- -D warnings
-	$(WASM_TARGET) clippy -p unblur-web --features bench,relaxed-simd --target wasm32-unknown-unknown --profile wasm-dev -- -D warnings
+	$(WASM_TARGET) clippy -p unblur-web-relaxed --target wasm32-unknown-unknown --profile wasm-dev -- -D warnings
+	$(WASM_TARGET) clippy -p unblur-web-relaxed --features bench --target wasm32-unknown-unknown --profile wasm-dev -- -D warnings
 	# The page's JavaScript, type-checked against its JSDoc and the worker protocol (web/protocol.js).
 	node_modules/.bin/tsc -p web
 	node_modules/.bin/tsc -p web/tsconfig.worker.json

@@ -32,9 +32,11 @@ if [ ! -f "$stamp" ] || [ "$req" -nt "$stamp" ]; then
   touch "$stamp"
 fi
 
+# npm's packages: the page's build needs esbuild (minifying) and binaryen's wasm-opt, the tests
+# also TypeScript and playwright-core; one lock file for both.
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules ]; then npm ci --no-audit --no-fund; fi
 if [ "$what" = test ]; then
   command -v chromium >/dev/null || { $SUDO apt-get update -q && $SUDO apt-get install -y -q chromium; }
-  if [ ! -d node_modules ] || [ package-lock.json -nt node_modules ]; then npm ci --no-audit --no-fund; fi
 fi
 
 [ -z "$bindgen" ] || wait "$bindgen"

@@ -32,14 +32,18 @@ if [[ "$mode" == dist && -x "$root/node_modules/.bin/wasm-opt" ]]; then wasm_opt
 opt_pids=()
 opt_cache="$target/wasm-opt-cache"
 used=()
+# Each build is a package of its own (web/wasm, web/wasm-relaxed), so each wasm has its own file in
+# the target folder and an unchanged one is not relinked (fat LTO: minutes each).
+crate_of() { case "$1" in simd128) echo unblur-web ;; relaxed) echo unblur-web-relaxed ;; *) echo "web/build.sh: unknown build $1" >&2; exit 2 ;; esac; }
+wasm_of() { echo "$target/wasm32-unknown-unknown/$profile/$(crate_of "$1" | tr - _).wasm"; }
 for variant in simd128 relaxed; do
   case "$variant" in
-    simd128) features=(); dir=pkg; opt_flags=() ;;
-    relaxed) features=(--features relaxed-simd); dir=pkg-relaxed; opt_flags=(--enable-relaxed-simd) ;;
+    simd128) dir=pkg; opt_flags=() ;;
+    relaxed) dir=pkg-relaxed; opt_flags=(--enable-relaxed-simd) ;;
   esac
   echo "web/build.sh: wasm ($profile, $variant)" >&2
-  CARGO_TARGET_DIR="$target" cargo build -p unblur-web --target wasm32-unknown-unknown --profile "$profile" "${features[@]}"
-  wasm-bindgen --target web --no-typescript --out-dir "$site.tmp/$dir" "$target/wasm32-unknown-unknown/$profile/unblur_web.wasm"
+  CARGO_TARGET_DIR="$target" cargo build -p "$(crate_of "$variant")" --target wasm32-unknown-unknown --profile "$profile"
+  wasm-bindgen --target web --no-typescript --out-name unblur_web --out-dir "$site.tmp/$dir" "$(wasm_of "$variant")"
   if [[ -n "$wasm_opt" ]]; then
     # Keyed on its input and flags: an unchanged wasm is not optimised again (minutes on 2 cores).
     flags=(-O3 --enable-simd "${opt_flags[@]}" --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals)
@@ -67,14 +71,10 @@ if [[ -n "${UNBLUR_BENCH_BUILDS:-}" ]]; then
   rm -rf "$bench_dir.tmp"
   mkdir -p "$bench_dir.tmp"
   for variant in $UNBLUR_BENCH_BUILDS; do
-    case "$variant" in
-      simd128) features=(--features bench); dir=pkg ;;
-      relaxed) features=(--features bench,relaxed-simd); dir=pkg-relaxed ;;
-      *) echo "web/build.sh: unknown bench build $variant" >&2; exit 2 ;;
-    esac
+    case "$variant" in simd128) dir=pkg ;; relaxed) dir=pkg-relaxed ;; esac
     echo "web/build.sh: bench wasm ($profile, $variant)" >&2
-    CARGO_TARGET_DIR="$target" cargo build -p unblur-web --target wasm32-unknown-unknown --profile "$profile" "${features[@]}"
-    wasm-bindgen --target web --no-typescript --out-dir "$bench_dir.tmp/$dir" "$target/wasm32-unknown-unknown/$profile/unblur_web.wasm"
+    CARGO_TARGET_DIR="$target" cargo build -p "$(crate_of "$variant")" --features bench --target wasm32-unknown-unknown --profile "$profile"
+    wasm-bindgen --target web --no-typescript --out-name unblur_web --out-dir "$bench_dir.tmp/$dir" "$(wasm_of "$variant")"
   done
   rm -rf "$bench_dir"
   mv "$bench_dir.tmp" "$bench_dir"
