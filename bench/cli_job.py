@@ -80,7 +80,7 @@ def main() -> None:
         envs = {}
         if a.gemm:
             # The same job with tract's own GEMM kernel choice instead of the one measured at
-            # start-up (src/gemm_native.rs): what that measurement wins on the whole job.
+            # start-up (src/engine/gemm_native.rs): what that measurement wins on the whole job.
             k = "unblur restore (its defaults), tract's GEMM choice (UNBLUR_GEMM=tract)"
             runners[k], envs[k] = runners["unblur restore (its defaults)"], {"UNBLUR_GEMM": "tract"}
         for t in a.tiles.split(","):

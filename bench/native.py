@@ -115,7 +115,7 @@ KNOB_CHOICES = [
      "off (the CLI's default)", "tract's default", (128, 128), {"TRACT_DISABLE_DIRECT_SPATIAL": "1"}, {}),
     ("direct_spatial_off_256", "the same at 256² (the largest face crop restored with the SR network)",
      "off (the CLI's default)", "tract's default", (256, 256), {"TRACT_DISABLE_DIRECT_SPATIAL": "1"}, {}),
-    ("gemm_family_96", "f32 GEMM kernels at 96²: the family measured at start-up (src/gemm_native.rs) against tract's own choice",
+    ("gemm_family_96", "f32 GEMM kernels at 96²: the family measured at start-up (src/engine/gemm_native.rs) against tract's own choice",
      "measured at start-up", "tract's choice (UNBLUR_GEMM=tract)", (96, 96), {}, {"UNBLUR_GEMM": "tract"}),
 ]
 

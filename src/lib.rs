@@ -9,12 +9,6 @@ pub mod convert;
 pub mod engine;
 pub mod error;
 pub mod face;
-#[cfg(all(target_arch = "wasm32", target_feature = "simd128", feature = "bench"))]
-pub mod gemm_check;
-#[cfg(target_arch = "x86_64")]
-pub mod gemm_native;
-#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-pub mod gemm_wasm;
 pub mod image_io;
 pub mod job;
 pub mod models;

@@ -9,7 +9,7 @@ const handlers = {
     await glue.default({ module_or_path: module });
     return { gemm: JSON.parse(glue.gemm_kernels()) };
   },
-  // kernel: 'tract' for tract's own GEMM kernel, else the build's default (src/gemm_wasm.rs).
+  // kernel: 'tract' for tract's own GEMM kernel, else the build's default (src/engine/gemm_wasm.rs).
   async load({ url, kernel }) {
     if (!glue.select_gemm_kernel(kernel || JSON.parse(glue.gemm_kernels()).kernels[0])) throw new Error(`no kernel ${kernel}`);
     const t0 = performance.now();

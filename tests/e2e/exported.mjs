@@ -29,7 +29,7 @@ const fixture = path.join(here, 'exported');
 const outFile = path.join(repo, 'bench/out/exported-wasm.json');
 // `pth:ARCH`: the random-weight checkpoint in upstream's layout (models/checkpoints.py), converted
 // by the product's Rust converter in wasm (fp32), against PyTorch on the same file.
-// `gemm-kernels`: every wasm GEMM kernel against a plain reference (src/gemm_check.rs), in the
+// `gemm-kernels`: every wasm GEMM kernel against a plain reference (src/engine/gemm_check.rs), in the
 // bench build of the engine (dist/bench-pkg: UNBLUR_BENCH_BUILDS=relaxed bash web/build.sh dev).
 const ALL = ['gemm-kernels', 'gfpgan', 'codeformer', 'gpen-bfr-512', 'restoreformer++', 'rrdbnet-x4', 'rrdbnet-x2', 'pth:gfpgan', 'pth:codeformer'];
 const benchPkg = path.resolve(process.env.BENCH_PKG || path.join(repo, 'dist/bench-pkg'));

@@ -152,7 +152,7 @@ fn bad_settings_and_a_corrupt_model_folder_give_clear_errors() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("missing"));
 }
 
-/// The f32 GEMM kernel family is measured at start-up (src/gemm_native.rs); either family gives
+/// The f32 GEMM kernel family is measured at start-up (src/engine/gemm_native.rs); either family gives
 /// the same photo, to within one level of rounding.
 #[test]
 fn either_gemm_kernel_family_gives_the_same_photo() {

@@ -65,7 +65,7 @@ fn main() {
         #[cfg(target_arch = "x86_64")]
         Some("--gemm") => println!(
             "{}",
-            serde_json::to_string(unblur::gemm_native::choose()).unwrap()
+            serde_json::to_string(unblur::engine::gemm_native::choose()).unwrap()
         ),
         Some("--threads") if args.len() >= 6 => threads(&args[2], &args[3], &args[4..]),
         Some(a) if !a.starts_with("--") && args.len() >= 4 => times(&args[1], &args[2], &args[3..]),

@@ -128,14 +128,14 @@ fn detect_json(net: &Network, photo: &Photo) -> Result<String, JsError> {
 #[cfg(feature = "bench")]
 #[wasm_bindgen]
 pub fn select_gemm_kernel(name: &str) -> bool {
-    unblur::gemm_wasm::select(name)
+    unblur::engine::gemm_wasm::select(name)
 }
 
 /// The GEMM kernels this build can run (tract's own is "tract"), and whether they registered.
 #[cfg(feature = "bench")]
 #[wasm_bindgen]
 pub fn gemm_kernels() -> String {
-    unblur::gemm_wasm::status()
+    unblur::engine::gemm_wasm::status()
 }
 
 /// Overrides one of tract's knobs (`None` drops the override) for plans built afterwards, to
@@ -151,11 +151,11 @@ pub fn set_tract_knob(name: &str, value: Option<String>) -> bool {
 }
 
 /// Every GEMM kernel against a plain reference on random convolutions, edge tiles included
-/// (`unblur::gemm_check`): JSON `{ok, tolerance, kernels: [...]}`.
+/// (`unblur::engine::gemm_check`): JSON `{ok, tolerance, kernels: [...]}`.
 #[cfg(feature = "bench")]
 #[wasm_bindgen]
 pub fn gemm_check() -> String {
-    unblur::gemm_check::check()
+    unblur::engine::gemm_check::check()
 }
 
 /// Reads a photo's header only: `{format, width, height, max_scale}` as JSON (upright, after

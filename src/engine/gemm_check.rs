@@ -1,4 +1,4 @@
-//! The wasm GEMM kernels ([`crate::gemm_wasm`], and tract's own) checked against a plain
+//! The wasm GEMM kernels ([`super::gemm_wasm`], and tract's own) checked against a plain
 //! reference, for the `bench` build: `tests/e2e/exported.mjs` runs it in Chromium, since this
 //! machine's Node runs relaxed SIMD only behind a flag.
 //!
@@ -7,11 +7,11 @@
 //! 3×3 (im2col, K = 9 × input channels), with sizes that leave partial tiles on every side of
 //! every kernel's M×N tile. The reference is a direct convolution summed in f64.
 
+use super::gemm_wasm::{select, KERNELS};
 use crate::convert::graph::Graph;
 use crate::convert::pth::{StateDict, Tensor};
 use crate::engine::Network;
 use crate::error::Result;
-use crate::gemm_wasm::{select, KERNELS};
 
 /// (input channels, output channels, height, width, kernel side).
 const CASES: &[(usize, usize, usize, usize, usize)] = &[

@@ -21,7 +21,7 @@ use tract_onnx::pb;
 use tract_onnx::prelude::*;
 
 use crate::convert::graph::{Attr, Graph};
-use crate::engine;
+use super::network;
 use crate::Result;
 
 const TRACT: u8 = 0;
@@ -128,7 +128,7 @@ fn measure() -> Result<(f64, f64)> {
     let mut plans = Vec::new();
     for family in [TRACT, FMA] {
         FAMILY.store(family, Ordering::Relaxed);
-        plans.push(engine::optimized_plan(&proto, &shape)?);
+        plans.push(network::optimized_plan(&proto, &shape)?);
     }
     FAMILY.store(TRACT, Ordering::Relaxed);
     let x = Tensor::from_shape(&shape, &input)?;

@@ -135,9 +135,9 @@ impl Network {
         }
         configure_tract();
         #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-        crate::gemm_wasm::link();
+        super::gemm_wasm::link();
         #[cfg(target_arch = "x86_64")]
-        crate::gemm_native::choose();
+        super::gemm_native::choose();
         let model = optimized_plan(&self.proto, shape)?;
         self.plans
             .lock()
