@@ -18,7 +18,8 @@ pub enum Error {
         mp: f64,
         limit_mp: u32,
     },
-    #[error("the result would be too large: {width}×{height}; the largest scale that fits is ×{max_scale:.2}")]
+    // Rounded down, so that the scale it names does fit (×5.657 is said as ×5.65, not ×5.66).
+    #[error("the result would be too large: {width}×{height}; the largest scale that fits is ×{:.2}", (max_scale * 100.0).floor() / 100.0)]
     OutputTooLarge {
         width: u64,
         height: u64,

@@ -15,7 +15,7 @@ use crate::{Observer, Progress};
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
 pub struct Options {
-    /// Output size over input size, 1…4.
+    /// Output size over input size, within [`upscale::SCALES`] (1…6).
     pub scale: f32,
     /// Find and restore faces.
     pub faces: bool,
@@ -49,12 +49,7 @@ impl Default for Options {
 
 impl Options {
     pub fn validate(&self) -> Result<()> {
-        if !(1.0..=4.0).contains(&self.scale) {
-            return Err(Error::Invalid(format!(
-                "scale {} is not between 1 and 4",
-                self.scale
-            )));
-        }
+        upscale::check_scale(self.scale)?;
         if !(0.0..=1.0).contains(&self.face_strength) {
             return Err(Error::Invalid(format!(
                 "face strength {} is not between 0 and 1",

@@ -25,6 +25,24 @@ pub const TILE: usize = 96;
 pub const TILE: usize = 256;
 pub const OVERLAP: usize = 16;
 
+/// The scales a restoration offers (output side over input side). Above the network's own scale
+/// the network's output is resampled (Lanczos-3) to the final size, as Real-ESRGAN's
+/// `--outscale` does: ×6 is a ×4 network's output enlarged 1.5×, or a ×2 network's 3×. The page
+/// reads this range from the core (its slider) as it reads `max_scale`.
+pub const SCALES: std::ops::RangeInclusive<f32> = 1.0..=6.0;
+
+/// `scale` is within [`SCALES`], or the error that says the range.
+pub fn check_scale(scale: f32) -> Result<()> {
+    if SCALES.contains(&scale) {
+        return Ok(());
+    }
+    Err(Error::Invalid(format!(
+        "scale {scale} is not between {} and {}",
+        SCALES.start(),
+        SCALES.end()
+    )))
+}
+
 /// The largest scale at which a `w`×`h` photo's output stays within `limit` pixels.
 pub fn max_scale(w: u32, h: u32, limit: u64) -> f64 {
     (limit as f64 / (w as f64 * h as f64)).sqrt()
@@ -32,11 +50,7 @@ pub fn max_scale(w: u32, h: u32, limit: u64) -> f64 {
 
 /// The output size for a photo at `scale`.
 pub fn output_size(w: u32, h: u32, scale: f32) -> Result<(u32, u32)> {
-    if !(1.0..=4.0).contains(&scale) {
-        return Err(Error::Invalid(format!(
-            "scale {scale} is not between 1 and 4"
-        )));
-    }
+    check_scale(scale)?;
     let (ow, oh) = (
         (w as f64 * scale as f64).round(),
         (h as f64 * scale as f64).round(),

@@ -117,4 +117,18 @@ fn an_output_too_large_names_the_scale_that_fits() {
         Error::OutputTooLarge { max_scale, .. } => assert!(max_scale > 2.0 && max_scale < 2.5),
         other => panic!("{other}"),
     }
+    // A photo that fits at ×5 but not at ×6 (200 MP): the error names ×5.65, rounded down so
+    // that it fits (√32 = 5.657; ×5.66 would not).
+    let e = unblur::upscale::output_size(2500, 2500, 6.0).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("the largest scale that fits is ×5.65"),
+        "{e}"
+    );
+    assert_eq!(
+        unblur::upscale::output_size(2500, 2500, 5.0).unwrap(),
+        (12500, 12500)
+    );
+    assert!(unblur::upscale::output_size(2500, 2500, 5.65).is_ok());
+    assert!(unblur::upscale::output_size(2500, 2500, 5.66).is_err());
 }

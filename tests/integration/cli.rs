@@ -72,6 +72,59 @@ fn a_batch_reports_each_file_and_goes_on_after_bad_ones() {
 }
 
 #[test]
+fn scales_five_and_six_give_exact_sizes_and_a_too_large_one_names_the_scale_that_fits() {
+    let dir = tempdir("scales");
+    let photo = dir.join("small.png");
+    std::fs::write(
+        &photo,
+        small_png("codeformer/whole_imgs/01.jpg", 100, 10, 41, 37),
+    )
+    .unwrap();
+    for (scale, want) in [("5", (205, 185)), ("6", (246, 222))] {
+        let out = bin()
+            .args([
+                "restore", "--json", "--faces", "off", "--scale", scale, "--out",
+            ])
+            .arg(dir.join("out"))
+            .arg(&photo)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let line: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let written = PathBuf::from(line["output"].as_str().unwrap());
+        assert_eq!(
+            written.file_name().unwrap().to_string_lossy(),
+            format!("small-unblur-x{scale}.png")
+        );
+        assert_eq!(image::open(&written).unwrap().to_rgb8().dimensions(), want);
+    }
+    // 2500² at ×6 is 225 MP, past the 200 MP output limit: refused before any tile runs, with
+    // the largest scale that fits.
+    let big = dir.join("big.png");
+    let blank = image::DynamicImage::ImageLuma8(image::GrayImage::new(2500, 2500));
+    std::fs::write(&big, encode(&blank, image::ImageFormat::Png)).unwrap();
+    let out = bin()
+        .args([
+            "restore", "--json", "--faces", "off", "--scale", "6", "--out",
+        ])
+        .arg(dir.join("out"))
+        .arg(&big)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let line: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let err = line["error"].as_str().unwrap();
+    assert!(
+        err.contains("15000×15000") && err.contains("the largest scale that fits is ×5.65"),
+        "{err}"
+    );
+}
+
+#[test]
 fn an_input_is_never_overwritten() {
     let dir = tempdir("overwrite");
     let png = small_png("codeformer/whole_imgs/01.jpg", 100, 10, 32, 32);
@@ -110,7 +163,7 @@ fn bad_settings_and_a_corrupt_model_folder_give_clear_errors() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("scale 9 is not between 1 and 4"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("scale 9 is not between 1 and 6"));
 
     // A model folder whose SR file is corrupt: refused by its checksum, with the file named.
     let dir = tempdir("models");

@@ -25,7 +25,8 @@ fn restore(bytes: &[u8], o: &Options) -> (DynamicImage, unblur::Restored) {
 #[test]
 fn output_is_exactly_scale_times_input() {
     let png = small_png("codeformer/whole_imgs/01.jpg", 100, 10, 61, 47);
-    for scale in [1.0, 2.0, 3.0, 4.0, 2.5] {
+    // Above ×4 the ×4 network's output is resampled to the final size.
+    for scale in [1.0, 2.0, 3.0, 4.0, 2.5, 5.0, 5.5, 6.0] {
         let (img, r) = restore(&png, &opts(scale, false));
         let want = (
             (61.0 * scale as f64).round() as u32,
@@ -296,32 +297,37 @@ fn sixteen_bit_png_is_accepted_and_kept() {
 
 #[test]
 fn faces_are_restored_and_pasted() {
-    // A face-sized crop of a real photo: the face stage changes the face, and nothing far from it.
+    // A face-sized crop of a real photo: the face stage changes the face, and nothing far from it,
+    // at ×2 and at ×6 (above the network's ×4: the face is pasted at the final scale, its box
+    // scaled with the photo).
     let png = small_png("codeformer/whole_imgs/04.jpg", 40, 20, 150, 150);
-    let (with, r) = restore(&png, &opts(2.0, true));
-    assert_eq!(r.faces.len(), 1);
-    let (without, _) = restore(&png, &opts(2.0, false));
-    let [x, y, w, h] = r.faces[0].bbox.map(|v| (v * 2.0) as u32);
-    let face = |i: &DynamicImage| i.crop_imm(x + w / 4, y + h / 4, w / 2, h / 2);
-    assert!(
-        psnr(&face(&with), &face(&without)) < 45.0,
-        "the face was not changed"
-    );
-    let (ow, oh) = with.dimensions();
-    let corner = |i: &DynamicImage| i.crop_imm(0, oh - 20, ow, 20);
-    assert!(
-        psnr(&corner(&with), &corner(&without)) > 60.0,
-        "pixels far from the face changed"
-    );
-    // Strength 0 leaves the upscaled photo as it was.
-    let (zero, _) = restore(
-        &png,
-        &Options {
-            face_strength: 0.0,
-            ..opts(2.0, true)
-        },
-    );
-    assert!(psnr(&zero, &without) > 60.0);
+    for scale in [2.0, 6.0] {
+        let (with, r) = restore(&png, &opts(scale, true));
+        assert_eq!(r.faces.len(), 1);
+        let (without, _) = restore(&png, &opts(scale, false));
+        let [x, y, w, h] = r.faces[0].bbox.map(|v| (v * scale) as u32);
+        let face = |i: &DynamicImage| i.crop_imm(x + w / 4, y + h / 4, w / 2, h / 2);
+        assert!(
+            psnr(&face(&with), &face(&without)) < 45.0,
+            "×{scale}: the face was not changed"
+        );
+        let (ow, oh) = with.dimensions();
+        let band = (10.0 * scale) as u32;
+        let corner = |i: &DynamicImage| i.crop_imm(0, oh - band, ow, band);
+        assert!(
+            psnr(&corner(&with), &corner(&without)) > 60.0,
+            "×{scale}: pixels far from the face changed"
+        );
+        // Strength 0 leaves the upscaled photo as it was.
+        let (zero, _) = restore(
+            &png,
+            &Options {
+                face_strength: 0.0,
+                ..opts(scale, true)
+            },
+        );
+        assert!(psnr(&zero, &without) > 60.0, "×{scale}: strength 0");
+    }
 }
 
 #[test]

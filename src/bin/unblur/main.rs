@@ -52,7 +52,8 @@ enum Command {
         /// Output folder.
         #[arg(long, short)]
         out: PathBuf,
-        /// Output size over input size, 1 to 4 (1 = clean-up and faces only).
+        /// Output size over input size, 1 to 6 (1 = clean-up and faces only; above the
+        /// network's own scale its output is resampled to the final size).
         #[arg(long, default_value_t = 2.0)]
         scale: f32,
         /// Denoise strength, 0 (keep grain) to 1 (smooth).
