@@ -1,11 +1,12 @@
-//! One photo's restoration as explicit steps: plan (decode, tiles, faces) → accept each tile's
-//! network output → accept each face's → finish (paste the faces, put alpha and metadata back) →
-//! encode. The CLI and tests drive a job in a loop on their threads ([`crate::pipeline`]); the
-//! page's coordinating worker drives the same job from messages (`web/wasm`), while its inference
-//! workers only run networks. So the two front ends restore a photo the same way, and neither
-//! holds any of the pipeline's rules.
+//! One photo's restoration as explicit steps: plan (decode, repair where a mask marks damage,
+//! tiles, faces) → accept each tile's network output → accept each face's → finish (paste the
+//! faces, put alpha and metadata back) → encode. The CLI and tests drive a job in a loop on their
+//! threads ([`crate::pipeline`]); the page's coordinating worker drives the same job from
+//! messages (`web/wasm`), while its inference workers only run networks. So the two front ends
+//! restore a photo the same way, and neither holds any of the pipeline's rules.
 
 use std::borrow::Borrow;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::engine::Network;
 use crate::error::{Error, Result};
@@ -14,6 +15,7 @@ use crate::face::paste::paste_restored;
 use crate::face::restore::{self, FaceInput, Method};
 use crate::face::Face;
 use crate::image_io::{self, OutputFormat, Photo};
+use crate::repair::{self, Mask};
 use crate::tiles::TileRect;
 use crate::upscale::{self, TileJob};
 use crate::{resample, Options};
@@ -32,6 +34,8 @@ pub struct RestoreJob {
     face_inputs: Vec<FaceInput>,
     restored: Vec<Option<FacePixels>>,
     result: Option<Photo>,
+    /// The photo's pixels have been read (faces, tiles): too late to repair it.
+    begun: AtomicBool,
 }
 
 impl RestoreJob {
@@ -73,7 +77,44 @@ impl RestoreJob {
             face_inputs: vec![],
             restored: vec![],
             result: None,
+            begun: AtomicBool::new(false),
         })
+    }
+
+    /// Decodes the photo and repairs it where `mask` marks damage (see [`RestoreJob::repair`]),
+    /// then plans its tiles: [`RestoreJob::new`] with the repair step, for a front end that has a
+    /// mask (`None` is no repair).
+    pub fn with_repair(
+        bytes: &[u8],
+        mask: Option<&Mask>,
+        opts: &Options,
+        sr_scale: usize,
+        face_side: Option<usize>,
+    ) -> Result<Self> {
+        let mut job = Self::new(bytes, opts, sr_scale, face_side)?;
+        if let Some(mask) = mask {
+            job.repair(mask)?;
+        }
+        Ok(job)
+    }
+
+    // --- repair ---
+
+    /// Fills the damaged pixels that `mask` marks (nonzero; the upright photo's exact size, or an
+    /// error naming both sizes) from their surroundings, at the photo's own resolution
+    /// ([`repair::repair`]). Comes before the faces and tiles, so that both see the repaired
+    /// photo: called after either has read the photo, it is an error.
+    pub fn repair(&mut self, mask: &Mask) -> Result<()> {
+        if self.begun.load(Ordering::Relaxed) || self.result.is_some() {
+            return Err(Error::Invalid(
+                "the photo is repaired before its faces and tiles, not after".into(),
+            ));
+        }
+        repair::repair(&mut self.photo.rgb, mask)
+    }
+
+    fn begin(&self) {
+        self.begun.store(true, Ordering::Relaxed);
     }
 
     pub fn photo(&self) -> &Photo {
@@ -101,6 +142,7 @@ impl RestoreJob {
 
     /// Finds the faces (when the options restore faces) and prepares each one's network input.
     pub fn detect<N: Borrow<Network>>(&mut self, detector: &Detector<N>) -> Result<&[Face]> {
+        self.begin();
         let faces = if self.opts.faces {
             detector.detect(&self.photo.rgb)?
         } else {
@@ -112,6 +154,7 @@ impl RestoreJob {
 
     /// Takes the faces to restore (a subset the user picked, or a detector's result).
     pub fn set_faces(&mut self, faces: Vec<Face>) {
+        self.begin();
         let faces = if self.opts.faces { faces } else { vec![] };
         self.face_inputs = faces
             .iter()
@@ -199,11 +242,13 @@ impl RestoreJob {
     pub fn tile_input(&self, i: usize) -> Result<Vec<f32>> {
         let tiles = self.tile_job()?;
         check_tile(tiles, i)?;
+        self.begin();
         Ok(tiles.input(&self.photo.rgb, i))
     }
 
     /// Blends tile `i`'s network output in; returns where it lands.
     pub fn accept_tile(&mut self, i: usize, output: &[f32]) -> Result<TileRect> {
+        self.begin();
         let tiles = self.tile_job_mut()?;
         check_tile(tiles, i)?;
         tiles.accept(i, output)
@@ -222,6 +267,7 @@ impl RestoreJob {
         obs: &dyn crate::Observer,
         on_tile: &mut dyn FnMut(usize, usize),
     ) -> Result<()> {
+        self.begin();
         let tiles = self.tiles.as_mut().ok_or_else(finished)?;
         upscale::run_tiles(tiles, &self.photo.rgb, net, threads, obs, on_tile)
     }

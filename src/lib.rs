@@ -1,9 +1,10 @@
 //! Unblur's core: photo bytes in, restored photo bytes out. Pure Rust with no knowledge of
 //! JavaScript; the CLI (`src/bin/unblur.rs`) and the web page (`web/wasm`) are thin shells on it.
 //!
-//! Data flows one way: bytes → [`image_io::Photo`] → faces ([`face::detect`]) and tiles
-//! ([`tiles`], [`upscale`]) → networks ([`engine`]) → restored photo → bytes. [`pipeline`] runs
-//! the whole flow in one process; the page runs the same steps spread over workers.
+//! Data flows one way: bytes → [`image_io::Photo`] → repair ([`repair`], where a mask marks
+//! damage) → faces ([`face::detect`]) and tiles ([`tiles`], [`upscale`]) → networks ([`engine`])
+//! → restored photo → bytes. [`pipeline`] runs the whole flow in one process; the page runs the
+//! same steps spread over workers.
 
 pub mod convert;
 pub mod engine;
@@ -13,6 +14,7 @@ pub mod image_io;
 pub mod job;
 pub mod models;
 pub mod pipeline;
+pub mod repair;
 pub mod resample;
 pub mod tiles;
 pub mod upscale;
@@ -22,6 +24,7 @@ pub use error::{Error, Result};
 pub use image_io::{OutputFormat, Photo};
 pub use job::RestoreJob;
 pub use pipeline::{Options, Restored, Restorer};
+pub use repair::Mask;
 
 /// How far a job has come.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]

@@ -9,6 +9,7 @@ use crate::face::detect::Detector;
 use crate::face::Face;
 use crate::image_io::{self, OutputFormat, Photo};
 use crate::job::RestoreJob;
+use crate::repair::Mask;
 use crate::upscale::{self, OVERLAP, TILE};
 use crate::{Observer, Progress};
 
@@ -107,14 +108,19 @@ impl Restorer {
         }
     }
 
-    /// Restores a decoded photo: drives a [`RestoreJob`] with this process's threads.
+    /// Restores a decoded photo: drives a [`RestoreJob`] with this process's threads, repairing
+    /// the photo first where `repair` marks damage.
     pub fn restore_photo(
         &self,
         photo: Photo,
+        repair: Option<&Mask>,
         opts: &Options,
         obs: &dyn Observer,
     ) -> Result<(Photo, Vec<Face>)> {
         let mut job = RestoreJob::from_photo(photo, opts, self.sr_scale, self.face_side())?;
+        if let Some(mask) = repair {
+            job.repair(mask)?;
+        }
         if let Some(d) = &self.detector {
             job.detect(d)?;
         }
@@ -165,10 +171,22 @@ impl Restorer {
 
     /// Bytes in, bytes out.
     pub fn restore(&self, bytes: &[u8], opts: &Options, obs: &dyn Observer) -> Result<Restored> {
+        self.restore_with(bytes, None, opts, obs)
+    }
+
+    /// Bytes in, bytes out, the photo repaired first where `repair` marks damage (a mask of the
+    /// upright photo's size; another size is an error).
+    pub fn restore_with(
+        &self,
+        bytes: &[u8],
+        repair: Option<&Mask>,
+        opts: &Options,
+        obs: &dyn Observer,
+    ) -> Result<Restored> {
         opts.validate()?;
         let photo = image_io::decode(bytes)?;
         upscale::output_size(photo.width(), photo.height(), opts.scale)?;
-        let (out, faces) = self.restore_photo(photo, opts, obs)?;
+        let (out, faces) = self.restore_photo(photo, repair, opts, obs)?;
         let bytes = image_io::encode(&out, opts.format, opts.jpeg_quality)?;
         Ok(Restored {
             bytes,

@@ -111,3 +111,12 @@ pub fn psnr(a: &DynamicImage, b: &DynamicImage) -> f64 {
         10.0 * (255.0f64 * 255.0 / mse).log10()
     }
 }
+
+/// A minimal big-endian EXIF (TIFF) block holding one tag: Orientation.
+pub fn exif_orientation(value: u16) -> Vec<u8> {
+    let mut e = b"MM\0\x2a\0\0\0\x08".to_vec();
+    e.extend([0, 1, 0x01, 0x12, 0, 3, 0, 0, 0, 1]);
+    e.extend(value.to_be_bytes());
+    e.extend([0, 0, 0, 0, 0, 0]);
+    e
+}

@@ -11,3 +11,4 @@ mod convert;
 mod exported_models;
 mod face_model;
 mod pipeline;
+mod repair;

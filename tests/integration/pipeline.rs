@@ -190,15 +190,6 @@ fn alignment_recovers_a_known_similarity_on_a_real_face() {
     }
 }
 
-/// A minimal big-endian EXIF (TIFF) block holding one tag: Orientation.
-fn exif_orientation(value: u16) -> Vec<u8> {
-    let mut e = b"MM\0\x2a\0\0\0\x08".to_vec();
-    e.extend([0, 1, 0x01, 0x12, 0, 3, 0, 0, 0, 1]);
-    e.extend(value.to_be_bytes());
-    e.extend([0, 0, 0, 0, 0, 0]);
-    e
-}
-
 #[test]
 fn exif_orientation_is_applied_and_reset() {
     use image::ImageEncoder;

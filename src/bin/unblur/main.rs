@@ -13,7 +13,7 @@ use serde_json::json;
 use unblur::engine::Network;
 use unblur::face::detect::Detector;
 use unblur::models::{self, Manifest, DETECTION, FACE_RESTORATION, SUPER_RESOLUTION};
-use unblur::{Observer, Options, OutputFormat, Progress, Restorer};
+use unblur::{Mask, Observer, Options, OutputFormat, Progress, Restorer};
 
 #[derive(Parser)]
 #[command(
@@ -61,6 +61,13 @@ enum Command {
         denoise: f32,
         #[arg(long, value_enum, default_value_t = Faces::Auto)]
         faces: Faces,
+        /// Repair scratches, cracks, dust and spots before restoring: "off", or a mask image
+        /// (grayscale, nonzero = damaged) of the photo's size in its upright (EXIF-applied)
+        /// frame; the marked pixels are filled from their surroundings. A photo of another size
+        /// than the mask fails with its own error. ("auto", finding the damage itself, needs a
+        /// detector Unblur does not have yet.)
+        #[arg(long, default_value = "off", value_name = "off|MASK.png")]
+        repair: String,
         /// The face stage: a face model's id (unblur-face, or a catalog model such as
         /// gfpgan-1.4 or codeformer: see `unblur models list`), a file (a GFPGAN v1.3/v1.4 or
         /// CodeFormer `.pth`, converted once and stored; or an ONNX face model, [1,3,512,512] or
@@ -253,6 +260,7 @@ fn run(cli: Cli) -> unblur::Result<bool> {
             scale,
             denoise,
             faces,
+            repair,
             face_model,
             fidelity,
             fetch,
@@ -278,6 +286,7 @@ fn run(cli: Cli) -> unblur::Result<bool> {
                 threads,
             };
             opts.validate()?;
+            let mask = repair_mask(&repair)?;
             let dir = model_dir(&m.models);
             let manifest = Manifest::load(&dir)?;
             let restorer = load_restorer(
@@ -305,7 +314,8 @@ fn run(cli: Cli) -> unblur::Result<bool> {
             for input in &inputs {
                 let started = Instant::now();
                 let target = output_path(&out, input, scale, format);
-                let result = restore_one(&restorer, input, &target, &originals, &opts);
+                let result =
+                    restore_one(&restorer, input, &target, &originals, mask.as_ref(), &opts);
                 let ms = started.elapsed().as_millis() as u64;
                 match result {
                     Ok((w, h, n)) => {
@@ -335,6 +345,27 @@ fn run(cli: Cli) -> unblur::Result<bool> {
                 }
             }
             Ok(all_ok)
+        }
+    }
+}
+
+/// `--repair`: off, or the mask read once for every input.
+fn repair_mask(arg: &str) -> unblur::Result<Option<Mask>> {
+    match arg {
+        "off" => Ok(None),
+        "auto" => Err(unblur::Error::Invalid(
+            "--repair auto needs a damage detector, which Unblur does not have yet; mark the \
+             damage in a mask image (nonzero = damaged, the photo's size) and pass \
+             --repair MASK.png"
+                .into(),
+        )),
+        path => {
+            let bytes = std::fs::read(path).map_err(unblur::Error::io(format!(
+                "cannot read the repair mask {path}"
+            )))?;
+            Mask::decode(&bytes)
+                .map(Some)
+                .map_err(|e| unblur::Error::Invalid(format!("the repair mask {path}: {e}")))
         }
     }
 }
@@ -438,6 +469,7 @@ fn restore_one(
     input: &Path,
     target: &Path,
     originals: &[PathBuf],
+    mask: Option<&Mask>,
     opts: &Options,
 ) -> unblur::Result<(u32, u32, usize)> {
     let bytes = std::fs::read(input).map_err(unblur::Error::io("cannot read"))?;
@@ -466,7 +498,7 @@ fn restore_one(
         bar
     });
     let observer = Bar(bar);
-    let result = restorer.restore(&bytes, opts, &observer);
+    let result = restorer.restore_with(&bytes, mask, opts, &observer);
     if let Some(bar) = observer.0 {
         bar.finish_and_clear();
     }

@@ -1,0 +1,314 @@
+//! Old-photo repair: a mask's pixels filled before faces and tiles, every other pixel untouched,
+//! scratches drawn on real photos filled well, masks of the wrong size refused, and the CLI's
+//! `--repair`.
+
+use crate::common;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use common::*;
+use image::{DynamicImage, ImageFormat, RgbImage};
+use unblur::repair::{self, Mask, DILATE};
+use unblur::{image_io, Options, RestoreJob};
+
+/// A scratch: a wobbling, slanted curve `width` pixels wide through the box (x, y, w, h).
+fn scratch(size: (u32, u32), at: (u32, u32, u32, u32), width: f64) -> Mask {
+    let (x0, y0, w, h) = at;
+    let mut v = vec![0u8; size.0 as usize * size.1 as usize];
+    for y in y0..y0 + h {
+        let t = (y - y0) as f64 / h as f64;
+        let cx = x0 as f64 + w as f64 * (0.2 + 0.6 * t) + 6.0 * (t * 9.0).sin();
+        for x in x0..x0 + w {
+            if (x as f64 - cx).abs() <= width / 2.0 {
+                v[(y * size.0 + x) as usize] = 255;
+            }
+        }
+    }
+    Mask::new(size.0, size.1, &v).unwrap()
+}
+
+/// The photo with the mask's pixels painted a scratch's near-white.
+fn damage(clean: &RgbImage, mask: &Mask) -> RgbImage {
+    let mut out = clean.clone();
+    for (p, &d) in out.pixels_mut().zip(mask.damaged()) {
+        if d {
+            *p = image::Rgb([236, 232, 225]);
+        }
+    }
+    out
+}
+
+fn png(img: &RgbImage) -> Vec<u8> {
+    encode(&DynamicImage::ImageRgb8(img.clone()), ImageFormat::Png)
+}
+
+/// The photo a job holds after its repair step, as RGB8 (the dev photos are 8-bit).
+fn repaired(bytes: &[u8], mask: &Mask) -> RgbImage {
+    let job = RestoreJob::with_repair(bytes, Some(mask), &Options::default(), 4, None).unwrap();
+    DynamicImage::ImageRgb16(job.photo().rgb.clone()).to_rgb8()
+}
+
+/// PSNR (dB) over the pixels where `mask` is set.
+fn psnr_in(a: &RgbImage, b: &RgbImage, mask: &[bool]) -> f64 {
+    let (mut sum, mut n) = (0.0, 0usize);
+    for ((p, q), &m) in a.pixels().zip(b.pixels()).zip(mask) {
+        if m {
+            for c in 0..3 {
+                sum += (p.0[c] as f64 - q.0[c] as f64).powi(2);
+            }
+            n += 3;
+        }
+    }
+    10.0 * (255.0f64.powi(2) / (sum / n as f64).max(1e-9)).log10()
+}
+
+/// The `side`² block of the photo with the least detail (a sky, a wall): where a fill should be
+/// nearly perfect.
+fn smoothest_block(img: &RgbImage, side: u32) -> (u32, u32) {
+    let luma = DynamicImage::ImageRgb8(img.clone()).to_luma8();
+    let mut best = (f64::MAX, (0, 0));
+    for by in (0..img.height() - side).step_by(side as usize / 2) {
+        for bx in (0..img.width() - side).step_by(side as usize / 2) {
+            let mut g = 0.0;
+            for y in by..by + side - 1 {
+                for x in bx..bx + side - 1 {
+                    let v = luma.get_pixel(x, y).0[0] as f64;
+                    g += (v - luma.get_pixel(x + 1, y).0[0] as f64).abs()
+                        + (v - luma.get_pixel(x, y + 1).0[0] as f64).abs();
+                }
+            }
+            if g < best.0 {
+                best = (g, (bx, by));
+            }
+        }
+    }
+    best.1
+}
+
+#[test]
+fn pixels_outside_the_dilated_mask_are_bit_exact() {
+    let bytes = std::fs::read(dev("old-photos/old_b.png")).unwrap();
+    let before = image_io::decode(&bytes).unwrap();
+    let (w, h) = (before.width(), before.height());
+    let mut mask = scratch((w, h), (0, 0, w, h), 3.0);
+    // Specks, one on the border.
+    let mut v: Vec<u8> = mask.damaged().iter().map(|&d| d as u8).collect();
+    for (x, y) in [(0u32, 5u32), (300, 700), (w - 1, h - 1)] {
+        v[(y * w + x) as usize] = 1;
+    }
+    mask = Mask::new(w, h, &v).unwrap();
+    let job = RestoreJob::with_repair(&bytes, Some(&mask), &Options::default(), 4, None).unwrap();
+    let after = &job.photo().rgb;
+    let wide = mask.dilated(DILATE);
+    let (mut changed, mut outside) = (0, 0);
+    for (i, (a, b)) in before.rgb.pixels().zip(after.pixels()).enumerate() {
+        if wide.damaged()[i] {
+            changed += (a != b) as usize;
+        } else {
+            outside += 1;
+            assert_eq!(a, b, "pixel {i} outside the dilated mask was written");
+        }
+    }
+    assert!(
+        outside > 0 && changed > wide.count() / 2,
+        "{changed} of {}",
+        wide.count()
+    );
+}
+
+#[test]
+fn a_scratch_on_a_smooth_region_of_a_real_photo_is_filled_well() {
+    let clean = load(&dev("old-photos/old_b.png")).to_rgb8();
+    let (w, h) = clean.dimensions();
+    let (bx, by) = smoothest_block(&clean, 96);
+    let mask = scratch((w, h), (bx, by, 96, 96), 3.0);
+    let damaged = damage(&clean, &mask);
+    let fixed = repaired(&png(&damaged), &mask);
+    let before = psnr_in(&damaged, &clean, mask.damaged());
+    let after = psnr_in(&fixed, &clean, mask.damaged());
+    eprintln!("smooth block at ({bx},{by}): PSNR in the mask {before:.1} → {after:.1} dB");
+    assert!(
+        after > 30.0 && after > before + 15.0,
+        "{before:.1} → {after:.1} dB"
+    );
+}
+
+#[test]
+fn scratches_across_a_whole_real_photo_are_filled() {
+    let clean = load(&dev("codeformer/whole_imgs/00.jpg")).to_rgb8();
+    let (w, h) = clean.dimensions();
+    let a = scratch((w, h), (0, 0, w, h), 2.0);
+    let b = scratch((w, h), (w / 3, h / 4, w / 2, h / 2), 4.0);
+    let v: Vec<u8> = a
+        .damaged()
+        .iter()
+        .zip(b.damaged())
+        .map(|(&x, &y)| (x || y) as u8)
+        .collect();
+    let mask = Mask::new(w, h, &v).unwrap();
+    let damaged = damage(&clean, &mask);
+    let fixed = repaired(&png(&damaged), &mask);
+    let before = psnr_in(&damaged, &clean, mask.damaged());
+    let after = psnr_in(&fixed, &clean, mask.damaged());
+    eprintln!("whole photo: PSNR in the mask {before:.1} → {after:.1} dB");
+    assert!(
+        after > 18.0 && after > before + 12.0,
+        "{before:.1} → {after:.1} dB"
+    );
+    assert!(
+        psnr(
+            &DynamicImage::ImageRgb8(fixed),
+            &DynamicImage::ImageRgb8(clean)
+        ) > 35.0
+    );
+}
+
+#[test]
+fn a_mask_of_the_wrong_size_is_a_clear_error_in_the_upright_frame() {
+    use image::ImageEncoder;
+    // 60×40 as stored, 40×60 upright (EXIF orientation 6).
+    let src = load(&dev("codeformer/whole_imgs/05.jpg"))
+        .crop_imm(0, 0, 60, 40)
+        .to_rgb8();
+    let mut jpeg = Vec::new();
+    let mut enc = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 95);
+    enc.set_exif_metadata(exif_orientation(6)).unwrap();
+    enc.write_image(src.as_raw(), 60, 40, image::ExtendedColorType::Rgb8)
+        .unwrap();
+    let job = |w: u32, h: u32| {
+        let mask = Mask::new(w, h, &vec![1; (w * h) as usize]).unwrap();
+        RestoreJob::with_repair(&jpeg, Some(&mask), &Options::default(), 4, None)
+    };
+    assert!(job(40, 60).is_ok(), "the upright frame fits");
+    let e = job(60, 40).err().unwrap().to_string();
+    assert!(
+        e.contains("60×40") && e.contains("40×60") && e.contains("upright"),
+        "{e}"
+    );
+    let e = job(41, 60).err().unwrap().to_string();
+    assert!(e.contains("41×60") && e.contains("40×60"), "{e}");
+}
+
+#[test]
+fn repair_comes_before_the_tiles() {
+    let bytes = small_png("codeformer/whole_imgs/01.jpg", 100, 10, 40, 40);
+    let mask = Mask::new(40, 40, &[1; 1600]).unwrap();
+    let mut job = RestoreJob::new(&bytes, &Options::default(), 4, None).unwrap();
+    job.tile_input(0).unwrap();
+    let e = job.repair(&mask).err().unwrap().to_string();
+    assert!(e.contains("before"), "{e}");
+    // A direct call on the pixels checks the size the same way.
+    let mut rgb = image_io::decode(&bytes).unwrap().rgb;
+    assert!(repair::repair(&mut rgb, &Mask::new(4, 4, &[0; 16]).unwrap()).is_err());
+}
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_unblur"));
+    c.env("UNBLUR_MODELS", model_dir());
+    c
+}
+
+fn tempdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("unblur-repair-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn the_cli_repairs_with_a_mask_and_changes_the_photo_only_near_it() {
+    let dir = tempdir("cli");
+    let clean = load(&dev("old-photos/old_b.png"))
+        .crop_imm(200, 300, 192, 160)
+        .to_rgb8();
+    let (w, h) = clean.dimensions();
+    let mask = scratch((w, h), (40, 0, 80, h), 3.0);
+    let damaged = damage(&clean, &mask);
+    std::fs::write(dir.join("damaged.png"), png(&damaged)).unwrap();
+    let mask_png = dir.join("mask.png");
+    let gray: Vec<u8> = mask.damaged().iter().map(|&d| d as u8 * 255).collect();
+    image::GrayImage::from_raw(w, h, gray)
+        .unwrap()
+        .save(&mask_png)
+        .unwrap();
+    let other = dir.join("other.png");
+    std::fs::write(&other, png(&RgbImage::new(w + 1, h))).unwrap();
+    let run = |repair: &PathBuf, out: &str, inputs: &[PathBuf]| {
+        bin()
+            .args([
+                "restore", "--json", "--scale", "1", "--faces", "off", "--repair",
+            ])
+            .arg(repair)
+            .arg("--out")
+            .arg(dir.join(out))
+            .args(inputs)
+            .output()
+            .unwrap()
+    };
+    let off = run(&"off".into(), "off", &[dir.join("damaged.png")]);
+    assert!(
+        off.status.success(),
+        "{}",
+        String::from_utf8_lossy(&off.stderr)
+    );
+    // With the mask: the photo that fits is repaired, the one that does not fails on its own.
+    let on = run(&mask_png, "on", &[dir.join("damaged.png"), other.clone()]);
+    assert_eq!(on.status.code(), Some(1), "the misfit fails the batch");
+    let lines: Vec<serde_json::Value> = String::from_utf8(on.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(lines[0]["error"].is_null(), "{}", lines[0]);
+    let e = lines[1]["error"].as_str().unwrap();
+    assert!(
+        e.contains(&format!("{w}×{h}")) && e.contains(&format!("{}×{h}", w + 1)),
+        "{e}"
+    );
+
+    let a = image::open(dir.join("off/damaged-unblur-x1.png"))
+        .unwrap()
+        .to_rgb8();
+    let b = image::open(dir.join("on/damaged-unblur-x1.png"))
+        .unwrap()
+        .to_rgb8();
+    // The SR network sees a repaired pixel within its receptive field (~35 px for the default
+    // compact network); beyond it, nothing moves.
+    let near = mask.dilated(DILATE + 40);
+    let (mut far_diff, mut near_diff) = (0u8, 0usize);
+    for (i, (p, q)) in a.pixels().zip(b.pixels()).enumerate() {
+        let d = (0..3).map(|c| p.0[c].abs_diff(q.0[c])).max().unwrap();
+        if near.damaged()[i] {
+            near_diff += (d > 8) as usize;
+        } else {
+            far_diff = far_diff.max(d);
+        }
+    }
+    assert!(
+        far_diff <= 1,
+        "a pixel far from the mask moved by {far_diff}"
+    );
+    assert!(
+        near_diff > mask.count() / 2,
+        "{near_diff} of {}",
+        mask.count()
+    );
+    // And the scratch is gone: the repaired result is far closer to the clean photo there.
+    let clean_up = |img: &RgbImage| psnr_in(img, &clean, mask.damaged());
+    assert!(
+        clean_up(&b) > clean_up(&a) + 10.0,
+        "{} vs {}",
+        clean_up(&b),
+        clean_up(&a)
+    );
+
+    let auto = bin()
+        .args(["restore", "--repair", "auto", "--out"])
+        .arg(dir.join("auto"))
+        .arg(dir.join("damaged.png"))
+        .output()
+        .unwrap();
+    assert_eq!(auto.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&auto.stderr).contains("detector"));
+}
