@@ -90,6 +90,8 @@ done
 for f in index.html app.js engine.js protocol.js bridge.js pool.js models.js worker.js facemodels.js store.js style.css icon.svg app.webmanifest; do
   cp "web/$f" "$site.tmp/$f"
 done
+mkdir -p "$site.tmp/ui"
+cp web/ui/*.js "$site.tmp/ui/"
 
 # The models: the shipped artifact of every model that has one (sha256-checked on the way).
 python3 - "$manifest" "$site.tmp/models" <<'PY'
@@ -133,7 +135,7 @@ echo "$stamp" > "$site.tmp/BUILD"
 # what ships.
 esbuild="$root/node_modules/.bin/esbuild"
 [[ -x "$esbuild" ]] || { echo "web/build.sh: $esbuild is missing; run: npm ci" >&2; exit 1; }
-for dir in "$site.tmp" "$site.tmp/pkg" "$site.tmp/pkg-relaxed"; do
+for dir in "$site.tmp" "$site.tmp/ui" "$site.tmp/pkg" "$site.tmp/pkg-relaxed"; do
   mapfile -t files < <(find "$dir" -maxdepth 1 \( -name '*.js' -o -name '*.css' \) | LC_ALL=C sort)
   "$esbuild" "${files[@]}" --minify --log-level=warning --allow-overwrite --outdir="$dir"
 done

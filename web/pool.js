@@ -55,6 +55,8 @@ export class Pool {
     const [init] = await Promise.all([this.coord.ready, ...this.runners.map((r) => r.ready)]);
     /** The output formats, as the core defines them: [{id, label, mime}], the default first. */
     this.formats = init.formats;
+    /** The scales a restoration offers, as the core defines them: {min, max}. */
+    this.scales = init.scales;
   }
 
   spawn(name) {

@@ -14,7 +14,8 @@
 /**
  * @typedef {{type: 'init', module: WebAssembly.Module, build: string}} Init
  *   Loads the wasm-bindgen glue of `build` ('pkg' or 'pkg-relaxed') with the compiled engine;
- *   replies `{formats: [{id, label, mime}]}`, the core's output formats.
+ *   replies `{formats: [{id, label, mime}], scales: {min, max}}`, the core's output formats and
+ *   the scales a restoration offers.
  * @typedef {{type: 'probe', bytes: Uint8Array}} Probe
  *   A photo's header: `{info: {format, width, height, max_scale}}` (upright, after EXIF
  *   orientation; `max_scale`: the largest scale whose result this device holds).

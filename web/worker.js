@@ -83,7 +83,7 @@ const handlers = {
     const glue = await import(`./${build}/unblur_web.js`);
     await glue.default({ module_or_path: module });
     ({ Net, Job, probe, upscaler_models: upscalerModels, mime_type: mimeType, Sha256, prepare_face_model: prepareFaceModel, stored_name: storedName } = glue);
-    return { formats: JSON.parse(glue.output_formats()) };
+    return { formats: JSON.parse(glue.output_formats()), scales: JSON.parse(glue.scales()) };
   },
 
   probe({ bytes }) {

@@ -259,6 +259,43 @@ print(json.dumps({'shape': a.shape, 'identical': bool((a == b).all()), 'max': fl
   return notes.join('; ');
 });
 
+test('×5 and ×6: the slider reaches the core\'s ×6, exact sizes, and the CLI\'s photo at ×6 (faces on)', async () => {
+  const dir = out;
+  await page.goto(`${base}?scale=5&faces=off&format=png`);
+  await page.waitForFunction(() => document.body.dataset.engine === 'ready', null, { timeout: 120_000 });
+  const slider = await page.$eval('#scale', (e) => [e.min, e.max]);
+  const ticks = await page.$$eval('#scale-ticks span', (ss) => ss.map((s) => s.textContent));
+  assert(slider[0] === '1' && slider[1] === '6', `the slider runs ${slider.join('…')}`);
+  assert(ticks.at(-1) === '×6' && ticks.length === 6, `the slider's labels are ${ticks.join(' ')}`);
+  assert((await page.inputValue('#scale')) === '5', 'the scale control does not show ?scale=5');
+  await chooseFiles(page, PHOTO);
+  await waitState(page, 'ready', 60_000);
+  const five = await restoreAndDownload(page);
+  assert(five.dl === '01-unblur-x5.png', `download is named ${five.dl}`);
+  assert(five.size[0] === photoSize[0] * 5 && five.size[1] === photoSize[1] * 5, `×5 result is ${five.size.join('×')}`);
+
+  // ×6 with faces, against the CLI at the page's tile side: the faces are pasted at ×6.
+  await mkdir(path.join(dir, 'cli'), { recursive: true });
+  const cli = path.join(repo, 'target/release/unblur');
+  execFileSync(cli, ['restore', PHOTO, '--out', path.join(dir, 'cli'), '--scale', '6', '--denoise', '0.5', '--face-model', 'sr', '--tile', '256', '--json'], { encoding: 'utf8' });
+  await page.goto(`${base}?scale=6&faces=on&denoise=0.5&strength=1&faceModel=sr&format=png`);
+  await page.waitForFunction(() => document.body.dataset.engine === 'ready', null, { timeout: 120_000 });
+  await chooseFiles(page, PHOTO);
+  await waitState(page, 'ready', 60_000);
+  const six = await restoreAndDownload(page, 'page-x6.png');
+  assert(six.size[0] === photoSize[0] * 6 && six.size[1] === photoSize[1] * 6, `×6 result is ${six.size.join('×')}`);
+  assert(six.faces >= 1, `faces restored at ×6: ${six.faces}`);
+  const cmp = JSON.parse(python(`
+import json, sys, numpy as np
+from PIL import Image
+a, b = (np.asarray(Image.open(p).convert('RGB'), np.int16) for p in sys.argv[1:3])
+print(json.dumps({'shape': [a.shape, b.shape], 'max': int(abs(a - b).max()) if a.shape == b.shape else None}))
+`, path.join(dir, 'page-x6.png'), path.join(dir, 'cli', '01-unblur-x6.png')));
+  assert(cmp.max !== null, `page and CLI sizes differ at ×6: ${JSON.stringify(cmp.shape)}`);
+  assert(cmp.max <= 1, `page vs CLI at ×6: max ${cmp.max} levels`);
+  return `×5 ${five.size.join('×')}; ×6 ${six.size.join('×')} with ${six.faces} face(s), page vs CLI max ${cmp.max} level(s)`;
+});
+
 test('cancel mid-way, then restore again', async () => {
   // 02.png at ×2 is 15 tiles of 256² (faces off, so tiles start at once): after the first
   // tile it is certainly still running, and the test checks that it was when Cancel was pressed.

@@ -429,6 +429,13 @@ pub fn output_formats() -> String {
     serde_json::Value::Array(list).to_string()
 }
 
+/// The scales a restoration offers, as the core defines them: JSON `{min, max}`.
+#[wasm_bindgen]
+pub fn scales() -> String {
+    let r = unblur::upscale::SCALES;
+    serde_json::json!({"min": r.start(), "max": r.end()}).to_string()
+}
+
 /// The MIME type of an output format (`png`, `jpg`, `webp`).
 #[wasm_bindgen]
 pub fn mime_type(format: &str) -> Result<String, JsError> {

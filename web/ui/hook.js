@@ -1,0 +1,20 @@
+// The test hook `window.unblur`: the page's state, read-only, for the end-to-end tests and the
+// curious.
+
+import { items, state } from './state.js';
+
+const base64 = (u8) => {
+  let s = '';
+  for (let i = 0; i < u8.length; i += 0x8000) s += String.fromCharCode(...u8.subarray(i, i + 0x8000));
+  return btoa(s);
+};
+
+export function installTestHook() {
+  /** @type {any} */ (window).unblur = {
+    /** Face `i` of the last restoration: its network input (f32) and the restored face (RGBA8 512²), base64. */
+    async face(i) {
+      const [input, pair] = await Promise.all([state.pool.faceInput(i), state.pool.facePair(i)]);
+      return { input: base64(new Uint8Array(input.buffer)), after: base64(pair.subarray(512 * 512 * 4)) };
+    },
+    get items() { return items.map(({ name, status, error, info, faces, result }) => ({ name, status, error, info, faces, result: result && { ...result, blob: undefined, faceEls: undefined } })); } };
+}

@@ -1,0 +1,77 @@
+// The result panel: the restored photo's download link and details, each face before and after,
+// and the download format (a change re-encodes the pool's last result, no new restoration).
+
+import { $, mb, fmtScale, fmtTime, plural, toast, friendly } from './dom.js';
+import { settings, saveSettings } from './settings.js';
+import { state } from './state.js';
+import { renderItem } from './view.js';
+
+export function showResult(it) {
+  const r = it.result;
+  const after = $('after');
+  if (after.dataset.url !== r.url) {
+    after.dataset.url = r.url;
+    after.src = r.url;
+  }
+  const ext = r.name.slice(r.name.lastIndexOf('.') + 1);
+  const a = $('download');
+  a.href = r.url;
+  a.download = r.name;
+  a.textContent = `Download ${ext.toUpperCase().replace('JPG', 'JPEG')} · ${mb(r.blob.size)}`;
+  $('out-format').value = r.format;
+  $('out-format').disabled = it !== state.lastJobItem || state.running;
+  $('done').dataset.facesRestored = r.restored;
+  $('done-title').textContent = r.restored ? `Restored · ${plural(r.restored, 'face')}` : 'Restored';
+  $('done-meta').textContent = `×${fmtScale(r.scale)} · ${r.width}×${r.height} · ${fmtTime(r.seconds)}`;
+  $('faces-panel').hidden = !r.faces;
+  const list = $('face-list');
+  if (list.dataset.item !== String(it.id) || list.childElementCount !== (it.faceEls?.length || 0)) {
+    list.dataset.item = it.id;
+    list.replaceChildren(...(it.faceEls || []));
+  }
+}
+
+export async function loadFacePairs(it) {
+  const n = it.result.faces;
+  const els = [];
+  for (let i = 0; i < n; i++) {
+    try {
+      const rgba = await state.pool.facePair(i);
+      const fig = document.createElement('figure');
+      fig.className = 'face';
+      for (const [k, label] of /** @type {[number, string][]} */ ([[0, 'Before'], [1, 'After']])) {
+        const c = document.createElement('canvas');
+        c.width = c.height = 512;
+        c.title = label;
+        c.getContext('2d').putImageData(new ImageData(new Uint8ClampedArray(rgba.buffer, k * 512 * 512 * 4, 512 * 512 * 4), 512, 512), 0, 0);
+        fig.append(c);
+      }
+      const cap = document.createElement('figcaption');
+      cap.textContent = `Face ${i + 1}`;
+      fig.append(cap);
+      els.push(fig);
+    } catch {
+      break;
+    }
+  }
+  it.faceEls = els;
+  if (state.selected === it && it.status === 'done') showResult(it);
+}
+
+$('out-format').addEventListener('change', async () => {
+  const format = $('out-format').value;
+  settings.format = format;
+  saveSettings();
+  const it = state.selected;
+  if (!it?.result || it !== state.lastJobItem || state.running) return;
+  try {
+    $('out-format').disabled = true;
+    const res = await state.pool.encode(format, settings.quality, it.base);
+    URL.revokeObjectURL(it.result.url);
+    const blob = new Blob([res.bytes], { type: res.mime });
+    Object.assign(it.result, { blob, url: URL.createObjectURL(blob), name: res.name, format });
+  } catch (e) {
+    toast(friendly(e));
+  }
+  renderItem();
+});

@@ -1,0 +1,41 @@
+// The settings: defaults ← localStorage ← URL query (`?scale=4&faces=off…`), saved on each change;
+// and `?tile=`, which applies to this visit only.
+
+import { clamp } from './dom.js';
+
+const SETTINGS_KEY = 'unblur.settings';
+const DEFAULTS = { scale: 2, denoise: 0.5, faces: true, strength: 1, fidelity: 0.5, model: '', faceModel: '', format: 'png', quality: 92 };
+
+const query = new URLSearchParams(location.search);
+/** The URL parameter `k` as a number clamped to lo…hi, or undefined. */
+const queryNumber = (k, lo, hi) => {
+  const v = parseFloat(query.get(k) ?? '');
+  return Number.isFinite(v) ? clamp(v, lo, hi) : undefined;
+};
+function readSettings() {
+  let s = { ...DEFAULTS };
+  try {
+    s = { ...s, ...JSON.parse(localStorage.getItem(SETTINGS_KEY) || '{}') };
+  } catch {}
+  const set = (k, v) => v !== undefined && (s[k] = v);
+  // Brought into the core's range once the engine is up (showScales).
+  set('scale', queryNumber('scale', 1, Infinity));
+  set('denoise', queryNumber('denoise', 0, 1));
+  set('strength', queryNumber('strength', 0, 1));
+  set('fidelity', queryNumber('fidelity', 0, 1));
+  if (query.has('faces')) s.faces = !/^(off|false|0|no)$/i.test(query.get('faces'));
+  if (query.has('model')) s.model = query.get('model');
+  if (query.has('faceModel')) s.faceModel = query.get('faceModel');
+  // Checked against the core's formats once the engine is up (showFormats).
+  if (query.has('format')) s.format = query.get('format').toLowerCase().replace('jpeg', 'jpg');
+  return s;
+}
+export const settings = readSettings();
+// `?tile=N`: the tile side for this visit only (never saved), for measuring the page's own
+// choice against others (bench/page_vs_ort.mjs). Without it the core's default applies.
+export const tileParam = Math.round(queryNumber('tile', 32, 512) ?? 0) || undefined;
+export function saveSettings() {
+  try {
+    localStorage.setItem(SETTINGS_KEY, JSON.stringify(settings));
+  } catch {}
+}

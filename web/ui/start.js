@@ -1,0 +1,87 @@
+// Starting the engine (the workers, the manifest, the face detector and the networks the
+// settings need) and loading models with their progress in the header.
+
+import { Pool } from '../pool.js';
+import { $, clamp, mb, plural, toast, friendly, setEngine } from './dom.js';
+import { settings } from './settings.js';
+import { models, state } from './state.js';
+import { showSettings, faceChoice, storedChoice, currentModel, refreshFaceModels } from './settingspanel.js';
+import { keepOffline, keepModelsOffline } from './offline.js';
+
+/** The download's format choice, from the core's list (an unknown setting becomes the default). */
+function showFormats(formats) {
+  $('out-format').replaceChildren(...formats.map((f) => new Option(f.label, f.id)));
+  if (!formats.some((f) => f.id === settings.format)) settings.format = formats[0].id;
+  $('out-format').value = settings.format;
+}
+
+/** The scale slider and its ticks, from the core's range (a saved or asked-for scale outside it
+ *  is brought into it). */
+function showScales({ min, max }) {
+  const slider = $('scale');
+  slider.min = min;
+  slider.max = max;
+  const ticks = [];
+  for (let s = Math.ceil(min); s <= max; s++) ticks.push(Object.assign(document.createElement('span'), { textContent: `×${s}` }));
+  $('scale-ticks').replaceChildren(...ticks);
+  settings.scale = clamp(settings.scale, min, max);
+}
+
+export function readyText() {
+  const off = navigator.serviceWorker?.controller && document.body.dataset.offline === 'ready' ? ' · works offline' : '';
+  setEngine(`Ready · ${plural(state.pool.runners.length, 'worker')} · ${state.pool.build.name}${off}`, 'ready');
+}
+
+async function loadModels(list, what) {
+  const res = await models.load(list, (done, total) => {
+    if (done < total) setEngine(`Loading ${what} · ${mb(done)} of ${mb(total)}`, 'busy', done / total);
+  });
+  return res;
+}
+
+/** Makes the workers' networks match the settings, loading what is missing. */
+export async function prepareNets() {
+  const pool = state.pool;
+  const up = await pool.upscaler(models.text, currentModel().id, settings.denoise);
+  const [a, b] = await loadModels(up.models.map((id) => models.byId(id)), 'the upscaler');
+  const sr = { key: `${up.models.join('+')}@${up.denoise}`, a, b, denoise: up.denoise };
+  let face = null;
+  const fm = settings.faces ? faceChoice() : 'sr';
+  if (fm.startsWith('model:')) {
+    const m = models.byId(fm.slice(6));
+    const [a] = await loadModels([m], 'the face model');
+    face = { key: m.id, a };
+  } else if (fm !== 'sr') {
+    const st = storedChoice(fm);
+    const fidelity = st.arch === 'codeformer' ? settings.fidelity : null;
+    face = { key: `stored:${st.file}@${fidelity}`, stored: st.file, fidelity, side: st.side, heavy: true };
+  }
+  pool.setNets({ sr, face });
+}
+
+/** Starts the workers and loads the models; resolves when the page can restore. */
+export async function startEngine() {
+  try {
+    setEngine('Starting the engine…', 'busy');
+    const pool = (state.pool = new Pool());
+    await Promise.all([pool.start(), models.manifest()]);
+    keepOffline(pool.build.dir);
+    showFormats(pool.formats);
+    showScales(pool.scales);
+    const sel = $('model');
+    sel.replaceChildren(...models.srModels().map((m) => new Option(`${m.name} · ×${m.scale}`, m.id)));
+    await refreshFaceModels();
+    showSettings();
+    caches?.delete('unblur-user-models').catch(() => {}); // where an earlier version kept added models
+    const det = models.detector();
+    const [detBytes] = await loadModels([det], 'models');
+    await pool.setDetector(det.id, detBytes);
+    await prepareNets();
+    readyText();
+    keepModelsOffline().catch(() => {}); // a model that fails is fetched (and reported) when needed
+  } catch (e) {
+    setEngine('The engine could not start', 'failed');
+    toast(friendly(e));
+    throw e;
+  }
+}
