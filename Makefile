@@ -72,13 +72,15 @@ bench-versus: setup-test models
 
 # Unblur's own face restorer (models/face/, issue 11). Never part of `make test` or CI: the data
 # are photos of real people (../shared/data/faces), everything derived stays in models/build/faces.
-# Align every face with the product's detector and template; hold out 600; drop soft targets.
+# Issue 29: the sharp FFHQ 512² faces (../shared/data/faces/ffhq512, CC BY-NC-SA), cached in
+# models/build/faces512: fit the product's similarity on each, bicubic targets at the 512 template.
 face-data:
-	$(PY) models/face/prepare.py
-# Train (CPU or CUDA), resuming from the last checkpoint: FACE_MINUTES is the whole run's budget.
-FACE_MINUTES ?= 90
+	$(PY) models/face/prepare512.py
+# Train the 512²-output U-Net (CPU or CUDA) at nice 19, resuming from the last checkpoint:
+# FACE_MINUTES is the whole run's budget; log and checkpoints in models/build/faces512/run.
+FACE_MINUTES ?= 150
 train-face:
-	$(PY) models/face/train.py --minutes $(FACE_MINUTES) --resume
+	nice -n 19 $(PY) models/face/train512.py --minutes $(FACE_MINUTES) --resume --threads 2
 # Score the committed model against bicubic, the SR fallback and v4 (the model it replaced) on the
 # held-out faces (and NIQE on the real dev faces); the table goes to the README and the model card.
 eval-face:

@@ -194,25 +194,42 @@ def lmd(lm: np.ndarray, lm_gt: np.ndarray) -> float:
     return 100.0 * float(np.linalg.norm(lm - lm_gt, axis=1).mean()) / eyes
 
 
-class FoldGrid:
-    """How strong a periodic pattern on the face network's 4×4 fold (net.FOLD, PixelShuffle) is in
-    a set of square images: their windowed luma spectra are summed, and `ratio` is the sum at the
-    fold's period (4 px of the network's 256² output, 8 px once brought to 512²), along x and y,
-    against its 8 neighbours. A photo scores ~1; a visible dot grid over the skin, 10× and more."""
+class PeriodGrid:
+    """How strong periodic patterns are in a set of square images, at each of `periods` (issue 29:
+    every period the 512² network's strides, upsamplings and shuffle create; `FoldGrid` is the
+    256² network's one): their windowed luma spectra are summed, and `ratios()` gives, for each
+    period P (in pixels of these `side`² images), the sum at frequency side/P along x and y against
+    its 8 neighbours (2 bins away). A photo scores ~1; a visible grid, several times that."""
 
-    def __init__(self, side: int):
-        self.side, self.sum = side, 0.0
+    def __init__(self, side: int, periods):
+        self.side, self.periods, self.sum = side, tuple(periods), 0.0
         self.win = np.outer(np.hanning(side), np.hanning(side))
 
     def add(self, img: np.ndarray) -> None:
         y = luma(img)
         self.sum = self.sum + np.abs(np.fft.fft2((y - y.mean()) * self.win))
 
-    def ratio(self) -> float:
+    def ratios(self) -> dict:
         s, n = self.sum, self.side
-        k = 64  # the fold's period is 1/64 of the face's side (4 px of 256²) at any size
-        out = []
-        for u, v in ((k, 0), (0, k)):
-            nb = [s[(u + du) % n, (v + dv) % n] for du in (-2, 0, 2) for dv in (-2, 0, 2) if du or dv]
-            out.append(s[u, v] / np.mean(nb))
-        return float(np.mean(out))
+        out = {}
+        for p in self.periods:
+            k = n // p
+            r = []
+            for u, v in ((k, 0), (0, k)):
+                nb = [s[(u + du) % n, (v + dv) % n] for du in (-2, 0, 2) for dv in (-2, 0, 2) if du or dv]
+                r.append(s[u, v] / np.mean(nb))
+            out[p] = float(np.mean(r))
+        return out
+
+
+class FoldGrid(PeriodGrid):
+    """How strong a periodic pattern on the face network's 4×4 fold (net.FOLD, PixelShuffle) is in
+    a set of square images: `PeriodGrid` at the fold's period, 1/64 of the face's side (4 px of the
+    network's 256² output, 8 px once brought to 512²). A photo scores ~1; a visible dot grid over
+    the skin, 10× and more."""
+
+    def __init__(self, side: int):
+        super().__init__(side, [side // 64])
+
+    def ratio(self) -> float:
+        return self.ratios()[self.side // 64]

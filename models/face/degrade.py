@@ -141,3 +141,56 @@ def random_degrade(gt: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray
             x = jpeg(np.clip(x, 0, 1), int(rng.integers(20, 96)))
     x = to_face_input(np.clip(x, 0, 1), side)
     return np.clip(x, 0, 1).astype(np.float32), target.astype(np.float32)
+
+
+def _color(x: np.ndarray, op: tuple | None) -> np.ndarray:
+    """Applies a drawn color change (`random_photo_degrade`'s) to an RGB 0…1 image."""
+    if op is None:
+        return x
+    g = (x @ np.array([0.299, 0.587, 0.114], np.float32))[..., None]
+    if op[0] == "gray":
+        return np.repeat(g, 3, -1)
+    _, f, gain, lift = op
+    return np.clip((g + f * (x - g)) * gain + lift, 0, 1)
+
+
+def random_photo_degrade(photo: np.ndarray, scale: float, rng: np.random.Generator):
+    """The 512² training recipe (issue 29): a random low-quality version of a whole sharp photo
+    (uint8 HxWx3), before the face stage cuts the face from it. `scale`: template pixels (512²)
+    per photo pixel, so that blur and size are drawn in the template's units, as `random_degrade`
+    draws them for a 256² face (σ and lengths ×2 here). Returns (the low-quality photo, float32
+    0…1, k = its side over the photo's, the color change to apply to the target as well: grayscale
+    and fading are kept in the target, since the face is pasted back into the same photo)."""
+    from PIL import ImageFilter
+    u = rng.random()
+    op = None
+    if u < 0.08:
+        op = ("gray",)
+    elif u < 0.16:
+        op = ("fade", rng.uniform(0.3, 0.8), rng.uniform(0.85, 1.0), rng.uniform(0.0, 0.08))
+    im = Image.fromarray(photo)
+    # Blur (σ in template pixels at 512, GFPGAN's 0.1–10 range, mostly ≤ 7); Pillow's radius is σ.
+    if rng.random() < 0.85:
+        im = im.filter(ImageFilter.GaussianBlur(rng.uniform(0.4, 7.0) / scale))
+    x = np.asarray(im, np.float32) / 255.0
+    if rng.random() < 0.15:
+        x = motion_blur(x, max(3, int(rng.integers(6, 20) / scale)), rng.uniform(0, np.pi))
+    x = _color(x, op)
+    # Down so that the template's side spans 16–128 pixels (log-uniform, the smallest rarer).
+    lo = 24 if rng.random() < 0.8 else 16
+    small = np.exp(rng.uniform(np.log(lo), np.log(128)))
+    side = max(8, int(round(photo.shape[0] * small / (512.0 / scale))))
+    method = [Image.BICUBIC, Image.BILINEAR, Image.BOX][int(rng.integers(3))]
+    x = resize(x, side, method)
+    v = rng.random()
+    if v < 0.5:
+        s = rng.uniform(1, 12) / 255.0
+        n = rng.normal(0, s, x.shape[:2] + ((1,) if rng.random() < 0.4 else (3,)))
+        x = x + n.astype(np.float32)
+    elif v < 0.75:
+        peak = 10 ** rng.uniform(1.5, 3.2)
+        x = rng.poisson(np.clip(x, 0, 1) * peak).astype(np.float32) / peak
+    for _ in range(2 if rng.random() < 0.3 else 1):
+        if rng.random() < 0.85:
+            x = jpeg(np.clip(x, 0, 1), int(rng.integers(20, 96)))
+    return np.clip(x, 0, 1).astype(np.float32), side / photo.shape[0], op

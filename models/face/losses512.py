@@ -1,0 +1,75 @@
+"""Losses of the 512² face restorer (issue 29) beyond L1: the periodic-artifact loss at every
+period of the network, DiffAugment for the discriminators' inputs, and the eye/mouth patches
+the component discriminator judges (GFPGAN's idea, one small discriminator for the three).
+"""
+from __future__ import annotations
+
+import torch
+from torch.nn import functional as F
+
+
+def period_loss(out, target, mask, periods) -> torch.Tensor:
+    """`train.fold_grid_loss` generalised: for each period P, the error's mean at each of the P²
+    phases over blocks of max(64, 4P) pixels, less the mean of the phases. Content averages out
+    over a block; a grid the network imprints at its own period does not. Windows must start at
+    multiples of the largest P so that the phases are the network's."""
+    e = (out - target) * mask
+    total = 0.0
+    side = e.shape[-1]
+    for p in periods:
+        block = min(max(64, 4 * p), side) // p  # in periods
+        u = F.avg_pool2d(F.pixel_unshuffle(e, p), block)  # [B, 3·P², h, w]
+        u = u.view(u.shape[0], 3, p * p, -1)
+        total = total + (u - u.mean(2, keepdim=True)).abs().mean()
+    return total / len(periods)
+
+
+def diff_augment(x: torch.Tensor, g: torch.Generator | None = None) -> torch.Tensor:
+    """DiffAugment (Zhao et al. 2020; 'color,translation,cutout'), differentiable, drawn per
+    sample: a few thousand faces overfit a discriminator fast without it."""
+    b = x.shape[0]
+    r = lambda *s: torch.rand(*s, generator=g, device=x.device)  # noqa: E731
+    # color: brightness, saturation, contrast (on −1…1 values)
+    x = x + (r(b, 1, 1, 1) - 0.5)
+    m = x.mean(1, keepdim=True)
+    x = (x - m) * (r(b, 1, 1, 1) * 2) + m
+    m = x.mean((1, 2, 3), keepdim=True)
+    x = (x - m) * (r(b, 1, 1, 1) + 0.5) + m
+    # translation by up to 1/8 of the side, zero padded
+    h, w = x.shape[-2:]
+    sy, sx = h // 8, w // 8
+    pad = F.pad(x, (sx, sx, sy, sy))
+    ty = (r(b) * (2 * sy + 1)).long()
+    tx = (r(b) * (2 * sx + 1)).long()
+    x = torch.stack([pad[i, :, ty[i]:ty[i] + h, tx[i]:tx[i] + w] for i in range(b)])
+    # cutout: a zeroed square of half the side
+    cy = (r(b) * h).long()
+    cx = (r(b) * w).long()
+    yy = torch.arange(h, device=x.device)[None, :, None]
+    xx = torch.arange(w, device=x.device)[None, None, :]
+    hole = ((yy - cy[:, None, None]).abs() < h // 4) & ((xx - cx[:, None, None]).abs() < w // 4)
+    return x * (~hole)[:, None].to(x.dtype)
+
+
+COMP = 96  # side of an eye or mouth patch at 512²
+
+
+def component_patches(img, lm, crop) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eyes and mouth of each face as COMP² patches from a window (`crop` = (y, x, side) of the
+    512² template) of `img` [B,3,side,side]; the right eye mirrored so that both eyes look alike.
+    Returns (patches [n,3,COMP,COMP], which samples gave them [B] bool): a face whose three
+    patches are not all inside the window gives none."""
+    y0, x0, side = crop
+    half = COMP // 2
+    centres = torch.stack([lm[:, 0], lm[:, 1], (lm[:, 3] + lm[:, 4]) / 2], 1)  # [B,3,2] x,y
+    c = centres.round().long() - torch.tensor([x0, y0])
+    ok = ((c - half >= 0) & (c + half <= side)).all(2).all(1)
+    patches = []
+    for i in torch.nonzero(ok).flatten().tolist():
+        for j in range(3):
+            cx, cy = c[i, j].tolist()
+            p = img[i, :, cy - half:cy + half, cx - half:cx + half]
+            patches.append(p.flip(-1) if j == 1 else p)
+    if not patches:
+        return img.new_zeros(0, 3, COMP, COMP), ok
+    return torch.stack(patches), ok

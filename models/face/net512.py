@@ -1,0 +1,170 @@
+"""Unblur's 512² face restorer (issue 29): a compact U-Net that takes the aligned 256² face the
+face stage cuts (RGB −1…1, the face-model convention) and returns the face at the 512² template.
+
+    256²×3 ─e0 (2 conv)─▶ 256²·c0 ─s2─▶ 128²·c1 ─s2─▶ 64²·c2 ─s2─▶ 32²·c3 (a res block)
+        ─s2─▶ 16²·c4 (1 conv) ─nearest ×2, add─▶ 32²·c3 (2 conv)
+    decoder, at each side: nearest ×2, conv, concat the encoder's skip, 2 conv
+        64² ─▶ 128² ─▶ 256² ─conv, PixelShuffle 2─▶ 512²·c5 ─2 conv─▶ 3 residual
+    + the input brought to 512² (bilinear) ─▶ RGB −1…1, [1,3,512,512]
+
+The encoder reaches 16² (the face's eyes, nose and mouth all inside one receptive field), so
+the decoder knows where it is on the face. Only plain ops: Conv, PReLU, Add, Concat, Resize
+(nearest ×2, and one bilinear ×2 for the residual), DepthToSpace.
+
+Training cost: `forward(x, crop=(y, x, side))` runs the encoder and the 32²–128² decoder on the
+whole face, and the full-resolution stages (256², 512²) only on a window of the 512² output
+(with a margin so the window's values equal the whole face's there), which is what the pixel
+losses see. The window's corner must be a multiple of 32 (the network's largest period at 512²)
+so that periodic-artifact phases are the network's.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+IN_SIDE = 256
+OUT_SIDE = 512
+# Periods (in output pixels) that the strides, nearest upsamplings and the shuffle can imprint:
+# the shuffle 2, the 256² stage 2·1, the stride-2 encoders at 128/64/32/16 → 4, 8, 16, 32.
+PERIODS = (2, 4, 8, 16, 32)
+MARGIN = 8  # pixels at 256² around a window for the cropped stages (they see 4 px: 3 convs + shuffle convs)
+
+
+def conv(ci: int, co: int, stride: int = 1) -> nn.Conv2d:
+    return nn.Conv2d(ci, co, 3, stride, 1)
+
+
+class Block(nn.Sequential):
+    """conv, PReLU, conv, PReLU."""
+
+    def __init__(self, ci: int, co: int):
+        super().__init__(conv(ci, co), nn.PReLU(co), conv(co, co), nn.PReLU(co))
+
+
+class Res(nn.Module):
+    """x + conv(PReLU(conv(x))), at the bottleneck."""
+
+    def __init__(self, c: int):
+        super().__init__()
+        self.c1, self.act, self.c2 = conv(c, c), nn.PReLU(c), conv(c, c)
+
+    def forward(self, x):
+        return x + self.c2(self.act(self.c1(x)))
+
+
+def down(ci: int, co: int) -> nn.Sequential:
+    return nn.Sequential(conv(ci, co, 2), nn.PReLU(co))
+
+
+class Up(nn.Module):
+    """nearest ×2, conv to the skip's width, concat the skip, two convs."""
+
+    def __init__(self, ci: int, cs: int, co: int):
+        super().__init__()
+        self.up = nn.Sequential(conv(ci, cs), nn.PReLU(cs))
+        self.fuse = Block(2 * cs, co)
+
+    def forward(self, x, skip):
+        x = self.up(F.interpolate(x, scale_factor=2.0, mode="nearest"))
+        return self.fuse(torch.cat([x, skip], 1))
+
+
+class FaceNet512(nn.Module):
+    def __init__(self, ch=(24, 32, 64, 96, 96, 16)):
+        super().__init__()
+        c0, c1, c2, c3, c4, c5 = ch
+        self.ch = tuple(ch)
+        self.e0 = Block(3, c0)                      # 256²
+        self.e1 = nn.Sequential(down(c0, c1), conv(c1, c1), nn.PReLU(c1))  # 128²
+        self.e2 = nn.Sequential(down(c1, c2), conv(c2, c2), nn.PReLU(c2))  # 64²
+        self.e3 = nn.Sequential(down(c2, c3), Res(c3))                     # 32²
+        self.e4 = nn.Sequential(down(c3, c4), conv(c4, c3))                # 16², added back at 32²
+        self.mid = Block(c3, c3)                    # 32², after the 16² context is added
+        self.d2 = Up(c3, c2, c2)                    # 64²
+        self.d1 = Up(c2, c1, c1)                    # 128²
+        self.d0 = Up(c1, c0, c0)                    # 256² (full resolution of the input)
+        self.to512 = nn.Sequential(conv(c0, 4 * c5), nn.PixelShuffle(2), nn.PReLU(c5))
+        self.head = nn.Sequential(conv(c5, c5), nn.PReLU(c5), conv(c5, 3))
+        nn.init.normal_(self.head[-1].weight, std=1e-3)
+        nn.init.zeros_(self.head[-1].bias)
+
+    def low(self, x):
+        """The whole-face part: encoder and decoder up to 128²; returns (d1 output, e0 skip)."""
+        s0 = self.e0(x)
+        s1 = self.e1(s0)
+        s2 = self.e2(s1)
+        s3 = self.e3(s2)
+        m = self.mid(s3 + F.interpolate(self.e4(s3), scale_factor=2.0, mode="nearest"))
+        return self.d1(self.d2(m, s2), s1), s0
+
+    def high(self, f1, s0, x):
+        """The full-resolution part on matching windows of the 128² features, the 256² skip and
+        the 256² input: returns the 512² output of that window."""
+        f0 = self.d0.fuse(torch.cat([self.d0.up(F.interpolate(f1, scale_factor=2.0, mode="nearest")), s0], 1))
+        res = self.head(self.to512(f0))
+        base = F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
+        return base + res
+
+    def forward(self, x, crop: tuple[int, int, int] | None = None):
+        f1, s0 = self.low(x)
+        if crop is None:
+            return self.high(f1, s0, x)
+        y, xx, side = crop  # a window of the 512² output; corner multiple of 32
+        assert y % 32 == 0 and xx % 32 == 0 and side % 32 == 0
+        # In 256² coordinates with a margin (even, so the 128² features line up).
+        y0, x0, s = y // 2, xx // 2, side // 2
+        a, b = max(y0 - MARGIN, 0), max(x0 - MARGIN, 0)
+        a2, b2 = min(y0 + s + MARGIN, IN_SIDE), min(x0 + s + MARGIN, IN_SIDE)
+        out = self.high(f1[..., a // 2:a2 // 2, b // 2:b2 // 2], s0[..., a:a2, b:b2], x[..., a:a2, b:b2])
+        oy, ox = 2 * (y0 - a), 2 * (x0 - b)
+        return out[..., oy:oy + side, ox:ox + side]
+
+    def macs(self, side: int = IN_SIDE) -> int:
+        """Multiply-accumulates of one face (convolutions; PReLU, Add, Resize are ≪ 1 %), counted
+        on a 64² input and scaled by the area (every layer is spatial), which is exact."""
+        return self._macs(64) * (side // 64) ** 2
+
+    def _macs(self, side: int) -> int:
+        total = 0
+        hooks = []
+
+        def count(m, inp, out):
+            nonlocal total
+            total += m.weight.numel() * out.shape[2] * out.shape[3]
+
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                hooks.append(m.register_forward_hook(count))
+        with torch.no_grad():
+            self.forward(torch.zeros(1, 3, side, side))
+        for h in hooks:
+            h.remove()
+        return total
+
+
+def export_onnx(net: FaceNet512, path: Path, opset: int = 13) -> None:
+    """A fixed [1,3,256,256] → [1,3,512,512] graph named as the face stage expects. The bilinear
+    Resize is written with `half_pixel` (what the product's own converter emits and tract reads;
+    torch writes `pytorch_half_pixel`, the same for any side > 1)."""
+    import onnx
+    net = net.eval().float()
+    x = torch.zeros(1, 3, IN_SIDE, IN_SIDE)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.onnx.export(net, x, str(path), input_names=["input"], output_names=["output"],
+                      opset_version=opset, do_constant_folding=True, dynamo=False)
+    m = onnx.load(str(path))
+    for n in m.graph.node:
+        if n.op_type == "Resize":
+            for a in n.attribute:
+                if a.name == "coordinate_transformation_mode" and a.s == b"pytorch_half_pixel":
+                    a.s = b"half_pixel"
+    onnx.checker.check_model(m)
+    onnx.save(m, str(path))
+
+
+def fp16_state(net: nn.Module) -> dict:
+    """The generator's weights in fp16 (what is committed under candidates/, ≤ 2 MB)."""
+    return {k: v.detach().half().cpu() for k, v in net.state_dict().items()}

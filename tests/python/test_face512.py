@@ -1,0 +1,133 @@
+"""The 512² face restorer's tooling (issue 29): data preparation on a few real dev faces, one
+training step (with the GAN, a checkpoint and a validation) on CPU, resume, and the network's
+ONNX export in onnxruntime (256² in, 512² out, the same values as torch). CI never trains for
+real; the FFHQ photos are never used here."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import MODELS, REPO, run
+
+DEV_FACES = REPO.parent / "shared" / "data" / "dev" / "codeformer" / "cropped_faces"
+PREPARE = MODELS / "face" / "prepare512.py"
+TRAIN = MODELS / "face" / "train512.py"
+
+
+@pytest.fixture(scope="module")
+def tiny512(tmp_path_factory):
+    """Five real 512² dev faces prepared as prepare512.py prepares FFHQ (two of them the
+    selection faces), one as val/."""
+    root = tmp_path_factory.mktemp("faces512")
+    files = sorted(DEV_FACES.glob("*.png"))[:6]
+    assert len(files) == 6, f"dev faces missing in {DEV_FACES}"
+    for i, f in enumerate(files):
+        d = root / "src" / ("val" if i == 5 else "train")
+        d.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(f, d / f.name)
+    r = run([PREPARE, "--src", root / "src", "--out", root / "data", "--val-n", "2", "--workers", "1"], timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return root / "data"
+
+
+def test_prepare_aligns_targets_bicubic_and_masks_the_uncovered_template(tiny512):
+    index = json.loads((tiny512 / "index.json").read_text())
+    assert len(index["train"]) == 5 and len(index["val"]) == 1 and len(index["select"]) == 2
+    targets = np.load(tiny512 / "train_target.npy", mmap_mode="r")
+    masks = np.load(tiny512 / "train_mask.npy", mmap_mode="r")
+    assert targets.shape == (5, 512, 512, 3) and masks.shape == (5, 512, 512)
+    for r in index["train"]:
+        assert 0.8 < r["scale"] < 1.4 and 0.5 < r["coverage"] <= 1.0, r
+    # The template's landmarks land on the FFHQ template (the fit is the product's).
+    from face.common import FFHQ_512
+    lm = np.asarray(index["train"][0]["landmarks_512"])
+    assert np.abs(lm - FFHQ_512).max() < 20
+
+
+def test_bicubic_target_warp_uses_the_products_pixel_convention():
+    """Pillow's affine transform with bilinear gives the product's warp (`common.warp`) to 8-bit
+    rounding, so the bicubic target and the bilinear input are cut at the same place."""
+    from face.common import Detector, to_template, warp
+    from face.prepare512 import warp_hq
+    rgb = np.asarray(Image.open(sorted(DEV_FACES.glob("*.png"))[0]).convert("RGB"))
+    m = to_template(Detector().detect(rgb)[0]["landmarks"], 512)
+    ours = warp_hq(rgb, m, method=Image.BILINEAR).astype(np.float32) / 255
+    ref, inside = warp(rgb, m, 512)
+    assert np.abs(ours - ref)[inside].max() <= 1.5 / 255
+
+
+def test_period_loss_sees_a_grid_at_each_period_and_not_a_smooth_error():
+    import torch
+    from face.losses512 import period_loss
+    from face.net512 import PERIODS
+    face = np.asarray(Image.open(sorted(DEV_FACES.glob("*.png"))[0]).convert("RGB").resize((256, 256)), np.float32)
+    target = torch.from_numpy(face / 127.5 - 1).permute(2, 0, 1)[None]
+    mask = torch.ones(1, 1, 256, 256)
+    yy, xx = torch.meshgrid(torch.arange(256), torch.arange(256), indexing="ij")
+    ramp = torch.sin(xx / 20.0)
+    assert float(period_loss(target, target, mask, PERIODS)) == 0
+    for p in PERIODS:
+        grid = ((yy % p == 0) & (xx % p == 0)).float()
+        grid = 0.05 * (grid - grid.mean())
+        smooth = ramp * grid.abs().mean() / ramp.abs().mean()  # a smooth error of the same size
+        on = float(period_loss(target + grid, target, mask, PERIODS))
+        off = float(period_loss(target + smooth, target, mask, PERIODS))
+        assert on > 3 * off, (p, on, off)
+
+
+def test_training_runs_a_gan_step_checkpoints_and_validates(tiny512):
+    out = tiny512 / "run"
+    common = ["--data", tiny512, "--out", out, "--batch", "1", "--workers", "0", "--threads", "2",
+              "--gan-start", "0", "--val-n", "2", "--val-score-n", "1", "--val-minutes", "0"]
+    r = run([TRAIN, *common, "--steps", "1"], timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    step = next(rec for rec in log if "l1" in rec)
+    assert step["step"] == 1 and np.isfinite(step["l1"]) and step["d"] > 0 and step["period"] > 0, step
+    val = next(rec for rec in log if "checkpoint" in rec)
+    for lv in ("x4", "x8"):
+        assert 10 < val[f"val_psnr_{lv}"] < 60 and 0 < val[f"val_niqe_{lv}"] < 40, val
+        assert set(val[f"val_period_{lv}"]) == {"2", "4", "8", "16", "32"}, val
+    for f in ("ckpt.pt", "gen_fp16.pt", "gen_l1_fp16.pt", "face_l1.onnx", "face.onnx", "snapshots/step1_fp16.pt"):
+        assert (out / f).is_file(), f
+    assert (out / "gen_fp16.pt").stat().st_size <= 2_000_000
+    assert log[-1]["onnx_max_diff"] < 1e-3
+
+
+def test_training_resumes_from_its_checkpoint(tiny512):
+    out = tiny512 / "run_resume"
+    common = ["--data", tiny512, "--out", out, "--batch", "1", "--workers", "0", "--threads", "2",
+              "--gan-start", "2", "--val-n", "2", "--val-score-n", "0", "--no-export"]
+    for steps in (1, 2):
+        r = run([TRAIN, *common, "--steps", str(steps), "--resume"], timeout=300)
+        assert r.returncode == 0, r.stderr[-3000:]
+    assert "resumed at step 1" in r.stdout
+    steps = [json.loads(line)["step"] for line in (out / "log.jsonl").read_text().splitlines()]
+    assert steps[-1] == 2 and 1 in steps
+
+
+def test_network_exports_256_in_512_out_and_onnxruntime_agrees(tmp_path):
+    import onnx
+    import torch
+    from face.net512 import FaceNet512, export_onnx
+    from face.train512 import check_onnx
+    torch.manual_seed(0)
+    net = FaceNet512()
+    with torch.no_grad():
+        net.head[-1].weight.normal_(0, 0.1)  # a non-trivial residual
+    path = tmp_path / "face512.onnx"
+    export_onnx(net, path)
+    m = onnx.load(str(path))
+    dims = lambda v: [d.dim_value for d in v.type.tensor_type.shape.dim]  # noqa: E731
+    assert dims(m.graph.input[0]) == [1, 3, 256, 256] and dims(m.graph.output[0]) == [1, 3, 512, 512]
+    ops = {n.op_type for n in m.graph.node}
+    assert ops <= {"Conv", "PRelu", "Add", "Concat", "Resize", "DepthToSpace", "Constant", "Identity"}, ops
+    for n in m.graph.node:
+        for a in n.attribute:
+            assert a.s != b"pytorch_half_pixel", "tract and the product's converter use half_pixel"
+    assert check_onnx(net, path) < 1e-3
+    assert net.macs() <= 20e9 and sum(p.numel() for p in net.parameters()) * 2 <= 2e6
