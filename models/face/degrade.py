@@ -97,6 +97,23 @@ def to_face_input(lq: np.ndarray, side: int = 256) -> np.ndarray:
     return resize(lq, side, Image.BILINEAR)
 
 
+def noise_and_jpeg(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The recipe's last steps on a small RGB 0…1 image: noise (Gaussian, color or gray, or Poisson
+    shot noise, or none), then JPEG, sometimes twice."""
+    v = rng.random()
+    if v < 0.5:
+        s = rng.uniform(1, 12) / 255.0
+        n = rng.normal(0, s, x.shape[:2] + ((1,) if rng.random() < 0.4 else (3,)))
+        x = x + n.astype(np.float32)
+    elif v < 0.75:
+        peak = 10 ** rng.uniform(1.5, 3.2)
+        x = rng.poisson(np.clip(x, 0, 1) * peak).astype(np.float32) / peak
+    for _ in range(2 if rng.random() < 0.3 else 1):
+        if rng.random() < 0.85:
+            x = jpeg(np.clip(x, 0, 1), int(rng.integers(20, 96)))
+    return x
+
+
 def random_degrade(gt: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """A random low-quality version of a sharp 256² aligned face, brought back to 256² as the
     face stage would see it; and the target (gray when the input was made gray)."""
@@ -126,19 +143,7 @@ def random_degrade(gt: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray
     small = int(np.exp(rng.uniform(np.log(lo), np.log(128))))
     method = [Image.BICUBIC, Image.BILINEAR, Image.BOX][int(rng.integers(3))]
     x = resize(x, small, method)
-    # Noise: Gaussian (color or gray), or Poisson (shot noise).
-    v = rng.random()
-    if v < 0.5:
-        s = rng.uniform(1, 12) / 255.0
-        n = rng.normal(0, s, x.shape[:2] + ((1,) if rng.random() < 0.4 else (3,)))
-        x = x + n.astype(np.float32)
-    elif v < 0.75:
-        peak = 10 ** rng.uniform(1.5, 3.2)
-        x = rng.poisson(np.clip(x, 0, 1) * peak).astype(np.float32) / peak
-    # JPEG, sometimes twice.
-    for _ in range(2 if rng.random() < 0.3 else 1):
-        if rng.random() < 0.85:
-            x = jpeg(np.clip(x, 0, 1), int(rng.integers(20, 96)))
+    x = noise_and_jpeg(x, rng)
     x = to_face_input(np.clip(x, 0, 1), side)
     return np.clip(x, 0, 1).astype(np.float32), target.astype(np.float32)
 
@@ -182,15 +187,5 @@ def random_photo_degrade(photo: np.ndarray, scale: float, rng: np.random.Generat
     side = max(8, int(round(photo.shape[0] * small / (512.0 / scale))))
     method = [Image.BICUBIC, Image.BILINEAR, Image.BOX][int(rng.integers(3))]
     x = resize(x, side, method)
-    v = rng.random()
-    if v < 0.5:
-        s = rng.uniform(1, 12) / 255.0
-        n = rng.normal(0, s, x.shape[:2] + ((1,) if rng.random() < 0.4 else (3,)))
-        x = x + n.astype(np.float32)
-    elif v < 0.75:
-        peak = 10 ** rng.uniform(1.5, 3.2)
-        x = rng.poisson(np.clip(x, 0, 1) * peak).astype(np.float32) / peak
-    for _ in range(2 if rng.random() < 0.3 else 1):
-        if rng.random() < 0.85:
-            x = jpeg(np.clip(x, 0, 1), int(rng.integers(20, 96)))
+    x = noise_and_jpeg(x, rng)
     return np.clip(x, 0, 1).astype(np.float32), side / photo.shape[0], op

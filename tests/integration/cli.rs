@@ -7,22 +7,9 @@ use std::process::Command;
 
 use common::*;
 
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_unblur"));
-    c.env("UNBLUR_MODELS", model_dir());
-    c
-}
-
-fn tempdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("unblur-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
 #[test]
 fn a_batch_reports_each_file_and_goes_on_after_bad_ones() {
-    let dir = tempdir("batch");
+    let dir = tempdir("cli-batch");
     let good = dir.join("good.png");
     std::fs::write(
         &good,
@@ -32,7 +19,7 @@ fn a_batch_reports_each_file_and_goes_on_after_bad_ones() {
     let bad = dir.join("notes.jpg");
     std::fs::write(&bad, "not a photo").unwrap();
     let missing = dir.join("missing.png");
-    let out = bin()
+    let out = unblur_cli()
         .args([
             "restore", "--json", "--faces", "off", "--scale", "3", "--format", "webp", "--out",
         ])
@@ -73,7 +60,7 @@ fn a_batch_reports_each_file_and_goes_on_after_bad_ones() {
 
 #[test]
 fn scales_five_and_six_give_exact_sizes_and_a_too_large_one_names_the_scale_that_fits() {
-    let dir = tempdir("scales");
+    let dir = tempdir("cli-scales");
     let photo = dir.join("small.png");
     std::fs::write(
         &photo,
@@ -81,7 +68,7 @@ fn scales_five_and_six_give_exact_sizes_and_a_too_large_one_names_the_scale_that
     )
     .unwrap();
     for (scale, want) in [("5", (205, 185)), ("6", (246, 222))] {
-        let out = bin()
+        let out = unblur_cli()
             .args([
                 "restore", "--json", "--faces", "off", "--scale", scale, "--out",
             ])
@@ -107,7 +94,7 @@ fn scales_five_and_six_give_exact_sizes_and_a_too_large_one_names_the_scale_that
     let big = dir.join("big.png");
     let blank = image::DynamicImage::ImageLuma8(image::GrayImage::new(2500, 2500));
     std::fs::write(&big, encode(&blank, image::ImageFormat::Png)).unwrap();
-    let out = bin()
+    let out = unblur_cli()
         .args([
             "restore", "--json", "--faces", "off", "--scale", "6", "--out",
         ])
@@ -126,12 +113,12 @@ fn scales_five_and_six_give_exact_sizes_and_a_too_large_one_names_the_scale_that
 
 #[test]
 fn an_input_is_never_overwritten() {
-    let dir = tempdir("overwrite");
+    let dir = tempdir("cli-overwrite");
     let png = small_png("codeformer/whole_imgs/01.jpg", 100, 10, 32, 32);
     // a.png's output name is a-unblur-x2.png, which is also an input here.
     std::fs::write(dir.join("a.png"), &png).unwrap();
     std::fs::write(dir.join("a-unblur-x2.png"), &png).unwrap();
-    let out = bin()
+    let out = unblur_cli()
         .args(["restore", "--json", "--faces", "off", "--out"])
         .arg(&dir)
         .arg(dir.join("a.png"))
@@ -158,7 +145,7 @@ fn an_input_is_never_overwritten() {
 
 #[test]
 fn bad_settings_and_a_corrupt_model_folder_give_clear_errors() {
-    let out = bin()
+    let out = unblur_cli()
         .args(["restore", "--scale", "9", "--out", "/tmp/x", "y.png"])
         .output()
         .unwrap();
@@ -166,7 +153,7 @@ fn bad_settings_and_a_corrupt_model_folder_give_clear_errors() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("scale 9 is not between 1 and 6"));
 
     // A model folder whose SR file is corrupt: refused by its checksum, with the file named.
-    let dir = tempdir("models");
+    let dir = tempdir("cli-models");
     let src = model_dir();
     for e in std::fs::read_dir(&src).unwrap() {
         let p = e.unwrap().path();
@@ -209,7 +196,7 @@ fn bad_settings_and_a_corrupt_model_folder_give_clear_errors() {
 /// the same photo, to within one level of rounding.
 #[test]
 fn either_gemm_kernel_family_gives_the_same_photo() {
-    let dir = tempdir("gemm");
+    let dir = tempdir("cli-gemm");
     std::fs::write(
         dir.join("in.png"),
         small_png("codeformer/whole_imgs/01.jpg", 120, 40, 48, 40),
@@ -218,7 +205,7 @@ fn either_gemm_kernel_family_gives_the_same_photo() {
     let mut photos = Vec::new();
     for family in ["tract", "fma"] {
         let out = dir.join(family);
-        let run = bin()
+        let run = unblur_cli()
             .env("UNBLUR_GEMM", family)
             .args(["restore", "--faces", "off", "--scale", "2", "--out"])
             .arg(&out)

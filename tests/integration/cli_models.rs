@@ -70,13 +70,6 @@ impl Host {
     }
 }
 
-fn tempdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("unblur-models-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
 /// A model folder like the built one, whose catalog has one more entry: the test checkpoint,
 /// published at the stand-in host.
 fn models_with_test_entry(dir: &Path, port: u16) -> PathBuf {
@@ -124,7 +117,7 @@ fn stderr(out: &std::process::Output) -> String {
 
 #[test]
 fn a_catalog_model_is_fetched_only_when_asked_checked_resumed_and_restores() {
-    let dir = tempdir("fetch");
+    let dir = tempdir("models-fetch");
     let served = dir.join("served");
     std::fs::create_dir_all(&served).unwrap();
     let pth = root().join("models/build/checkpoints/gfpgan.pth");

@@ -112,6 +112,36 @@ pub fn psnr(a: &DynamicImage, b: &DynamicImage) -> f64 {
     }
 }
 
+/// A 60×40 crop of a real photo (as stored) saved as a JPEG with EXIF orientation 6: 40×60
+/// upright. Returns the stored pixels and the JPEG.
+pub fn sideways_jpeg() -> (image::RgbImage, Vec<u8>) {
+    use image::ImageEncoder;
+    let src = load(&dev("codeformer/whole_imgs/05.jpg"))
+        .crop_imm(0, 0, 60, 40)
+        .to_rgb8();
+    let mut jpeg = Vec::new();
+    let mut enc = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 95);
+    enc.set_exif_metadata(exif_orientation(6)).unwrap();
+    enc.write_image(src.as_raw(), 60, 40, image::ExtendedColorType::Rgb8)
+        .unwrap();
+    (src, jpeg)
+}
+
+/// A fresh, empty folder for one test: `unblur-<what>-<pid>` in the temp folder.
+pub fn tempdir(what: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("unblur-{what}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// The `unblur` binary with the built models.
+pub fn unblur_cli() -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_unblur"));
+    c.env("UNBLUR_MODELS", model_dir());
+    c
+}
+
 /// A minimal big-endian EXIF (TIFF) block holding one tag: Orientation.
 pub fn exif_orientation(value: u16) -> Vec<u8> {
     let mut e = b"MM\0\x2a\0\0\0\x08".to_vec();

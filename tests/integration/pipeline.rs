@@ -192,15 +192,7 @@ fn alignment_recovers_a_known_similarity_on_a_real_face() {
 
 #[test]
 fn exif_orientation_is_applied_and_reset() {
-    use image::ImageEncoder;
-    let src = load(&dev("codeformer/whole_imgs/05.jpg"))
-        .crop_imm(0, 0, 60, 40)
-        .to_rgb8();
-    let mut jpeg = Vec::new();
-    let mut enc = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 95);
-    enc.set_exif_metadata(exif_orientation(6)).unwrap();
-    enc.write_image(src.as_raw(), 60, 40, image::ExtendedColorType::Rgb8)
-        .unwrap();
+    let (src, jpeg) = sideways_jpeg();
     // Orientation 6: rotate 90° clockwise to display.
     let photo = image_io::decode(&jpeg).unwrap();
     assert_eq!((photo.width(), photo.height()), (40, 60));

@@ -5,7 +5,6 @@
 use crate::common;
 
 use std::path::PathBuf;
-use std::process::Command;
 
 use common::*;
 use image::{DynamicImage, ImageFormat, RgbImage};
@@ -166,16 +165,8 @@ fn scratches_across_a_whole_real_photo_are_filled() {
 
 #[test]
 fn a_mask_of_the_wrong_size_is_a_clear_error_in_the_upright_frame() {
-    use image::ImageEncoder;
     // 60×40 as stored, 40×60 upright (EXIF orientation 6).
-    let src = load(&dev("codeformer/whole_imgs/05.jpg"))
-        .crop_imm(0, 0, 60, 40)
-        .to_rgb8();
-    let mut jpeg = Vec::new();
-    let mut enc = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 95);
-    enc.set_exif_metadata(exif_orientation(6)).unwrap();
-    enc.write_image(src.as_raw(), 60, 40, image::ExtendedColorType::Rgb8)
-        .unwrap();
+    let (_, jpeg) = sideways_jpeg();
     let job = |w: u32, h: u32| {
         let mask = Mask::new(w, h, &vec![1; (w * h) as usize]).unwrap();
         RestoreJob::with_repair(&jpeg, Some(&mask), &Options::default(), 4, None)
@@ -203,22 +194,9 @@ fn repair_comes_before_the_tiles() {
     assert!(repair::repair(&mut rgb, &Mask::new(4, 4, &[0; 16]).unwrap()).is_err());
 }
 
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_unblur"));
-    c.env("UNBLUR_MODELS", model_dir());
-    c
-}
-
-fn tempdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("unblur-repair-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
 #[test]
 fn the_cli_repairs_with_a_mask_and_changes_the_photo_only_near_it() {
-    let dir = tempdir("cli");
+    let dir = tempdir("repair-cli");
     let clean = load(&dev("old-photos/old_b.png"))
         .crop_imm(200, 300, 192, 160)
         .to_rgb8();
@@ -235,7 +213,7 @@ fn the_cli_repairs_with_a_mask_and_changes_the_photo_only_near_it() {
     let other = dir.join("other.png");
     std::fs::write(&other, png(&RgbImage::new(w + 1, h))).unwrap();
     let run = |repair: &PathBuf, out: &str, inputs: &[PathBuf]| {
-        bin()
+        unblur_cli()
             .args([
                 "restore", "--json", "--scale", "1", "--faces", "off", "--repair",
             ])
@@ -303,7 +281,7 @@ fn the_cli_repairs_with_a_mask_and_changes_the_photo_only_near_it() {
         clean_up(&a)
     );
 
-    let auto = bin()
+    let auto = unblur_cli()
         .args(["restore", "--repair", "auto", "--out"])
         .arg(dir.join("auto"))
         .arg(dir.join("damaged.png"))
