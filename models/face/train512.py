@@ -172,6 +172,8 @@ def parse_args(argv=None):
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--init-gen", type=Path, help="without a ckpt.pt to resume: start the generator from this "
+                    "fp16 state dict (a committed candidate under models/unblur-face/candidates/)")
     ap.add_argument("--export-only", action="store_true")
     ap.add_argument("--no-export", action="store_true", help="no face.onnx at the end (the tests' resume check)")
     ap.add_argument("--copy-to", type=Path, help="also copy gen_fp16.pt and log.jsonl here at each checkpoint")
@@ -198,6 +200,11 @@ def main(argv=None) -> int:
         opt_g.load_state_dict(s["opt_g"]), opt_d.load_state_dict(s["opt_d"])
         st.update(s["state"])
         print(f"resumed at step {st['step']}, {st['spent'] / 60:.1f} min spent", flush=True)
+    elif args.init_gen:
+        # A committed candidate (fp16 generator) on a machine without ckpt.pt: the generator
+        # goes on from it; the discriminators and optimisers start afresh (and warm up again).
+        G.load_state_dict({k: v.float() for k, v in torch.load(args.init_gen, map_location=device).items()})
+        print(f"generator from {args.init_gen}", flush=True)
     if args.export_only:
         print(json.dumps({"onnx": str(out / "face.onnx"), "max_diff": export_checked(G, out / "face.onnx")}))
         return 0
