@@ -20,8 +20,8 @@ use tract_linalg::mmm_tiers::MmmTier;
 use tract_onnx::pb;
 use tract_onnx::prelude::*;
 
-use crate::convert::graph::{Attr, Graph};
 use super::network;
+use crate::convert::graph::{Attr, Graph};
 use crate::Result;
 
 const TRACT: u8 = 0;
