@@ -23,8 +23,10 @@ manifest="${UNBLUR_MODELS_BUILD:-$root/models/build}/manifest.json"
 [[ -f "$manifest" ]] || { echo "web/build.sh: $manifest is missing; run: python3 models/build.py" >&2; exit 1; }
 
 # Two builds of the same engine (web/engine.js picks one at load time): pkg/ with SIMD128, and
-# pkg-relaxed/ whose GEMM kernels also use relaxed SIMD. Only the unblur crates differ between
-# them, so the second costs a recompile of those and a link, not of tract.
+# pkg-relaxed/ whose GEMM kernels also use relaxed SIMD. Each is a package of its own (web/wasm,
+# web/wasm-relaxed over web/core-relaxed), so each wasm has its own file in the target folder (an
+# unchanged one is not relinked: fat LTO takes minutes), and one `cargo build` builds both: tract
+# once, then the two single-threaded fat-LTO links side by side on two cores.
 rm -rf "$site.tmp"
 mkdir -p "$site.tmp/models"
 wasm_opt=""
@@ -32,17 +34,14 @@ if [[ "$mode" == dist && -x "$root/node_modules/.bin/wasm-opt" ]]; then wasm_opt
 opt_pids=()
 opt_cache="$target/wasm-opt-cache"
 used=()
-# Each build is a package of its own (web/wasm, web/wasm-relaxed), so each wasm has its own file in
-# the target folder and an unchanged one is not relinked (fat LTO: minutes each).
 crate_of() { case "$1" in simd128) echo unblur-web ;; relaxed) echo unblur-web-relaxed ;; *) echo "web/build.sh: unknown build $1" >&2; exit 2 ;; esac; }
+dir_of() { case "$1" in simd128) echo pkg ;; relaxed) echo pkg-relaxed ;; esac; }
 wasm_of() { echo "$target/wasm32-unknown-unknown/$profile/$(crate_of "$1" | tr - _).wasm"; }
+echo "web/build.sh: wasm ($profile, simd128 and relaxed)" >&2
+CARGO_TARGET_DIR="$target" cargo build -p unblur-web -p unblur-web-relaxed --target wasm32-unknown-unknown --profile "$profile"
 for variant in simd128 relaxed; do
-  case "$variant" in
-    simd128) dir=pkg; opt_flags=() ;;
-    relaxed) dir=pkg-relaxed; opt_flags=(--enable-relaxed-simd) ;;
-  esac
-  echo "web/build.sh: wasm ($profile, $variant)" >&2
-  CARGO_TARGET_DIR="$target" cargo build -p "$(crate_of "$variant")" --target wasm32-unknown-unknown --profile "$profile"
+  dir=$(dir_of "$variant")
+  case "$variant" in simd128) opt_flags=() ;; relaxed) opt_flags=(--enable-relaxed-simd) ;; esac
   wasm-bindgen --target web --no-typescript --out-name unblur_web --out-dir "$site.tmp/$dir" "$(wasm_of "$variant")"
   if [[ -n "$wasm_opt" ]]; then
     # Keyed on its input and flags: an unchanged wasm is not optimised again (minutes on 2 cores).
@@ -54,7 +53,7 @@ for variant in simd128 relaxed; do
       echo "web/build.sh: wasm-opt ($variant): unchanged input, reused" >&2
       cp "$cached" "$site.tmp/$dir/unblur_web_bg.wasm"
     else
-      # In the background: the next variant's link (one core) overlaps this (the other).
+      # In the background: the two run side by side (and beside the bench build, if any).
       echo "web/build.sh: wasm-opt -O3 ($variant)" >&2
       ( "$wasm_opt" "${flags[@]}" "$site.tmp/$dir/unblur_web_bg.wasm" -o "$site.tmp/$dir/unblur_web_bg.opt.wasm" &&
         mv "$site.tmp/$dir/unblur_web_bg.opt.wasm" "$site.tmp/$dir/unblur_web_bg.wasm" &&
@@ -70,11 +69,12 @@ bench_dir="${UNBLUR_BENCH_PKG:-$root/dist/bench-pkg}"
 if [[ -n "${UNBLUR_BENCH_BUILDS:-}" ]]; then
   rm -rf "$bench_dir.tmp"
   mkdir -p "$bench_dir.tmp"
+  packages=()
+  for variant in $UNBLUR_BENCH_BUILDS; do packages+=(-p "$(crate_of "$variant")" --features "$(crate_of "$variant")/bench"); done
+  echo "web/build.sh: bench wasm ($profile, $UNBLUR_BENCH_BUILDS)" >&2
+  CARGO_TARGET_DIR="$target" cargo build "${packages[@]}" --target wasm32-unknown-unknown --profile "$profile"
   for variant in $UNBLUR_BENCH_BUILDS; do
-    case "$variant" in simd128) dir=pkg ;; relaxed) dir=pkg-relaxed ;; esac
-    echo "web/build.sh: bench wasm ($profile, $variant)" >&2
-    CARGO_TARGET_DIR="$target" cargo build -p "$(crate_of "$variant")" --features bench --target wasm32-unknown-unknown --profile "$profile"
-    wasm-bindgen --target web --no-typescript --out-name unblur_web --out-dir "$bench_dir.tmp/$dir" "$(wasm_of "$variant")"
+    wasm-bindgen --target web --no-typescript --out-name unblur_web --out-dir "$bench_dir.tmp/$(dir_of "$variant")" "$(wasm_of "$variant")"
   done
   rm -rf "$bench_dir"
   mv "$bench_dir.tmp" "$bench_dir"
