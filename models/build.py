@@ -4,6 +4,7 @@ write the built manifest read by the Rust CLI and the web page.
 
     python3 models/build.py [--source DIR | --fetch] [--out models/build] [--only ID,...]
                             [--report] [--readme README.md] [--no-fidelity] [--verify]
+                            [--pin ID,...]
 
 Source folder: --source, else $UNBLUR_MODEL_SOURCE, else ../shared/models next to the repo if it
 exists. Without one (or with --fetch) each model comes from its pinned upstream file, fetched into
@@ -16,6 +17,15 @@ The fidelity measurement (which needs the dev photos) picks each model's shipped
 are committed data, models/fidelity.json, keyed by the sha256 of each artifact measured. A build
 with --no-fidelity (a GitHub Pages build, which has no photos) ships what that report says for
 every artifact that is byte for byte the one measured, and fp32 for any other.
+
+Unblur's own models are committed in this repository (`source.repo`), pinned like the others by
+the sha256 and size in models/manifest.json, which the build checks. When one is retrained and its
+file replaced, `--pin` writes the new file's sha256 and size into models/manifest.json and builds:
+
+    python3 models/build.py --pin unblur-deblur
+
+Only `source.repo` models can be pinned this way: an upstream file is pinned by hand, after
+checking it.
 """
 from __future__ import annotations
 
@@ -459,12 +469,38 @@ def verify(out: Path) -> int:
 
 # ------------------------------------------------------------------ main
 
+def pin(manifest_path: Path, manifest: dict, ids: list[str]) -> None:
+    """Writes the sha256 and size of Unblur's own committed files (`source.repo`) for `ids` into
+    the source manifest (a retrained model's new file)."""
+    entries = {e["id"]: e for e in manifest["models"]}
+    for mid in ids:
+        e = entries.get(mid)
+        if e is None:
+            raise BuildError(f"--pin: unknown model id {mid}")
+        repo = (e.get("source") or {}).get("repo")
+        if not repo:
+            raise BuildError(f"--pin: {mid} is not one of Unblur's own committed models (source.repo); "
+                             f"an upstream file is pinned by hand")
+        path = REPO_ROOT / repo
+        if not path.is_file():
+            raise BuildError(f"--pin: {path} not found")
+        sha, size = sha256_file(path), path.stat().st_size
+        if (e.get("sha256"), e.get("bytes")) == (sha, size):
+            log(f"pinned {mid}: unchanged ({sha})")
+            continue
+        log(f"pinned {mid}: sha256 {sha}, {size:,} bytes (was {e.get('sha256')}, {e.get('bytes')})")
+        e["sha256"], e["bytes"] = sha, size
+    write_json(manifest_path, manifest)
+
+
 def run(args) -> int:
     out = Path(args.out)
     if args.verify:
         return verify(out)
     t0 = time.time()
     manifest = load_source_manifest(args.manifest)
+    if args.pin:
+        pin(Path(args.manifest), manifest, args.pin.split(","))
     entries = {e["id"]: e for e in manifest["models"]}
     only = set(args.only.split(",")) if args.only else None
     if only and not only <= set(entries):
@@ -549,6 +585,9 @@ def main(argv=None) -> int:
     p.add_argument("--report", action="store_true", help="print the report table")
     p.add_argument("--readme", help="replace the models report between the marker lines in this file")
     p.add_argument("--verify", action="store_true", help="check every artifact of the built manifest in --out")
+    p.add_argument("--pin", metavar="ID,...",
+                   help="first write the sha256 and size of these own models' committed files (source.repo) "
+                        "into models/manifest.json: after replacing a retrained model's file")
     args = p.parse_args(argv)
     try:
         return run(args)

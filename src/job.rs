@@ -1,6 +1,7 @@
 //! One photo's restoration as explicit steps: plan (decode, repair where a mask marks damage,
-//! tiles, faces) → accept each tile's network output → accept each face's → finish (paste the
-//! faces, put alpha and metadata back) → encode. The CLI and tests drive a job in a loop on their
+//! tiles, faces) → deblur (where the photo is blurred: its own tiles, a decision, the rest) →
+//! accept each tile's network output → accept each face's → finish (paste the faces, put alpha
+//! and metadata back) → encode. The CLI and tests drive a job in a loop on their
 //! threads ([`crate::pipeline`]); the page's coordinating worker drives the same job from
 //! messages (`web/wasm`), while its inference workers only run networks. So the two front ends
 //! restore a photo the same way, and neither holds any of the pipeline's rules.
@@ -8,6 +9,7 @@
 use std::borrow::Borrow;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::deblur::{self, DeblurMode, Verdict};
 use crate::engine::Network;
 use crate::error::{Error, Result};
 use crate::face::detect::Detector;
@@ -34,8 +36,14 @@ pub struct RestoreJob {
     face_inputs: Vec<FaceInput>,
     restored: Vec<Option<FacePixels>>,
     result: Option<Photo>,
-    /// The photo's pixels have been read (faces, tiles): too late to repair it.
+    /// The photo's pixels have been read (faces, tiles): too late to repair or deblur it.
     begun: AtomicBool,
+    /// The deblur stage, from `plan_deblur` to `end_deblur`.
+    deblur: Option<deblur::Stage>,
+    /// Its verdict, once ended (none when off, skipped or not planned).
+    verdict: Option<Verdict>,
+    /// The deblur stage was planned (it may have ended since): too late to repair the photo.
+    deblur_planned: bool,
 }
 
 impl RestoreJob {
@@ -78,6 +86,9 @@ impl RestoreJob {
             restored: vec![],
             result: None,
             begun: AtomicBool::new(false),
+            deblur: None,
+            verdict: None,
+            deblur_planned: false,
         })
     }
 
@@ -102,15 +113,169 @@ impl RestoreJob {
 
     /// Fills the damaged pixels that `mask` marks (nonzero; the upright photo's exact size, or an
     /// error naming both sizes) from their surroundings, at the photo's own resolution
-    /// ([`repair::repair`]). Comes before the faces and tiles, so that both see the repaired
-    /// photo: called after either has read the photo, it is an error.
+    /// ([`repair::repair`]). Comes before the deblur stage, the faces and the tiles, so that all
+    /// see the repaired photo: called after any of them, it is an error.
     pub fn repair(&mut self, mask: &Mask) -> Result<()> {
         if self.begun.load(Ordering::Relaxed) || self.result.is_some() {
             return Err(Error::Invalid(
                 "the photo is repaired before its faces and tiles, not after".into(),
             ));
         }
+        if self.deblur_planned {
+            return Err(Error::Invalid(
+                "the photo is repaired before it is deblurred, not after".into(),
+            ));
+        }
         repair::repair(&mut self.photo.rgb, mask)
+    }
+
+    // --- deblur ---
+
+    /// Plans the deblur stage by the options' `deblur` (nothing when off): after the repair,
+    /// before the faces and tiles, which then see the deblurred photo. Then: run the tiles of
+    /// [`RestoreJob::deblur_first`], [`RestoreJob::decide_deblur`], run the tiles it returns,
+    /// [`RestoreJob::end_deblur`]. Called after the faces or tiles have read the photo, or a
+    /// second time, it is an error.
+    pub fn plan_deblur(&mut self) -> Result<()> {
+        if self.begun.load(Ordering::Relaxed) || self.result.is_some() {
+            return Err(Error::Invalid(
+                "the photo is deblurred before its faces and tiles, not after".into(),
+            ));
+        }
+        if self.deblur_planned {
+            return Err(Error::Invalid("the deblur stage is already planned".into()));
+        }
+        if self.opts.deblur == DeblurMode::Off {
+            return Ok(());
+        }
+        let (w, h) = (self.photo.width(), self.photo.height());
+        self.deblur = Some(deblur::Stage::new(w, h, self.opts.deblur, self.opts.tile)?);
+        self.deblur_planned = true;
+        Ok(())
+    }
+
+    fn deblur_stage(&self) -> Result<&deblur::Stage> {
+        self.deblur
+            .as_ref()
+            .ok_or_else(|| Error::Invalid("there is no deblur stage (plan_deblur)".into()))
+    }
+
+    /// How many deblur tiles the photo has: 0 when the stage is not planned (or off, or ended).
+    pub fn deblur_tile_count(&self) -> usize {
+        self.deblur.as_ref().map_or(0, deblur::Stage::count)
+    }
+
+    /// `[1, 3, h, w]`: the deblur network's input and output for every tile (padded to its
+    /// multiple of 8).
+    pub fn deblur_tile_shape(&self) -> Result<[usize; 4]> {
+        Ok(self.deblur_stage()?.shape())
+    }
+
+    /// The deblur tiles to run before the decision: all of them for `on`; for `auto` a sample
+    /// spread over the photo, at most [`deblur::SAMPLE_PIXELS`] of it (all of a smaller photo).
+    /// Empty when there is no stage.
+    pub fn deblur_first(&self) -> Vec<usize> {
+        self.deblur
+            .as_ref()
+            .map_or_else(Vec::new, |s| s.first().to_vec())
+    }
+
+    /// Deblur tile `i`'s network input, planar, of [`RestoreJob::deblur_tile_shape`].
+    pub fn deblur_tile_input(&self, i: usize) -> Result<Vec<f32>> {
+        self.deblur_stage()?.input(&self.photo.rgb, i)
+    }
+
+    /// Takes deblur tile `i`'s network output (planar, of the tile shape): a first tile before
+    /// the decision, a tile it returned after it.
+    pub fn accept_deblur_tile(&mut self, i: usize, output: &[f32]) -> Result<()> {
+        let stage = self
+            .deblur
+            .as_mut()
+            .ok_or_else(|| Error::Invalid("there is no deblur stage (plan_deblur)".into()))?;
+        stage.accept(&self.photo.rgb, i, output)
+    }
+
+    /// Decides, once the first tiles are in, whether to deblur the photo (`on`: yes; `auto`:
+    /// when the network changed it enough there, [`deblur::TAU_R`]) and returns the tiles still
+    /// to run: none when the photo stays as it is, or when every tile ran first.
+    pub fn decide_deblur(&mut self) -> Result<Vec<usize>> {
+        self.deblur
+            .as_mut()
+            .ok_or_else(|| Error::Invalid("there is no deblur stage (plan_deblur)".into()))?
+            .decide()
+    }
+
+    /// Ends the deblur stage: when the verdict deblurs, the photo's pixels become the deblurred
+    /// canvas (every tile must be in); otherwise the photo is untouched, bit for bit. Returns the
+    /// verdict, or `None` when there was no stage (off, or not planned).
+    pub fn end_deblur(&mut self) -> Result<Option<&Verdict>> {
+        let Some(stage) = &self.deblur else {
+            return Ok(self.verdict.as_ref());
+        };
+        stage.ready()?;
+        if self.begun.load(Ordering::Relaxed) {
+            return Err(Error::Invalid(
+                "the faces or tiles read the photo before its deblur stage ended".into(),
+            ));
+        }
+        let stage = self.deblur.take().expect("checked above");
+        self.verdict = Some(stage.finish(&mut self.photo.rgb)?);
+        Ok(self.verdict.as_ref())
+    }
+
+    /// Drops the deblur stage without deblurring (the network could not run): the photo stays
+    /// as it is, and there is no verdict.
+    pub fn skip_deblur(&mut self) {
+        self.deblur = None;
+    }
+
+    /// The deblur verdict, once the stage has ended (`None`: off, skipped, or not planned).
+    pub fn deblur_verdict(&self) -> Option<&Verdict> {
+        self.verdict.as_ref()
+    }
+
+    /// Runs the deblur tiles `tiles` through `net` on `threads` threads (one on wasm32), in this
+    /// process; `on_tile` is told after each. The result does not depend on the thread count.
+    pub fn deblur_with(
+        &mut self,
+        net: &Network,
+        tiles: &[usize],
+        threads: usize,
+        obs: &dyn crate::Observer,
+        on_tile: &mut dyn FnMut(),
+    ) -> Result<()> {
+        let stage = self
+            .deblur
+            .as_mut()
+            .ok_or_else(|| Error::Invalid("there is no deblur stage (plan_deblur)".into()))?;
+        let shape = stage.shape();
+        // Plan once, before the threads start, so that they do not all build it.
+        net.plan(&shape)?;
+        let geometry = stage.geometry().clone();
+        let photo = &self.photo.rgb;
+        let work = |k: usize| -> Result<Vec<f32>> {
+            net.run(&shape, geometry.input(photo, tiles[k]))?
+                .into_iter()
+                .next()
+                .map(|(_, data)| data)
+                .ok_or_else(|| Error::Model("the deblur network has no output".into()))
+        };
+        crate::workers::run(tiles.len(), threads, obs, &work, &mut |k, out| {
+            stage.accept(photo, tiles[k], &out)?;
+            on_tile();
+            Ok(())
+        })
+    }
+
+    /// Faces and tiles read the photo after its deblur stage has ended.
+    fn check_deblurred(&self) -> Result<()> {
+        if self.deblur.is_some() {
+            return Err(Error::Invalid(
+                "the photo is deblurred before its faces and tiles: end the deblur stage first"
+                    .into(),
+            ));
+        }
+        Ok(())
     }
 
     fn begin(&self) {
@@ -142,6 +307,7 @@ impl RestoreJob {
 
     /// Finds the faces (when the options restore faces) and prepares each one's network input.
     pub fn detect<N: Borrow<Network>>(&mut self, detector: &Detector<N>) -> Result<&[Face]> {
+        self.check_deblurred()?;
         self.begin();
         let faces = if self.opts.faces {
             detector.detect(&self.photo.rgb)?
@@ -240,6 +406,7 @@ impl RestoreJob {
     }
 
     pub fn tile_input(&self, i: usize) -> Result<Vec<f32>> {
+        self.check_deblurred()?;
         let tiles = self.tile_job()?;
         check_tile(tiles, i)?;
         self.begin();
@@ -248,6 +415,7 @@ impl RestoreJob {
 
     /// Blends tile `i`'s network output in; returns where it lands.
     pub fn accept_tile(&mut self, i: usize, output: &[f32]) -> Result<TileRect> {
+        self.check_deblurred()?;
         self.begin();
         let tiles = self.tile_job_mut()?;
         check_tile(tiles, i)?;
@@ -267,6 +435,7 @@ impl RestoreJob {
         obs: &dyn crate::Observer,
         on_tile: &mut dyn FnMut(usize, usize),
     ) -> Result<()> {
+        self.check_deblurred()?;
         self.begin();
         let tiles = self.tiles.as_mut().ok_or_else(finished)?;
         upscale::run_tiles(tiles, &self.photo.rgb, net, threads, obs, on_tile)

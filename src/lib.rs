@@ -2,11 +2,12 @@
 //! JavaScript; the CLI (`src/bin/unblur.rs`) and the web page (`web/wasm`) are thin shells on it.
 //!
 //! Data flows one way: bytes → [`image_io::Photo`] → repair ([`repair`], where a mask marks
-//! damage) → faces ([`face::detect`]) and tiles ([`tiles`], [`upscale`]) → networks ([`engine`])
-//! → restored photo → bytes. [`pipeline`] runs the whole flow in one process; the page runs the
+//! damage) → deblur ([`deblur`], where the photo is blurred) → faces ([`face::detect`]) and tiles
+//! ([`tiles`], [`upscale`]) → networks ([`engine`]) → restored photo → bytes. [`pipeline`] runs the whole flow in one process; the page runs the
 //! same steps spread over workers.
 
 pub mod convert;
+pub mod deblur;
 pub mod engine;
 pub mod error;
 pub mod face;
@@ -20,6 +21,7 @@ pub mod tiles;
 pub mod upscale;
 pub mod workers;
 
+pub use deblur::{DeblurMode, Verdict};
 pub use error::{Error, Result};
 pub use image_io::{OutputFormat, Photo};
 pub use job::RestoreJob;
@@ -29,6 +31,9 @@ pub use repair::Mask;
 /// How far a job has come.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Progress {
+    /// Deblur tiles: the total grows when `auto` decides to deblur the rest of the photo.
+    pub deblur_done: usize,
+    pub deblur_total: usize,
     pub tiles_done: usize,
     pub tiles_total: usize,
     pub faces_done: usize,

@@ -91,6 +91,8 @@ pub struct Artifact {
 pub const DETECTION: &str = "face-detection";
 pub const SUPER_RESOLUTION: &str = "super-resolution";
 pub const FACE_RESTORATION: &str = "face-restoration";
+/// Deblurring the whole photo at its own resolution (Unblur's own `unblur-deblur`).
+pub const DEBLUR: &str = "deblur";
 
 impl Manifest {
     pub fn parse(text: &str) -> Result<Self> {

@@ -3,6 +3,7 @@
 
 use std::cell::Cell;
 
+use crate::deblur::{DeblurMode, Verdict};
 use crate::engine::Network;
 use crate::error::{Error, Result};
 use crate::face::detect::Detector;
@@ -31,6 +32,9 @@ pub struct Options {
     /// Threads running tiles at once: 0 is one per CPU; always one on wasm32 (the page runs
     /// tiles on its own workers). The output is the same whatever the count.
     pub threads: usize,
+    /// Deblur the photo before the faces and SR: `auto` (when a sample of it shows blur), `on`,
+    /// `off`.
+    pub deblur: DeblurMode,
 }
 
 impl Default for Options {
@@ -44,6 +48,7 @@ impl Default for Options {
             format: OutputFormat::Png,
             jpeg_quality: 92,
             threads: 0,
+            deblur: DeblurMode::Auto,
         }
     }
 }
@@ -68,6 +73,9 @@ pub struct Restorer {
     pub detector: Option<Detector>,
     /// A face restoration model and its input side.
     pub face_model: Option<(Network, usize)>,
+    /// The deblur network ([`Restorer::with_deblur`]); without it `auto` skips the stage and
+    /// `on` is an error.
+    pub deblur: Option<Network>,
 }
 
 /// A finished restoration.
@@ -76,6 +84,8 @@ pub struct Restored {
     pub width: u32,
     pub height: u32,
     pub faces: Vec<Face>,
+    /// The deblur stage's verdict (`None` when it did not run: off, or no deblur network).
+    pub deblur: Option<Verdict>,
 }
 
 impl Restorer {
@@ -93,7 +103,18 @@ impl Restorer {
             sr_scale,
             detector,
             face_model,
+            deblur: None,
         })
+    }
+
+    /// With a deblur network: one RGB input of any size (a multiple of 8), an output of the
+    /// same shape.
+    pub fn with_deblur(mut self, net: Option<Network>) -> Result<Self> {
+        if let Some(net) = &net {
+            check_deblur_model(net)?;
+        }
+        self.deblur = net;
+        Ok(self)
     }
 
     /// The face model's input side, or `None` when faces are restored with the SR network.
@@ -109,32 +130,38 @@ impl Restorer {
     }
 
     /// Restores a decoded photo: drives a [`RestoreJob`] with this process's threads, repairing
-    /// the photo first where `repair` marks damage.
+    /// the photo first where `repair` marks damage, then deblurring it (by `opts.deblur`).
+    /// Returns the restored photo, its faces and the deblur verdict.
     pub fn restore_photo(
         &self,
         photo: Photo,
         repair: Option<&Mask>,
         opts: &Options,
         obs: &dyn Observer,
-    ) -> Result<(Photo, Vec<Face>)> {
+    ) -> Result<(Photo, Vec<Face>, Option<Verdict>)> {
         let mut job = RestoreJob::from_photo(photo, opts, self.sr_scale, self.face_side())?;
         if let Some(mask) = repair {
             job.repair(mask)?;
         }
+        let progress = Cell::new(Progress::default());
+        let report = |p: Progress| {
+            progress.set(p);
+            obs.progress(&p);
+        };
+        let verdict = self.run_deblur(&mut job, opts, obs, &progress)?;
         if let Some(d) = &self.detector {
             job.detect(d)?;
         }
-        let progress = Cell::new(Progress {
+        report(Progress {
             faces_total: job.face_count(),
-            ..Default::default()
+            ..progress.get()
         });
         let mut on_tile = |done, total| {
-            progress.set(Progress {
+            report(Progress {
                 tiles_done: done,
                 tiles_total: total,
                 ..progress.get()
-            });
-            obs.progress(&progress.get());
+            })
         };
         let threads = upscale::worker_threads(opts.threads, job.tile_count());
         job.upscale_with(&self.sr, threads, obs, &mut on_tile)?;
@@ -156,17 +183,72 @@ impl Restorer {
         crate::workers::run(n, threads, obs, &work, &mut |i, out| {
             outputs.push((i, out));
             done += 1;
-            progress.set(Progress {
+            report(Progress {
                 faces_done: done,
                 ..progress.get()
             });
-            obs.progress(&progress.get());
             Ok(())
         })?;
         for (i, (shape, data)) in outputs {
             job.accept_face(i, &shape, &data)?;
         }
-        job.into_result()
+        let (photo, faces) = job.into_result()?;
+        Ok((photo, faces, verdict))
+    }
+
+    /// The deblur stage of `job` on this process's threads: the first tiles, the decision, the
+    /// rest. Skipped when off, and when `auto` has no deblur network; `on` without one is an
+    /// error. Progress is reported through `progress`, which the later stages go on from.
+    fn run_deblur(
+        &self,
+        job: &mut RestoreJob,
+        opts: &Options,
+        obs: &dyn Observer,
+        progress: &Cell<Progress>,
+    ) -> Result<Option<Verdict>> {
+        if opts.deblur == DeblurMode::Off {
+            return Ok(None);
+        }
+        let Some(net) = &self.deblur else {
+            if opts.deblur == DeblurMode::On {
+                return Err(Error::Invalid(
+                    "deblur is on but no deblur model is loaded (unblur-deblur: build the models \
+                     with `make models`)"
+                        .into(),
+                ));
+            }
+            return Ok(None);
+        };
+        let report = |p: Progress| {
+            progress.set(p);
+            obs.progress(&p);
+        };
+        job.plan_deblur()?;
+        let mut done = 0;
+        let mut on_tile = || {
+            done += 1;
+            report(Progress {
+                deblur_done: done,
+                ..progress.get()
+            });
+        };
+        let first = job.deblur_first();
+        report(Progress {
+            deblur_total: first.len(),
+            ..progress.get()
+        });
+        let threads = upscale::worker_threads(opts.threads, first.len());
+        job.deblur_with(net, &first, threads, obs, &mut on_tile)?;
+        let rest = job.decide_deblur()?;
+        if !rest.is_empty() {
+            report(Progress {
+                deblur_total: first.len() + rest.len(),
+                ..progress.get()
+            });
+            let threads = upscale::worker_threads(opts.threads, rest.len());
+            job.deblur_with(net, &rest, threads, obs, &mut on_tile)?;
+        }
+        Ok(job.end_deblur()?.copied())
     }
 
     /// Bytes in, bytes out.
@@ -186,14 +268,34 @@ impl Restorer {
         opts.validate()?;
         let photo = image_io::decode(bytes)?;
         upscale::output_size(photo.width(), photo.height(), opts.scale)?;
-        let (out, faces) = self.restore_photo(photo, repair, opts, obs)?;
+        let (out, faces, deblur) = self.restore_photo(photo, repair, opts, obs)?;
         let bytes = image_io::encode(&out, opts.format, opts.jpeg_quality)?;
         Ok(Restored {
             bytes,
             width: out.width(),
             height: out.height(),
             faces,
+            deblur,
         })
+    }
+}
+
+/// A deblur model takes one RGB image of any size: `[1, 3, H, W]` with H and W free (a model
+/// that fixes them cannot run on tiles).
+pub fn check_deblur_model(net: &Network) -> Result<()> {
+    match net.input_shape().as_slice() {
+        [_, Some(3), None, None] => Ok(()),
+        other => {
+            let dims: Vec<String> = other
+                .iter()
+                .map(|d| d.map_or("?".into(), |v| v.to_string()))
+                .collect();
+            Err(Error::Model(format!(
+                "a deblur model takes an RGB image of any size (input 1×3×H×W); this one takes \
+                 {}: it is not a deblur model",
+                dims.join("×")
+            )))
+        }
     }
 }
 

@@ -134,6 +134,10 @@ impl TileJob {
         self.plan.rect(i)
     }
 
+    pub fn plan(&self) -> &TilePlan {
+        &self.plan
+    }
+
     /// Tile `i`'s network input: planar RGB in 0…1.
     pub fn input(&self, photo: &Rgb16Image, i: usize) -> Vec<f32> {
         window_input(photo, self.plan.rect(i).input)

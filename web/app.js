@@ -13,12 +13,15 @@ import { renderItem } from './ui/view.js';
 import { startEngine } from './ui/start.js';
 import { registerServiceWorker } from './ui/offline.js';
 import { installTestHook } from './ui/hook.js';
+import { queryProblems } from './ui/settings.js';
+import { toast } from './ui/dom.js';
 // Modules imported for their controls alone (the dialog's buttons, Restore and Cancel, the format).
 import './ui/facedialog.js';
 import './ui/restore.js';
 import './ui/result.js';
 
 showSettings();
+if (queryProblems.length) toast(queryProblems.join(' '), 'warning');
 state.engineReady = startEngine();
 state.engineReady.then(() => {
   renderItem();

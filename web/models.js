@@ -75,6 +75,11 @@ export class Models {
     return this.list.find((m) => m.task === 'face-detection' && m.ship);
   }
 
+  /** The deblur network (Unblur's own, `unblur-deblur`), if the build ships one. */
+  deblur() {
+    return this.list.find((m) => m.task === 'deblur' && m.ship);
+  }
+
   artifact(m) {
     const a = m.artifacts[m.ship];
     return { url: `${this.base}${a.file}?sha256=${a.sha256.slice(0, 16)}`, ...a };

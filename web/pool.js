@@ -1,12 +1,17 @@
-// The scheduler: one coordinating worker that holds the photo's Job (decode, tile plan, blending,
-// face paste, encode) and the face detector, a pool of inference workers, one per core, each with
-// its own wasm instance and networks, fed tiles and faces as transferable buffers, and for a large
-// face model one face worker of its own. The main thread only routes buffers and draws.
+// The scheduler: one coordinating worker that holds the photo's Job (decode, deblur plan and
+// decision, tile plan, blending, face paste, encode) and the face detector, a pool of inference
+// workers, one per core, each with its own wasm instance and networks (the upscaler, the face
+// model, the deblur network), fed deblur tiles, then tiles and faces, as transferable buffers, and
+// for a large face model one face worker of its own. The main thread only routes buffers and draws.
 
 import { engineBuild } from './engine.js';
 import { Peer, WorkerDied } from './bridge.js';
 
 export { WorkerDied };
+
+/** A deblur tile's cost per pixel, relative to an SR tile's per input pixel (for progress and
+ *  the time left): the deblur network is about 19 GMAC a megapixel, the upscalers 600–1,200. */
+const DEBLUR_COST = 0.03;
 export class Cancelled extends Error {
   constructor() {
     super('cancelled');
@@ -89,7 +94,8 @@ export class Pool {
   }
 
   /**
-   * What the inference workers should run: `sr` {key, a, b?, t?} and `face` {key, a} or null.
+   * What the inference workers should run: `sr` {key, a, b?, t?}, `face` {key, a} or null, and
+   * `deblur` {key, a} or null (then `deblurMissing` says why, for a photo that asks for it).
    * A large face model (GFPGAN, CodeFormer: a 1.6–1.8 GiB heap that never shrinks) is
    * `{key, stored, fidelity, heavy: true}`: it gets one face worker of its own, which reads it
    * from the store and is ended after the face stage.
@@ -136,12 +142,17 @@ export class Pool {
   // --- one restoration ---
 
   /**
-   * Restores one photo. `on` receives start(info), tile(window, rgba), face(i), progress(p);
-   * `stem` is the photo's file name without its extension, for the result's name; `select`, the
-   * indices of the detected faces to restore (all when null).
-   * Resolves to {bytes, name, mime, info}; rejects with Cancelled, WorkerDied or an Error.
+   * Restores one photo. `on` receives start(info), tile(window, rgba), face(i), progress(p)
+   * (`p.stage`: 'deblur-check' for the sample that decides whether the photo is blurred,
+   * 'deblur', 'faces', then 'tiles'), finishing(); `stem` is the photo's file name without its
+   * extension, for the result's name; `skip`, the boxes (`bbox`) of faces the user left out
+   * (the faces are found again after the deblur stage, which may move them a little: a face
+   * that overlaps a left-out box by half or more is left out).
+   * Resolves to {bytes, name, mime, info}: `info.deblur` is the deblur stage's verdict (null
+   * when off or skipped), `info.deblurFailure` why the stage could not run, if it could not.
+   * Rejects with Cancelled, WorkerDied or an Error.
    */
-  async restore(bytes, options, on = {}, stem = 'photo', select = null) {
+  async restore(bytes, options, on = {}, stem = 'photo', skip = null) {
     if (this.job) throw new Error('a restoration is already running');
     const job = (this.job = { cancelled: false, failed: null });
     const check = () => {
@@ -153,15 +164,65 @@ export class Pool {
       // Load the networks everywhere at once; the first one tells the scales.
       const faceModel = !!this.nets.face;
       const heavy = faceModel && this.nets.face.heavy;
-      const warm = Promise.all(this.runners.map((r) => Promise.all([this.ensureNet(r, 'sr'), faceModel && !heavy ? this.ensureNet(r, 'face') : null])));
-      const [first] = await warm;
+      const warm = () => Promise.all(this.runners.map((r) => Promise.all([this.ensureNet(r, 'sr'), faceModel && !heavy ? this.ensureNet(r, 'face') : null])));
+      const [first] = await warm();
       check();
       const srScale = first[0].srScale;
       // A heavy model's side is 512 (the converter builds only those; an ONNX was checked when added).
       const faceSide = faceModel ? (heavy ? this.nets.face.side || 512 : first[1].faceSide) : 0;
-      const info = await this.coord.call({ type: 'job', bytes, options, srScale, faceSide, select: select ?? undefined });
+      const info = await this.coord.call({ type: 'job', bytes, options, srScale, faceSide });
       check();
+      const plan = info.deblur; // the deblur stage's tiles; `info.deblur` becomes its verdict
+      info.deblur = null;
+      info.faces = [];
+      info.faceShapes = [];
       on.start?.(info);
+
+      // Progress over the whole photo: the deblur tiles, then the SR tiles and the faces. What is
+      // not known yet (the deblur tiles after the sample, the faces) is added when it is.
+      const [, , th, tw] = info.tileShape;
+      const total = { tiles: info.tiles, faces: 0, deblur: 0, cost: info.tiles * th * tw };
+      const done = { tiles: 0, faces: 0, deblur: 0, cost: 0 };
+      const t0 = performance.now();
+      let stage = 'tiles';
+      let shown = 0; // the bar never goes back when more work becomes known
+      const report = () => {
+        const el = (performance.now() - t0) / 1000;
+        const eta = done.cost > 0 ? (el * (total.cost - done.cost)) / done.cost : null;
+        shown = Math.max(shown, total.cost ? done.cost / total.cost : 0);
+        on.progress?.({
+          stage,
+          deblurDone: done.deblur,
+          deblurTiles: total.deblur,
+          tilesDone: done.tiles,
+          tiles: total.tiles,
+          facesDone: done.faces,
+          faces: total.faces,
+          fraction: shown,
+          elapsed: el,
+          eta,
+        });
+      };
+
+      // The deblur stage, at the photo's own resolution, before faces are found and tiles run.
+      if (plan) {
+        info.deblur = await this.deblurStage(plan, info, check, { total, done, report, setStage: (s) => (stage = s) });
+        check();
+        // Workers that died in the deblur stage are replaced, and every worker has its networks.
+        this.heal();
+        await warm();
+        check();
+      }
+      if (options.faces) {
+        stage = 'faces';
+        report();
+      }
+      const found = await this.coord.call({ type: 'faces', skip: skip ?? undefined });
+      check();
+      info.faces = found.faces;
+      info.faceShapes = found.faceShapes;
+      stage = 'tiles';
+
       // The face worker starts only for a photo with faces to restore: its model takes seconds
       // to load and a heap of 1.6–1.8 GiB.
       const nFace = heavy ? Math.min(info.faces.length, faceWorkers(this.runners.length)) : 0;
@@ -170,19 +231,12 @@ export class Pool {
       for (const r of faceReady) r.catch(() => {}); // awaited by the face stage
 
       // The work: faces first (the largest items), then tiles in reading order.
-      const [, , th, tw] = info.tileShape;
       const faces = info.faces.map((_, i) => ({ kind: 'face', i, h: info.faceShapes[i][2], w: info.faceShapes[i][3] }));
       const tiles = Array.from({ length: info.tiles }, (_, i) => ({ kind: 'tile', i, h: th, w: tw }));
       const items = [...faces, ...tiles];
       for (const it of items) it.cost = it.h * it.w * (it.kind === 'face' && faceModel ? (heavy ? 60 : 6) : 1);
-      const total = { tiles: info.tiles, faces: info.faces.length, cost: items.reduce((s, it) => s + it.cost, 0) };
-      const done = { tiles: 0, faces: 0, cost: 0 };
-      const t0 = performance.now();
-      const report = () => {
-        const el = (performance.now() - t0) / 1000;
-        const eta = done.cost > 0 ? (el * (total.cost - done.cost)) / done.cost : null;
-        on.progress?.({ tilesDone: done.tiles, tiles: total.tiles, facesDone: done.faces, faces: total.faces, fraction: done.cost / total.cost, elapsed: el, eta });
-      };
+      total.faces = info.faces.length;
+      total.cost += faces.reduce((s, it) => s + it.cost, 0);
       report();
 
       // The inference workers share one queue (with a heavy face model, tiles only); the face
@@ -273,6 +327,114 @@ export class Pool {
     } finally {
       this.job = null;
     }
+  }
+
+  /**
+   * The deblur stage of the job just planned (`plan`: {tiles, tileShape, first}): the first
+   * tiles (for 'auto', a sample to decide on), the core's decision, the rest, the end. Its tiles
+   * go to the inference workers, which load the deblur network first. A worker that cannot load
+   * or run it leaves the stage and its tile goes back to the queue for another; when none is left
+   * (or the core refuses the network's output), the photo goes on without deblurring.
+   * Resolves to the verdict (null when skipped: `info.deblurFailure` then says why).
+   */
+  async deblurStage(plan, info, check, { total, done, report, setStage }) {
+    const [, , h, w] = plan.tileShape;
+    const cost = h * w * DEBLUR_COST;
+    total.deblur = plan.first.length;
+    total.cost += plan.first.length * cost;
+    let failure = this.nets.deblur ? null : this.nets.deblurMissing || 'the sharpening network is not available';
+    const out = new Set(); // workers that cannot run it
+    /** Runs these deblur tiles; resolves to whether all of them were accepted. */
+    const run = async (indices) => {
+      const queue = indices.slice();
+      let accepted = 0;
+      let inFlight = 0;
+      let waiting = [];
+      const changed = () => {
+        for (const wake of waiting.splice(0)) wake();
+      };
+      const worker = async (runner) => {
+        try {
+          await this.ensureNet(runner, 'deblur');
+        } catch (e) {
+          check();
+          out.add(runner);
+          failure ??= e.message;
+          return;
+        }
+        while (!out.has(runner)) {
+          check();
+          if (!queue.length) {
+            if (!inFlight) return;
+            await new Promise((r) => waiting.push(r)); // a tile in flight may come back
+            continue;
+          }
+          const i = queue.shift();
+          inFlight++;
+          try {
+            const { data } = await this.coord.call({ type: 'input', kind: 'deblur', i });
+            check();
+            let res;
+            try {
+              res = await runner.call({ type: 'run', slot: 'deblur', data, h, w }, [data.buffer]);
+            } catch (e) {
+              check();
+              queue.unshift(i); // for another worker
+              out.add(runner);
+              failure ??= e.message;
+              return;
+            }
+            check();
+            const [, , oh, ow] = res.shape;
+            try {
+              await this.coord.call({ type: 'accept', kind: 'deblur', i, data: res.data, h: oh, w: ow }, [res.data.buffer]);
+            } catch (e) {
+              // The job is the coordinator's: if it died, the photo is lost. An output the core
+              // refuses would be refused from every worker: the stage ends.
+              if (e instanceof WorkerDied) throw e;
+              check();
+              failure = e.message;
+              for (const r of this.runners) out.add(r);
+              queue.length = 0;
+              return;
+            }
+            check();
+            accepted++;
+            done.deblur++;
+            done.cost += cost;
+            report();
+          } finally {
+            inFlight--;
+            changed();
+          }
+        }
+      };
+      const workers = this.runners.filter((r) => !out.has(r));
+      if (!this.nets.deblur || !workers.length) return false;
+      await Promise.all(workers.map(worker));
+      return accepted === indices.length;
+    };
+
+    setStage(plan.first.length < plan.tiles ? 'deblur-check' : 'deblur');
+    report();
+    let ok = await run(plan.first);
+    check();
+    if (ok) {
+      const { rest } = await this.coord.call({ type: 'deblurDecide' });
+      check();
+      if (rest.length) {
+        setStage('deblur');
+        total.deblur += rest.length;
+        total.cost += rest.length * cost;
+        report();
+        ok = await run(rest);
+        check();
+      }
+    }
+    const { verdict } = await this.coord.call({ type: 'deblurEnd', skip: !ok });
+    // Only the dead are replaced (heal): a worker whose run failed may still run SR tiles.
+    if (!ok) info.deblurFailure = failure || 'the sharpening network could not run';
+    return verdict;
   }
 
   /** Stops at once: busy workers are terminated and replaced by fresh ones. */

@@ -5,11 +5,23 @@
 // page's modules and the worker against these types (tsc --checkJs, web/tsconfig*.json).
 //
 // Who sends what: every worker takes `init`; the coordinating worker `probe`, `upscaler`, `detect`, `job`,
-// `input`, `accept`, `finish`, `encode`, `facePair` and a `net` for the detector; the inference
-// workers and the face worker `net` and `run`; the face model worker `recv*` and `addFile`.
+// `deblurDecide`, `deblurEnd`, `faces`, `input`, `accept`, `finish`, `encode`, `facePair` and a
+// `net` for the detector; the inference workers and the face worker `net` and `run`; the face
+// model worker `recv*` and `addFile`.
+//
+// One photo, in the coordinating worker: `job` (decode, plan the deblur stage) → the deblur
+// tiles it names first (`input`/`accept` of kind 'deblur', run on the inference workers) →
+// `deblurDecide` (the rest to run, none for a sharp photo) → those → `deblurEnd` (the photo is
+// now the deblurred one, if applied) → `faces` (detect on that photo) → SR tiles and faces
+// (`input`/`accept` of kind 'tile' and 'face') → `finish`.
 
-/** @typedef {'sr' | 'face' | 'detect'} Slot */
-/** @typedef {'tile' | 'face'} ItemKind */
+/** @typedef {'sr' | 'face' | 'detect' | 'deblur'} Slot */
+/** @typedef {'tile' | 'face' | 'deblur'} ItemKind */
+/**
+ * The deblur stage's verdict (the core's `Verdict`): whether the deblurred photo was kept, the
+ * kind of blur found ('motion' | 'defocus', with its words in `label`), and the estimate's figures.
+ * @typedef {{applied: boolean, kind: string, label: string, residual: number, anisotropy: number}} Verdict
+ */
 
 /**
  * @typedef {{type: 'init', module: WebAssembly.Module, build: string}} Init
@@ -31,14 +43,27 @@
  *   `{faces: Face[]}` in a photo's bytes.
  * @typedef {{type: 'run', slot: Slot, data: Float32Array, h: number, w: number}} Run
  *   `{data, shape}`: the network's first output, planar, and its NCHW shape.
- * @typedef {{type: 'job', bytes: Uint8Array, options: object, srScale: number, faceSide: number,
- *   select?: number[]}} StartJob
- *   Decodes the photo, plans the tiles and finds the faces (only the `select`ed ones are kept):
- *   `{width, height, outWidth, outHeight, tiles, tileShape, faces, faceShapes}`.
+ * @typedef {{type: 'job', bytes: Uint8Array, options: object, srScale: number, faceSide: number}} StartJob
+ *   Decodes the photo, plans its tiles and its deblur stage (by `options.deblur`: 'auto', 'on'
+ *   or 'off'): `{width, height, outWidth, outHeight, tiles, tileShape, deblur}`, `deblur` being
+ *   `{tiles, tileShape, first}` (the deblur tiles' count, their one padded input shape, and
+ *   the indices to run first: a sample to decide on for 'auto', all for 'on') or null when off.
+ * @typedef {{type: 'deblurDecide'}} DeblurDecide
+ *   After the first deblur tiles: `{rest}`, the deblur tiles still to run (none when the photo
+ *   is sharp or deblurring is not applied).
+ * @typedef {{type: 'deblurEnd', skip?: boolean}} DeblurEnd
+ *   Ends the deblur stage (after the rest): the photo is now the deblurred one if the verdict
+ *   applies it. `skip`: the deblur network could not run, so the photo stays as it is.
+ *   `{verdict}`: a Verdict, or null when there was no stage (off, or skipped).
+ * @typedef {{type: 'faces', skip?: number[][]}} FindFaces
+ *   After the deblur stage: finds the faces in the (deblurred) photo when the options restore
+ *   faces, leaving out those the user did: any that overlaps one of the `skip` boxes
+ *   (`[x, y, w, h]`, from detecting the photo as added) by half or more (IoU ≥ 0.5):
+ *   `{faces, faceShapes}`.
  * @typedef {{type: 'input', kind: ItemKind, i: number}} Input
- *   `{data}`: tile or face `i`'s network input.
+ *   `{data}`: tile, face or deblur tile `i`'s network input.
  * @typedef {{type: 'accept', kind: ItemKind, i: number, data: Float32Array, h: number, w: number}} Accept
- *   Takes an output back; a tile's reply has `{window, rgba}` to draw.
+ *   Takes an output back; a (SR) tile's reply has `{window, rgba}` to draw.
  * @typedef {{type: 'finish' | 'encode', format: string, quality: number, stem: string}} Finish
  *   `{bytes, name, mime}`: the restored photo (`finish` pastes the faces first).
  * @typedef {{type: 'facePair', i: number}} FacePair
@@ -56,8 +81,8 @@
  */
 
 /**
- * @typedef {Init | Probe | UpscalerModels | LoadNet | Detect | Run | StartJob | Input | Accept | Finish | FacePair |
- *   RecvBegin | RecvChunk | RecvEnd | RecvDrop | AddFile} Request
+ * @typedef {Init | Probe | UpscalerModels | LoadNet | Detect | Run | StartJob | DeblurDecide | DeblurEnd | FindFaces |
+ *   Input | Accept | Finish | FacePair | RecvBegin | RecvChunk | RecvEnd | RecvDrop | AddFile} Request
  */
 
 /**
@@ -68,7 +93,8 @@
 /** Every request type a worker answers. */
 export const REQUEST_TYPES = Object.freeze(
   /** @type {const} */ ([
-    'init', 'probe', 'upscaler', 'net', 'detect', 'run', 'job', 'input', 'accept', 'finish', 'encode', 'facePair',
+    'init', 'probe', 'upscaler', 'net', 'detect', 'run', 'job', 'deblurDecide', 'deblurEnd', 'faces', 'input', 'accept',
+    'finish', 'encode', 'facePair',
     'recvBegin', 'recvChunk', 'recvEnd', 'recvDrop', 'addFile',
   ]),
 );

@@ -47,7 +47,7 @@ async function storeWrite(name, bytes) {
 // so that a resumed download continues where it stopped).
 let incoming = null;
 
-const nets = {}; // slot ('sr' | 'face' | 'detect') → { key, net }
+const nets = {}; // slot ('sr' | 'face' | 'detect' | 'deblur') → { key, net }
 let job = null;
 
 function take(slot) {
@@ -68,6 +68,16 @@ function setNet(slot, key, make) {
 function dropJob() {
   if (job) job.free();
   job = null;
+}
+
+/** Intersection over union of two boxes [x, y, w, h]. @param {number[]} a @param {number[]} b */
+function iou(a, b) {
+  const [ax, ay, aw, ah] = a;
+  const [bx, by, bw, bh] = b;
+  const iw = Math.max(0, Math.min(ax + aw, bx + bw) - Math.max(ax, bx));
+  const ih = Math.max(0, Math.min(ay + ah, by + bh) - Math.max(ay, by));
+  const i = iw * ih;
+  return i > 0 ? i / (aw * ah + bw * bh - i) : 0;
 }
 
 const u8 = (b) => (b instanceof Uint8Array ? b : new Uint8Array(b));
@@ -171,16 +181,12 @@ const handlers = {
   },
 
   // --- the coordinating worker: one photo's Job ---
-  // `select`: the indices (of what the detector finds) of the faces to restore; all if absent.
-  job({ bytes, options, srScale, faceSide, select }) {
+  // Decodes and plans; the deblur stage (if any) runs next, then `faces`, then tiles and faces.
+  job({ bytes, options, srScale, faceSide }) {
     dropJob();
     job = new Job(u8(bytes), JSON.stringify(options), srScale, faceSide);
-    let faces = options.faces ? JSON.parse(job.detect(take('detect'))) : [];
-    if (select) {
-      faces = faces.filter((_, i) => select.includes(i));
-      job.set_faces(JSON.stringify(faces));
-    }
-    const faceShapes = faces.map((_, i) => Array.from(job.face_shape(i)));
+    job.plan_deblur();
+    const n = job.deblur_tile_count();
     return {
       width: job.width(),
       height: job.height(),
@@ -188,17 +194,40 @@ const handlers = {
       outHeight: job.out_height(),
       tiles: job.tile_count(),
       tileShape: Array.from(job.tile_shape()),
-      faces,
-      faceShapes,
+      deblur: n ? { tiles: n, tileShape: Array.from(job.deblur_tile_shape()), first: Array.from(job.deblur_first()) } : null,
     };
   },
 
+  deblurDecide() {
+    return { rest: Array.from(job.decide_deblur()) };
+  },
+
+  deblurEnd({ skip }) {
+    const v = job.end_deblur(!!skip);
+    return { verdict: v ? JSON.parse(v) : null };
+  },
+
+  // Found in the photo as it is now (deblurred, if it was), so a face is matched to a box the
+  // user left out (`skip`, from the photo as added) by overlap, not by its place in the list.
+  faces({ skip }) {
+    let faces = job.restores_faces() ? JSON.parse(job.detect(take('detect'))) : [];
+    if (skip?.length) {
+      faces = faces.filter((f) => !skip.some((b) => iou(f.bbox, b) >= 0.5));
+      job.set_faces(JSON.stringify(faces));
+    }
+    return { faces, faceShapes: faces.map((_, i) => Array.from(job.face_shape(i))) };
+  },
+
   input({ kind, i }) {
-    const data = kind === 'tile' ? job.tile_input(i) : job.face_input(i);
+    const data = kind === 'tile' ? job.tile_input(i) : kind === 'deblur' ? job.deblur_tile_input(i) : job.face_input(i);
     return { data, transfer: [data.buffer] };
   },
 
   accept({ kind, i, data, h, w }) {
+    if (kind === 'deblur') {
+      job.accept_deblur_tile(i, f32(data));
+      return {};
+    }
     if (kind === 'face') {
       job.accept_face(i, f32(data), h, w);
       return {};

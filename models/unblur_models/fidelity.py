@@ -1,7 +1,8 @@
 """Fidelity of a compressed model against its fp32 original, measured with onnxruntime on dev photos.
 
-Super-resolution: PSNR (dB) of the compressed output against the fp32 output, over all outputs of
-CROP x CROP crops taken from several photos, both clipped to [0, 1].
+Super-resolution and deblurring: PSNR (dB) of the compressed output against the fp32 output, over
+all outputs of CROP x CROP crops taken from several photos, both clipped to [0, 1] (CROP is a
+multiple of 8, as the deblurring network needs).
 Face restoration: PSNR of the compressed output against the fp32 output on every dev cropped face.
 Face detection (YuNet): each whole photo letterboxed into 640x640, decoded and NMS'd; boxes of the
 two models matched greedily by IoU; mean IoU of matched boxes and the number of unmatched boxes.
@@ -261,7 +262,7 @@ def measure(entry: dict, fp32_path: Path, forms: dict, dev: Path) -> dict:
             raise FidelityError(f"no whole photos under {dev}")
         ref = yunet_boxes(fp32_path, inputs)
         return {f: compare_yunet(ref, yunet_boxes(p, inputs)) for f, p in forms.items()}
-    if task == "super-resolution":
+    if task in ("super-resolution", "deblur"):
         crops = sr_crops(dev)
         if not crops:
             raise FidelityError(f"no photos to crop under {dev}")

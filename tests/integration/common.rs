@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 use image::{DynamicImage, ImageFormat};
 use unblur::engine::Network;
 use unblur::face::detect::Detector;
-use unblur::models::{self, Manifest, DETECTION, SUPER_RESOLUTION};
+use unblur::models::{self, Manifest, DEBLUR, DETECTION, SUPER_RESOLUTION};
 use unblur::Restorer;
 
 pub fn root() -> PathBuf {
@@ -49,17 +49,34 @@ pub fn detector() -> Detector {
 /// The restorer the CLI builds by default (denoise 0.5), shared by the tests of one binary.
 pub fn restorer() -> &'static Restorer {
     static R: OnceLock<Restorer> = OnceLock::new();
+    R.get_or_init(|| Restorer::new(default_sr(), Some(detector()), None).unwrap())
+}
+
+/// The SR network the CLI builds by default (denoise 0.5).
+fn default_sr() -> Network {
+    let entry = manifest().default_for(SUPER_RESOLUTION).unwrap();
+    let a = model_bytes(&entry.id, None);
+    let b = model_bytes(entry.denoise_partner.as_ref().unwrap(), None);
+    Network::interpolated(&a, &b, 0.5).unwrap()
+}
+
+/// The default restorer with Unblur's deblurring network (the manifest's deblur model, in its
+/// shipped form) and no detector: the deblur tests restore without faces.
+pub fn deblur_restorer() -> &'static Restorer {
+    static R: OnceLock<Restorer> = OnceLock::new();
     R.get_or_init(|| {
-        let entry = manifest().default_for(SUPER_RESOLUTION).unwrap();
-        let a = model_bytes(&entry.id, None);
-        let b = model_bytes(entry.denoise_partner.as_ref().unwrap(), None);
-        Restorer::new(
-            Network::interpolated(&a, &b, 0.5).unwrap(),
-            Some(detector()),
-            None,
-        )
-        .unwrap()
+        let id = &manifest().default_for(DEBLUR).unwrap().id;
+        let net = Network::from_bytes(&model_bytes(id, None)).unwrap();
+        Restorer::new(default_sr(), None, None)
+            .unwrap()
+            .with_deblur(Some(net))
+            .unwrap()
     })
+}
+
+/// The deblurring network (shared with [`deblur_restorer`]).
+pub fn deblur_net() -> &'static Network {
+    deblur_restorer().deblur.as_ref().unwrap()
 }
 
 pub fn dev(rel: &str) -> PathBuf {

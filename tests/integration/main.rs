@@ -8,6 +8,7 @@ mod bad_inputs;
 mod cli;
 mod cli_models;
 mod convert;
+mod deblur;
 mod exported_models;
 mod face_model;
 mod pipeline;

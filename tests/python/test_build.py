@@ -200,3 +200,27 @@ def test_without_photos_the_committed_report_decides(mirror, tmp_path, fresh_bui
     built = {m["id"]: m for m in json.loads((out / "manifest.json").read_text())["models"]}
     assert built["yunet"]["ship"] == "fp32"
     assert "differ from the artifacts the report measured" in r.stdout + r.stderr
+
+
+def test_pin_writes_an_own_models_sha256_and_size(tmp_path):
+    """`--pin ID`: a retrained own model's new file pinned in the manifest in one command."""
+    import json
+
+    import build
+    from unblur_models.common import BuildError, sha256_file
+
+    manifest = source_manifest()
+    own = next(m for m in manifest["models"] if (m.get("source") or {}).get("repo"))
+    path = build.REPO_ROOT / own["source"]["repo"]
+    own["sha256"], own["bytes"] = "0" * 64, 1
+    target = tmp_path / "manifest.json"
+    build.pin(target, manifest, [own["id"]])
+    pinned = next(m for m in json.loads(target.read_text())["models"] if m["id"] == own["id"])
+    assert (pinned["sha256"], pinned["bytes"]) == (sha256_file(path), path.stat().st_size)
+    # Everything else is written back as it was.
+    original = source_manifest()
+    assert [m["id"] for m in json.loads(target.read_text())["models"]] == [m["id"] for m in original["models"]]
+    with pytest.raises(BuildError, match="pinned by hand"):
+        build.pin(target, manifest, ["yunet"])
+    with pytest.raises(BuildError, match="unknown"):
+        build.pin(target, manifest, ["no-such-model"])

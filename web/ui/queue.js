@@ -103,9 +103,9 @@ export function facesText(it) {
   return k === n ? plural(n, 'face') : `${k} of ${plural(n, 'face')}`;
 }
 
-/** The indices of the faces to restore, or null for all. */
-export function chosenFaces(it) {
-  return it.skip?.size && it.faces ? it.faces.map((_, i) => i).filter((i) => !it.skip.has(i)) : null;
+/** The boxes of the faces the user left out, or null when none is. */
+export function skippedFaces(it) {
+  return it.skip?.size && it.faces ? it.faces.filter((_, i) => it.skip.has(i)).map((f) => f.bbox) : null;
 }
 
 export function renderQueue() {

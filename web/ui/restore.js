@@ -1,11 +1,12 @@
-// Restoring: the queue's photos one after another through the pool, the result drawn tile by
-// tile on the progress canvas as the workers hand tiles back, the progress bar, and Cancel.
+// Restoring: the queue's photos one after another through the pool (a photo's own Sharpen blur
+// choice, from its result's Undo sharpening / Sharpen, before the settings'), the result drawn
+// tile by tile on the progress canvas as the workers hand tiles back, the progress bar, and Cancel.
 
 import { Cancelled } from '../pool.js';
 import { $, fmtTime, toast, friendly } from './dom.js';
-import { settings, tileParam } from './settings.js';
+import { settings, tileParam, deblurMode } from './settings.js';
 import { items, state } from './state.js';
-import { select, renderQueue, pending, statusText, chosenFaces } from './queue.js';
+import { select, renderQueue, pending, statusText, skippedFaces } from './queue.js';
 import { renderItem, sizeProblem } from './view.js';
 import { prepareNets, readyText } from './start.js';
 import { refreshFaceModels } from './settingspanel.js';
@@ -13,6 +14,7 @@ import { loadFacePairs } from './result.js';
 import { restorationEnded } from './offline.js';
 
 let previewScale = 1;
+let deblurFailureSaid = false;
 
 function setupCanvas(info) {
   const c = $('progress-canvas');
@@ -37,20 +39,30 @@ async function drawTile([x, y, w, h], rgba) {
 function showProgress(it, p) {
   it.progress = p.fraction;
   $('bar-fill').style.width = `${(p.fraction * 100).toFixed(1)}%`;
-  const parts = [`Tiles ${p.tilesDone} of ${p.tiles}`];
-  if (p.faces) parts.push(`faces ${p.facesDone} of ${p.faces}`);
+  const parts =
+    p.stage === 'deblur-check'
+      ? [`Checking for blur… tile ${Math.min(p.deblurDone + 1, p.deblurTiles)} of ${p.deblurTiles}`]
+      : p.stage === 'deblur'
+        ? [`Sharpening… tile ${Math.min(p.deblurDone + 1, p.deblurTiles)} of ${p.deblurTiles}`]
+        : p.stage === 'faces'
+          ? ['Finding faces…']
+          : [`Tiles ${p.tilesDone} of ${p.tiles}`];
+  if (p.stage === 'tiles' && p.faces) parts.push(`faces ${p.facesDone} of ${p.faces}`);
   if (p.eta != null && p.fraction < 1) parts.push(`about ${fmtTime(p.eta)} left`);
   $('progress-text').textContent = parts.join(' · ');
+  $('progress').dataset.stage = p.stage;
+  $('progress').dataset.deblur = `${p.deblurDone}/${p.deblurTiles}`;
   $('progress').dataset.tiles = `${p.tilesDone}/${p.tiles}`;
   $('progress').dataset.faces = `${p.facesDone}/${p.faces}`;
   const li = $('queue').children[items.indexOf(it)];
   if (li) li.querySelector('.q-status').textContent = statusText(it);
 }
 
-async function restoreAll() {
+/** Restores the photos waiting (or `only` these), one after another. */
+export async function restoreAll(only = null) {
   if (state.running) return;
   await state.engineReady;
-  let todo = pending();
+  let todo = only || pending();
   if (!todo.length && state.selected?.status === 'done') todo = [state.selected];
   if (!todo.length) return;
   state.running = true;
@@ -82,11 +94,13 @@ async function restoreOne(it) {
   $('progress-text').textContent = 'Loading the upscaler…';
   const scale = settings.scale;
   const format = settings.format;
+  // Sharpen blur: the photo's own choice (Undo sharpening, Sharpen), else the settings'.
+  const deblur = it.deblur ?? deblurMode();
   try {
-    await prepareNets();
+    await prepareNets(deblur);
     readyText();
-    $('progress-text').textContent = settings.faces ? 'Finding faces…' : 'Preparing…';
-    const options = { scale, faces: settings.faces, face_strength: settings.strength, format, jpeg_quality: settings.quality, ...(tileParam && { tile: tileParam }) };
+    $('progress-text').textContent = 'Preparing…';
+    const options = { scale, faces: settings.faces, face_strength: settings.strength, format, jpeg_quality: settings.quality, deblur, ...(tileParam && { tile: tileParam }) };
     state.lastJobItem = it;
     const t0 = performance.now();
     const res = await state.pool.restore(it.bytes, options, {
@@ -94,13 +108,17 @@ async function restoreOne(it) {
       tile: (win, rgba) => drawTile(win, rgba),
       progress: (p) => showProgress(it, p),
       finishing: () => ($('progress-text').textContent = it.faces?.length || settings.faces ? 'Pasting faces and saving…' : 'Saving…'),
-    }, it.base, chosenFaces(it));
+    }, it.base, skippedFaces(it));
     const seconds = (performance.now() - t0) / 1000;
     if (it.result) URL.revokeObjectURL(it.result.url);
     const blob = new Blob([res.bytes], { type: res.mime });
-    it.result = { blob, url: URL.createObjectURL(blob), name: res.name, width: res.info.outWidth, height: res.info.outHeight, faces: res.info.faces.length, restored: res.info.faces.length - (res.info.faceFailure?.left ?? 0), scale, format, seconds, faceEls: null };
+    it.result = { blob, url: URL.createObjectURL(blob), name: res.name, width: res.info.outWidth, height: res.info.outHeight, faces: res.info.faces.length, restored: res.info.faces.length - (res.info.faceFailure?.left ?? 0), scale, format, seconds, deblur, verdict: res.info.deblur, faceEls: null };
     it.status = 'done';
-    if (!chosenFaces(it)) it.faces = res.info.faces;
+    if (!skippedFaces(it)) it.faces = res.info.faces;
+    if (res.info.deblurFailure && !deblurFailureSaid) {
+      deblurFailureSaid = true; // said once: every photo after would fail the same way
+      toast(`Sharpening could not run (${res.info.deblurFailure}), so ${it.name} was restored without it${items.length > 1 ? ', as the next photos will be' : ''}.`, 'warning');
+    }
     if (res.info.faceFailure) {
       const f = res.info.faceFailure;
       toast(`${it.name}: the face model stopped: ${f.error}. ${f.left === 1 ? 'One face was' : `${f.left} faces were`} left as the upscaler made ${f.left === 1 ? 'it' : 'them'}.`, 'warning');
@@ -126,7 +144,7 @@ async function restoreOne(it) {
   }
 }
 
-$('restore').addEventListener('click', restoreAll);
+$('restore').addEventListener('click', () => restoreAll());
 $('cancel').addEventListener('click', () => {
   state.pool?.cancel();
   $('progress-text').textContent = 'Cancelling…';

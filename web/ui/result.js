@@ -1,10 +1,12 @@
-// The result panel: the restored photo's download link and details, each face before and after,
-// and the download format (a change re-encodes the pool's last result, no new restoration).
+// The result panel: the restored photo's download link and details, whether it was sharpened
+// (and the switch to undo or redo that, which restores it again), each face before and after, and
+// the download format (a change re-encodes the pool's last result, no new restoration).
 
 import { $, mb, fmtScale, fmtTime, plural, toast, friendly } from './dom.js';
 import { settings, saveSettings } from './settings.js';
 import { state } from './state.js';
 import { renderItem } from './view.js';
+import { restoreAll } from './restore.js';
 
 export function showResult(it) {
   const r = it.result;
@@ -23,6 +25,7 @@ export function showResult(it) {
   $('done').dataset.facesRestored = r.restored;
   $('done-title').textContent = r.restored ? `Restored · ${plural(r.restored, 'face')}` : 'Restored';
   $('done-meta').textContent = `×${fmtScale(r.scale)} · ${r.width}×${r.height} · ${fmtTime(r.seconds)}`;
+  showDeblur(it);
   $('faces-panel').hidden = !r.faces;
   const list = $('face-list');
   if (list.dataset.item !== String(it.id) || list.childElementCount !== (it.faceEls?.length || 0)) {
@@ -30,6 +33,36 @@ export function showResult(it) {
     list.replaceChildren(...(it.faceEls || []));
   }
 }
+
+/**
+ * The deblur stage's outcome: "Sharpened: motion blur" (or "out of focus") with Undo
+ * sharpening, which restores the photo again without the stage; once undone, "Not sharpened"
+ * with Sharpen, which restores it again with the stage on. The choice is the photo's own.
+ * `#done[data-deblur]` is the verdict's kind when applied, else "none".
+ */
+function showDeblur(it) {
+  const r = it.result;
+  const v = r.verdict;
+  const applied = !!v?.applied;
+  $('done').dataset.deblur = applied ? v.kind : 'none';
+  const undone = !applied && it.deblur === 'off';
+  $('deblur-row').hidden = !applied && !undone;
+  $('deblur-text').textContent = applied ? `Sharpened: ${v.label}` : 'Not sharpened';
+  const b = $('deblur-toggle');
+  b.textContent = applied ? 'Undo sharpening' : 'Sharpen';
+  b.dataset.action = applied ? 'off' : 'on';
+  b.disabled = state.running;
+}
+
+$('deblur-toggle').addEventListener('click', async () => {
+  const it = state.selected;
+  if (!it?.result || state.running) return;
+  const [prev, want] = [it.deblur, $('deblur-toggle').dataset.action];
+  it.deblur = want;
+  await restoreAll([it]);
+  // Cancelled or failed: the photo keeps the result it has, and the choice that made it.
+  if (it.result?.deblur !== want) it.deblur = prev;
+});
 
 export async function loadFacePairs(it) {
   const n = it.result.faces;

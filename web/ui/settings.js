@@ -1,10 +1,12 @@
 // The settings: defaults ← localStorage ← URL query (`?scale=4&faces=off…`), saved on each change;
-// and `?tile=`, which applies to this visit only.
+// and `?tile=` and `?deblur=`, which apply to this visit only.
 
 import { clamp } from './dom.js';
 
 const SETTINGS_KEY = 'unblur.settings';
-const DEFAULTS = { scale: 2, denoise: 0.5, faces: true, strength: 1, fidelity: 0.5, model: '', faceModel: '', format: 'png', quality: 92 };
+const DEFAULTS = { scale: 2, denoise: 0.5, faces: true, strength: 1, fidelity: 0.5, model: '', faceModel: '', format: 'png', quality: 92, deblur: 'auto' };
+/** Sharpen blur: the deblur stage's modes, as the core's options name them. */
+export const DEBLUR_MODES = Object.freeze(['auto', 'on', 'off']);
 
 const query = new URLSearchParams(location.search);
 /** The URL parameter `k` as a number clamped to lo…hi, or undefined. */
@@ -17,6 +19,7 @@ function readSettings() {
   try {
     s = { ...s, ...JSON.parse(localStorage.getItem(SETTINGS_KEY) || '{}') };
   } catch {}
+  if (!DEBLUR_MODES.includes(s.deblur)) s.deblur = DEFAULTS.deblur;
   const set = (k, v) => v !== undefined && (s[k] = v);
   // Brought into the core's range once the engine is up (showScales).
   set('scale', queryNumber('scale', 1, Infinity));
@@ -34,6 +37,21 @@ export const settings = readSettings();
 // `?tile=N`: the tile side for this visit only (never saved), for measuring the page's own
 // choice against others (bench/page_vs_ort.mjs). Without it the core's default applies.
 export const tileParam = Math.round(queryNumber('tile', 32, 512) ?? 0) || undefined;
+/** What the page found wrong in its URL, to say once it is up. */
+export const queryProblems = [];
+// `?deblur=auto|on|off`: Sharpen blur for this visit only (never saved; choosing in the settings
+// ends it). Another value is reported, and the default used.
+export const visit = { deblur: undefined };
+if (query.has('deblur')) {
+  const v = query.get('deblur').toLowerCase();
+  if (DEBLUR_MODES.includes(v)) visit.deblur = v;
+  else {
+    visit.deblur = DEFAULTS.deblur;
+    queryProblems.push(`The address asks for ?deblur=${query.get('deblur')}: Sharpen blur is auto, on or off. Using ${DEFAULTS.deblur}, the default.`);
+  }
+}
+/** Sharpen blur as it applies now: this visit's `?deblur=`, else the setting. */
+export const deblurMode = () => visit.deblur ?? settings.deblur;
 export function saveSettings() {
   try {
     localStorage.setItem(SETTINGS_KEY, JSON.stringify(settings));

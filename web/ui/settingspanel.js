@@ -3,17 +3,27 @@
 
 import * as faceStore from '../facemodels.js';
 import { $, mb, fmtScale, toast } from './dom.js';
-import { settings, saveSettings } from './settings.js';
+import { settings, saveSettings, visit, deblurMode } from './settings.js';
 import { models, items } from './state.js';
 import { renderItem } from './view.js';
 import { detectFaces } from './queue.js';
 import { askAndInstall } from './facedialog.js';
+
+/** What each Sharpen blur mode does, under the choice. */
+const DEBLUR_HINTS = {
+  auto: 'Sharpens a photo blurred by motion or out of focus; leaves a sharp one as it is',
+  on: 'Sharpens every photo, before faces and upscaling',
+  off: 'Photos are not sharpened',
+};
 
 export function showSettings() {
   $('scale').value = settings.scale;
   $('scale-out').textContent = `×${fmtScale(settings.scale)}`;
   $('denoise').value = settings.denoise;
   $('denoise-out').textContent = settings.denoise.toFixed(2);
+  const deblur = deblurMode();
+  $('deblur').value = deblur;
+  $('deblur-hint').textContent = `${DEBLUR_HINTS[deblur]}${visit.deblur ? ' (this visit, as the address asks)' : ''}.`;
   $('faces').checked = settings.faces;
   $('strength').value = settings.strength;
   $('strength-out').textContent = settings.strength.toFixed(2);
@@ -67,6 +77,12 @@ $('faces').addEventListener('change', () => {
   saveSettings();
   showSettings();
   for (const it of items) if (settings.faces && it.status === 'ready' && !it.faces) detectFaces(it);
+});
+$('deblur').addEventListener('change', () => {
+  settings.deblur = $('deblur').value;
+  visit.deblur = undefined; // a choice made here ends the address's
+  saveSettings();
+  showSettings();
 });
 $('model').addEventListener('change', () => {
   settings.model = $('model').value;

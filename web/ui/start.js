@@ -3,7 +3,7 @@
 
 import { Pool } from '../pool.js';
 import { $, clamp, mb, plural, toast, friendly, setEngine } from './dom.js';
-import { settings } from './settings.js';
+import { settings, deblurMode } from './settings.js';
 import { models, state } from './state.js';
 import { showSettings, faceChoice, storedChoice, currentModel, refreshFaceModels } from './settingspanel.js';
 import { keepOffline, keepModelsOffline } from './offline.js';
@@ -39,8 +39,10 @@ async function loadModels(list, what) {
   return res;
 }
 
-/** Makes the workers' networks match the settings, loading what is missing. */
-export async function prepareNets() {
+/** Makes the workers' networks match the settings, loading what is missing; `deblur`, the
+ *  photo's Sharpen blur mode (the setting's unless given), says whether the deblur network is
+ *  needed. One that cannot be had is no error: the photo is restored without it, and says so. */
+export async function prepareNets(deblur = deblurMode()) {
   const pool = state.pool;
   const up = await pool.upscaler(models.text, currentModel().id, settings.denoise);
   const [a, b] = await loadModels(up.models.map((id) => models.byId(id)), 'the upscaler');
@@ -56,7 +58,21 @@ export async function prepareNets() {
     const fidelity = st.arch === 'codeformer' ? settings.fidelity : null;
     face = { key: `stored:${st.file}@${fidelity}`, stored: st.file, fidelity, side: st.side, heavy: true };
   }
-  pool.setNets({ sr, face });
+  let deblurNet = null;
+  let deblurMissing;
+  if (deblur !== 'off') {
+    const m = models.deblur();
+    if (!m) deblurMissing = 'this build of Unblur has no sharpening network';
+    else {
+      try {
+        const [a] = await loadModels([m], 'the sharpening network');
+        deblurNet = { key: m.id, a };
+      } catch (e) {
+        deblurMissing = String(e?.message ?? e);
+      }
+    }
+  }
+  pool.setNets({ sr, face, deblur: deblurNet, deblurMissing });
 }
 
 /** Starts the workers and loads the models; resolves when the page can restore. */

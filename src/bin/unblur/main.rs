@@ -12,8 +12,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 use unblur::engine::Network;
 use unblur::face::detect::Detector;
-use unblur::models::{self, Manifest, DETECTION, FACE_RESTORATION, SUPER_RESOLUTION};
-use unblur::{Mask, Observer, Options, OutputFormat, Progress, Restorer};
+use unblur::models::{self, Manifest, DEBLUR, DETECTION, FACE_RESTORATION, SUPER_RESOLUTION};
+use unblur::{DeblurMode, Mask, Observer, Options, OutputFormat, Progress, Restorer};
 
 #[derive(Parser)]
 #[command(
@@ -68,6 +68,11 @@ enum Command {
         /// detector Unblur does not have yet.)
         #[arg(long, default_value = "off", value_name = "off|MASK.png")]
         repair: String,
+        /// Deblur the photo (motion blur, focus) before its faces and upscaling, with Unblur's
+        /// own network at the photo's resolution: "auto" deblurs when a sample of the photo
+        /// shows blur, "on" always, "off" never.
+        #[arg(long, default_value = "auto", value_name = "auto|on|off")]
+        deblur: DeblurMode,
         /// The face stage: a face model's id (unblur-face, or a catalog model such as
         /// gfpgan-1.4 or codeformer: see `unblur models list`), a file (a GFPGAN v1.3/v1.4 or
         /// CodeFormer `.pth`, converted once and stored; or an ONNX face model, [1,3,512,512] or
@@ -261,6 +266,7 @@ fn run(cli: Cli) -> unblur::Result<bool> {
             denoise,
             faces,
             repair,
+            deblur,
             face_model,
             fidelity,
             fetch,
@@ -284,6 +290,7 @@ fn run(cli: Cli) -> unblur::Result<bool> {
                 format,
                 jpeg_quality: quality,
                 threads,
+                deblur,
             };
             opts.validate()?;
             let mask = repair_mask(&repair)?;
@@ -301,7 +308,8 @@ fn run(cli: Cli) -> unblur::Result<bool> {
                     fetch,
                 },
                 opts.faces,
-            )?;
+            )?
+            .with_deblur(load_deblur(&dir, &manifest, m.form.as_deref(), deblur)?)?;
             std::fs::create_dir_all(&out).map_err(unblur::Error::io(format!(
                 "cannot create {}",
                 out.display()
@@ -318,11 +326,11 @@ fn run(cli: Cli) -> unblur::Result<bool> {
                     restore_one(&restorer, input, &target, &originals, mask.as_ref(), &opts);
                 let ms = started.elapsed().as_millis() as u64;
                 match result {
-                    Ok((w, h, n)) => {
+                    Ok((w, h, n, verdict)) => {
                         if json {
                             println!(
                                 "{}",
-                                json!({"input": input, "output": target, "width": w, "height": h, "faces": n, "ms": ms})
+                                json!({"input": input, "output": target, "width": w, "height": h, "faces": n, "deblur": verdict, "ms": ms})
                             );
                         } else {
                             eprintln!(
@@ -332,6 +340,9 @@ fn run(cli: Cli) -> unblur::Result<bool> {
                                 if n == 1 { "" } else { "s" },
                                 ms as f64 / 1000.0
                             );
+                        }
+                        if let Some(v) = verdict.filter(|v| v.applied) {
+                            eprintln!("Sharpened: {}", v.kind.label());
                         }
                     }
                     Err(e) => {
@@ -368,6 +379,40 @@ fn repair_mask(arg: &str) -> unblur::Result<Option<Mask>> {
                 .map_err(|e| unblur::Error::Invalid(format!("the repair mask {path}: {e}")))
         }
     }
+}
+
+/// The deblur network for `--deblur`: none when off; the manifest's deblur model otherwise. When
+/// the models folder has none (built before Unblur had one), `auto` goes without it and says so,
+/// and `on` is an error.
+fn load_deblur(
+    dir: &Path,
+    manifest: &Manifest,
+    form: Option<&str>,
+    mode: DeblurMode,
+) -> unblur::Result<Option<Network>> {
+    if mode == DeblurMode::Off {
+        return Ok(None);
+    }
+    let entry = match manifest.default_for(DEBLUR) {
+        Ok(entry) => entry,
+        Err(_) if mode == DeblurMode::On => {
+            return Err(unblur::Error::Model(format!(
+                "--deblur on needs the deblur model, and the models in {} have none (rebuild \
+                 them with `make models`)",
+                dir.display()
+            )))
+        }
+        Err(_) => {
+            eprintln!(
+                "unblur: the models in {} have no deblur model (rebuild them with `make models`); \
+                 not deblurring",
+                dir.display()
+            );
+            return Ok(None);
+        }
+    };
+    let bytes = models::read(dir, entry.artifact(form)?)?;
+    Ok(Some(Network::from_bytes(&bytes)?))
 }
 
 /// The face stage the user asked for.
@@ -454,10 +499,15 @@ struct Bar(Option<ProgressBar>);
 impl Observer for Bar {
     fn progress(&self, p: &Progress) {
         if let Some(bar) = &self.0 {
-            bar.set_length((p.tiles_total + p.faces_total) as u64);
-            bar.set_position((p.tiles_done + p.faces_done) as u64);
+            bar.set_length((p.deblur_total + p.tiles_total + p.faces_total) as u64);
+            bar.set_position((p.deblur_done + p.tiles_done + p.faces_done) as u64);
+            let deblur = if p.deblur_total > 0 {
+                format!("deblur {}/{} · ", p.deblur_done, p.deblur_total)
+            } else {
+                String::new()
+            };
             bar.set_message(format!(
-                "tiles {}/{} · faces {}/{}",
+                "{deblur}tiles {}/{} · faces {}/{}",
                 p.tiles_done, p.tiles_total, p.faces_done, p.faces_total
             ));
         }
@@ -471,7 +521,7 @@ fn restore_one(
     originals: &[PathBuf],
     mask: Option<&Mask>,
     opts: &Options,
-) -> unblur::Result<(u32, u32, usize)> {
+) -> unblur::Result<(u32, u32, usize, Option<unblur::Verdict>)> {
     let bytes = std::fs::read(input).map_err(unblur::Error::io("cannot read"))?;
     // Never write over an input, whatever the names.
     let clash = |p: &Path| {
@@ -511,5 +561,10 @@ fn restore_one(
             let _ = std::fs::remove_file(&tmp);
             unblur::Error::io(format!("cannot write {}", target.display()))(e)
         })?;
-    Ok((restored.width, restored.height, restored.faces.len()))
+    Ok((
+        restored.width,
+        restored.height,
+        restored.faces.len(),
+        restored.deblur,
+    ))
 }

@@ -180,6 +180,17 @@ fn shape_u32(shape: [usize; 4]) -> Vec<u32> {
     shape.iter().map(|&v| v as u32).collect()
 }
 
+fn indices(list: Vec<usize>) -> Vec<u32> {
+    list.into_iter().map(|v| v as u32).collect()
+}
+
+/// The verdict's JSON, with the blur kind's words for people (`label`) beside its id (`kind`).
+fn verdict_json(v: &unblur::deblur::Verdict) -> String {
+    let mut j = serde_json::to_value(v).expect("the verdict serialises");
+    j["label"] = v.kind.label().into();
+    j.to_string()
+}
+
 #[wasm_bindgen]
 impl Job {
     /// Decodes the photo and plans its tiles. `options` is the JSON of the core's `Options`;
@@ -211,6 +222,57 @@ impl Job {
     }
     pub fn out_height(&self) -> u32 {
         self.job.output_size().1
+    }
+
+    /// Whether the options restore faces (else `detect` finds none and needs no detector).
+    pub fn restores_faces(&self) -> bool {
+        self.job.options().faces
+    }
+
+    // --- the deblur stage: after repair, before faces and tiles ---
+
+    /// Plans the deblur stage by the options' `deblur` (nothing when off).
+    pub fn plan_deblur(&mut self) -> Result<(), JsError> {
+        self.job.plan_deblur().map_err(err)
+    }
+
+    pub fn deblur_tile_count(&self) -> usize {
+        self.job.deblur_tile_count()
+    }
+
+    /// `[1, 3, h, w]`, the same (padded) for every deblur tile.
+    pub fn deblur_tile_shape(&self) -> Result<Vec<u32>, JsError> {
+        Ok(shape_u32(self.job.deblur_tile_shape().map_err(err)?))
+    }
+
+    /// The deblur tiles to run first: a sample to decide on (auto), or all of them (on).
+    pub fn deblur_first(&self) -> Vec<u32> {
+        indices(self.job.deblur_first())
+    }
+
+    pub fn deblur_tile_input(&self, i: usize) -> Result<Vec<f32>, JsError> {
+        self.job.deblur_tile_input(i).map_err(err)
+    }
+
+    /// Takes deblur tile `i`'s network output (planar, the tile's shape).
+    pub fn accept_deblur_tile(&mut self, i: usize, output: &[f32]) -> Result<(), JsError> {
+        self.job.accept_deblur_tile(i, output).map_err(err)
+    }
+
+    /// After the first tiles: the deblur tiles still to run (none for a sharp photo).
+    pub fn decide_deblur(&mut self) -> Result<Vec<u32>, JsError> {
+        Ok(indices(self.job.decide_deblur().map_err(err)?))
+    }
+
+    /// Ends the deblur stage: the photo becomes the deblurred one if the verdict applies it.
+    /// Returns the verdict as JSON `{applied, kind, label, residual, anisotropy}`, or nothing
+    /// when there was no stage. `skip`: the network could not run; the photo stays as it is.
+    pub fn end_deblur(&mut self, skip: bool) -> Result<Option<String>, JsError> {
+        if skip {
+            self.job.skip_deblur();
+            return Ok(None);
+        }
+        Ok(self.job.end_deblur().map_err(err)?.map(verdict_json))
     }
 
     /// Finds the faces with the detector network (when faces are on); returns their JSON.

@@ -1,0 +1,378 @@
+#!/usr/bin/env python3
+"""Evaluation of Unblur's deblurring network on held-out data, with the held-out recipe.
+
+    python3 models/deblur/evaluate.py [--model models/unblur-deblur/unblur-deblur.onnx]
+        [--faces 100] [--calibrate] [--calib-n 40] [--report FILE.md] [--grid OUT.jpg]
+        [--json models/build/deblur/eval.json] [--threads 2]
+
+Held out: the 20 photos of holdout.txt (whole, at their size, cropped to multiples of 8) and the
+first 100 FFHQ validation faces (512², non-commercial: measured, never trained on). Each is
+blurred two ways by `blur.degrade_eval` (motion: straight streaks 10–20 px; defocus: hard disks
+of radius 3–5; then Gaussian noise σ 1–3 and JPEG 85–95; fixed seeds per image), and scored,
+PSNR and SSIM on 8-bit RGB with an 8-px border left out, for
+  (a) the blurry input,
+  (b) Wiener deconvolution GIVEN THE TRUE KERNEL (frequency domain, edges reflect-padded, the
+      noise-to-signal ratio the best of a grid per image: an oracle, non-blind reference),
+  (c) Unblur: the exported ONNX through onnxruntime on the whole image (reflect-padded to a
+      multiple of 8, output clamped and rounded to 8 bits).
+Left sharp (JPEG 90 only), Unblur's output is scored against its own input (≥ 38 dB: it must
+not oversharpen a sharp photo).
+
+Two statistics for the Rust side (`auto`, and naming the blur), on 8-bit RGB arrays x (input)
+and y (output, clamped to 0…1, ×255, rounded):
+  R = mean over all pixels and channels of |y − x| (8-bit levels);
+  A = on luma Y = 0.299 R + 0.587 G + 0.114 B (float, of the 8-bit values), directional
+      differences d0 = Y[i,j+1]−Y[i,j], d90 = Y[i+1,j]−Y[i,j], d45 = Y[i+1,j+1]−Y[i,j],
+      d135 = Y[i+1,j−1]−Y[i,j], all four over the same interior i ∈ [0, H−2], j ∈ [1, W−2];
+      E_k = mean(d_k²); gain_k = E_k(y) / max(E_k(x), 1e-8); A = max_k gain_k / min_k gain_k.
+`--calibrate` measures R and A on TRAINING photos (sharp: JPEG 90 only; blurred: the training
+recipe), picks τ_R (fewest missed blurs with ≤ 5% false fires on sharp photos) and τ_A (motion
+vs defocus/Gaussian, best balanced accuracy), then reports on the held-out photos and faces how
+often R > τ_R fires on sharp ones, misses blurred ones, and how often A > τ_A names the kind.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from scipy.ndimage import gaussian_filter
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from deblur import blur, data  # noqa: E402
+
+MODEL = data.REPO / "models" / "unblur-deblur" / "unblur-deblur.onnx"
+BORDER = 8
+NSR_GRID = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
+FALSE_FIRE_MAX = 0.05
+
+
+# ------------------------------------------------------------------ metrics
+
+def psnr(a: np.ndarray, b: np.ndarray, border: int = BORDER) -> float:
+    a = np.asarray(a, np.float64)[border:-border or None, border:-border or None]
+    b = np.asarray(b, np.float64)[border:-border or None, border:-border or None]
+    mse = np.mean((a - b) ** 2)
+    return float(10 * np.log10(255.0 ** 2 / max(mse, 1e-10)))
+
+
+def ssim(a: np.ndarray, b: np.ndarray, border: int = BORDER) -> float:
+    """Wang et al.'s SSIM on 0…255 RGB (Gaussian window σ 1.5, radius 5; K1 0.01, K2 0.03), mean
+    over the channels, on the image less an `border`-px frame."""
+    a = np.asarray(a, np.float64)[border:-border or None, border:-border or None]
+    b = np.asarray(b, np.float64)[border:-border or None, border:-border or None]
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    out = []
+    for c in range(a.shape[2]):
+        x, y = a[..., c], b[..., c]
+        f = lambda z: gaussian_filter(z, 1.5, truncate=3.5)  # noqa: E731
+        mx, my = f(x), f(y)
+        sxx = f(x * x) - mx * mx
+        syy = f(y * y) - my * my
+        sxy = f(x * y) - mx * my
+        m = ((2 * mx * my + c1) * (2 * sxy + c2)) / ((mx * mx + my * my + c1) * (sxx + syy + c2))
+        out.append(m[5:-5, 5:-5].mean())
+    return float(np.mean(out))
+
+
+def stat_r(x_u8: np.ndarray, y_u8: np.ndarray) -> float:
+    """R: mean |y − x| over all pixels and channels, in 8-bit levels."""
+    return float(np.mean(np.abs(y_u8.astype(np.float64) - x_u8.astype(np.float64))))
+
+
+def luma(u8: np.ndarray) -> np.ndarray:
+    f = u8.astype(np.float64)
+    return 0.299 * f[..., 0] + 0.587 * f[..., 1] + 0.114 * f[..., 2]
+
+
+def directional_energy(u8: np.ndarray) -> np.ndarray:
+    """E_0, E_45, E_90, E_135 of the luma's differences over i ∈ [0, H−2], j ∈ [1, W−2]."""
+    Y = luma(u8)
+    c = Y[:-1, 1:-1]
+    d0 = Y[:-1, 2:] - c
+    d90 = Y[1:, 1:-1] - c
+    d45 = Y[1:, 2:] - c
+    d135 = Y[1:, :-2] - c
+    return np.array([np.mean(d * d) for d in (d0, d45, d90, d135)])
+
+
+def stat_a(x_u8: np.ndarray, y_u8: np.ndarray) -> float:
+    """A: the largest over the smallest directional sharpening gain."""
+    g = directional_energy(y_u8) / np.maximum(directional_energy(x_u8), 1e-8)
+    return float(g.max() / max(g.min(), 1e-12))
+
+
+# ------------------------------------------------------------------ methods
+
+class Unblur:
+    def __init__(self, path: Path, threads: int = 2):
+        import onnxruntime as ort
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = threads
+        so.inter_op_num_threads = 1
+        self.sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+
+    def __call__(self, x_u8: np.ndarray) -> np.ndarray:
+        """8-bit HxWx3 in, 8-bit out (reflect-padded to a multiple of 8, clamped, rounded)."""
+        h, w = x_u8.shape[:2]
+        ph, pw = (-h) % 8, (-w) % 8
+        x = np.pad(x_u8.astype(np.float32) / 255.0, ((0, ph), (0, pw), (0, 0)), mode="reflect")
+        y = self.sess.run(["output"], {"input": x.transpose(2, 0, 1)[None]})[0][0].transpose(1, 2, 0)
+        return blur.to_u8(y[:h, :w])
+
+
+def psf2otf(k: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    pad = np.zeros(shape)
+    kh, kw = k.shape
+    pad[:kh, :kw] = k
+    pad = np.roll(pad, (-(kh // 2), -(kw // 2)), axis=(0, 1))
+    return np.fft.rfft2(pad)
+
+
+def wiener_oracle(x_u8: np.ndarray, k: np.ndarray, clean_u8: np.ndarray) -> tuple[np.ndarray, float]:
+    """Wiener deconvolution with the true kernel; the NSR of NSR_GRID that scores best against the
+    clean image (an oracle choice). Edges: reflect padding by twice the kernel size."""
+    p = 2 * k.shape[0]
+    h, w = x_u8.shape[:2]
+    xp = np.pad(x_u8.astype(np.float64) / 255.0, ((p, p), (p, p), (0, 0)), mode="reflect")
+    H = psf2otf(k, xp.shape[:2])
+    Y = [np.fft.rfft2(xp[..., c]) for c in range(3)]
+    best, best_p, best_nsr = None, -1.0, None
+    for nsr in NSR_GRID:
+        G = np.conj(H) / (np.abs(H) ** 2 + nsr)
+        r = np.stack([np.fft.irfft2(Y[c] * G, s=xp.shape[:2]) for c in range(3)], -1)[p:p + h, p:p + w]
+        r = blur.to_u8(r)
+        q = psnr(r, clean_u8)
+        if q > best_p:
+            best, best_p, best_nsr = r, q, nsr
+    return best, best_nsr
+
+
+def crop8(img: np.ndarray) -> np.ndarray:
+    h, w = img.shape[:2]
+    return img[:h - h % 8, :w - w % 8]
+
+
+# ------------------------------------------------------------------ evaluation
+
+def evaluate_set(model: Unblur, items: list[tuple[str, np.ndarray]], group: str) -> list[dict]:
+    rows = []
+    for name, clean in items:
+        clean = crop8(clean)
+        for kind in ("sharp",) + blur.EVAL_KINDS:
+            x, k = blur.degrade_eval(clean.astype(np.float32) / 255.0, name, kind)
+            x = blur.to_u8(x)
+            y = model(x)
+            row = {"group": group, "name": name, "kind": kind, "R": stat_r(x, y), "A": stat_a(x, y)}
+            if kind == "sharp":
+                row["psnr_vs_input"] = psnr(y, x)
+                row["psnr_in"] = psnr(x, clean)
+                row["psnr_unblur"] = psnr(y, clean)
+            else:
+                wn, nsr = wiener_oracle(x, k, clean)
+                row.update(kernel_size=int(k.shape[0]), wiener_nsr=nsr,
+                           psnr_in=psnr(x, clean), ssim_in=ssim(x, clean),
+                           psnr_wiener=psnr(wn, clean), ssim_wiener=ssim(wn, clean),
+                           psnr_unblur=psnr(y, clean), ssim_unblur=ssim(y, clean))
+            rows.append(row)
+        print(f"  {group} {name}: " + ", ".join(
+            f"{r['kind']} {r.get('psnr_in', 0):.2f}→{r.get('psnr_unblur', 0):.2f}"
+            for r in rows[-3:]), flush=True)
+    return rows
+
+
+def summarise(rows: list[dict]) -> dict:
+    out = {}
+    for group in sorted({r["group"] for r in rows}):
+        for kind in ("sharp",) + blur.EVAL_KINDS:
+            rs = [r for r in rows if r["group"] == group and r["kind"] == kind]
+            if not rs:
+                continue
+            keys = [k for k in rs[0] if k.startswith(("psnr", "ssim")) or k in ("R", "A")]
+            out[f"{group}/{kind}"] = {"n": len(rs), **{k: float(np.mean([r[k] for r in rs])) for k in keys}}
+            if kind == "sharp":
+                out[f"{group}/{kind}"]["psnr_vs_input_min"] = float(min(r["psnr_vs_input"] for r in rs))
+    return out
+
+
+def pick_threshold_r(sharp: list[float], blurred: list[float]) -> float:
+    """The τ with R > τ firing on at most FALSE_FIRE_MAX of the sharp ones, missing the fewest blurs."""
+    s = np.sort(np.asarray(sharp))
+    allowed = int(np.floor(FALSE_FIRE_MAX * len(s)))
+    # τ at the (n − allowed)-th smallest sharp value: at most `allowed` sharp values lie above it
+    return float(s[len(s) - 1 - allowed])
+
+
+def pick_threshold_a(motion: list[float], other: list[float]) -> float:
+    """τ maximising the balanced accuracy of 'A > τ ⇒ motion'."""
+    cand = np.unique(np.concatenate([motion, other]))
+    mids = (cand[:-1] + cand[1:]) / 2 if len(cand) > 1 else cand
+    m, o = np.asarray(motion), np.asarray(other)
+    best, best_acc = float(mids[0]), -1.0
+    for t in mids:
+        acc = 0.5 * (np.mean(m > t) + np.mean(o <= t))
+        if acc > best_acc:
+            best, best_acc = float(t), acc
+    return best
+
+
+def calibrate(model: Unblur, n: int, seed: int = 7) -> dict:
+    names = data.training_photos()
+    pick = sorted(np.random.default_rng(seed).choice(len(names), size=min(n, len(names)), replace=False))
+    rows = []
+    for j, i in enumerate(pick):
+        clean = crop8(data.load(data.PHOTOS / names[i])).astype(np.float32) / 255.0
+        x = blur.to_u8(blur.jpeg(clean, 90))
+        y = model(x)
+        rows.append({"name": names[i], "kind": "sharp", "R": stat_r(x, y), "A": stat_a(x, y)})
+        rng = np.random.default_rng(50_000 + j)
+        for _ in range(2):
+            xb, _, kind = blur.degrade_train_full(clean, rng, sharp=False)
+            xb = blur.to_u8(xb)
+            yb = model(xb)
+            rows.append({"name": names[i], "kind": kind, "R": stat_r(xb, yb), "A": stat_a(xb, yb)})
+        print(f"  calibrate {names[i]}: " + ", ".join(f"{r['kind']} R {r['R']:.2f} A {r['A']:.2f}"
+                                                      for r in rows[-3:]), flush=True)
+    sharp = [r["R"] for r in rows if r["kind"] == "sharp"]
+    blurred = [r["R"] for r in rows if r["kind"] != "sharp"]
+    tau_r = pick_threshold_r(sharp, blurred)
+    motion = [r["A"] for r in rows if r["kind"] in blur.MOTION]
+    other = [r["A"] for r in rows if r["kind"] not in blur.MOTION + ("sharp",)]
+    tau_a = pick_threshold_a(motion, other)
+    return {"photos": len(pick), "tau_R": tau_r, "tau_A": tau_a,
+            "train_false_fire": float(np.mean(np.asarray(sharp) > tau_r)),
+            "train_miss": float(np.mean(np.asarray(blurred) <= tau_r)),
+            "train_kind_accuracy": float(0.5 * (np.mean(np.asarray(motion) > tau_a)
+                                                + np.mean(np.asarray(other) <= tau_a))),
+            "rows": rows}
+
+
+def detection(rows: list[dict], tau_r: float, tau_a: float) -> dict:
+    out = {}
+    for group in sorted({r["group"] for r in rows}):
+        rs = [r for r in rows if r["group"] == group]
+        sharp = [r for r in rs if r["kind"] == "sharp"]
+        blurred = [r for r in rs if r["kind"] != "sharp"]
+        out[group] = {
+            "false_fire_on_sharp": float(np.mean([r["R"] > tau_r for r in sharp])),
+            "miss_on_blurred": float(np.mean([r["R"] <= tau_r for r in blurred])),
+            "kind_correct_motion": float(np.mean([r["A"] > tau_a for r in blurred if r["kind"] == "motion"])),
+            "kind_correct_defocus": float(np.mean([r["A"] <= tau_a for r in blurred if r["kind"] == "defocus"])),
+        }
+    return out
+
+
+# ------------------------------------------------------------------ output
+
+def table(summary: dict) -> str:
+    lines = ["| set | blur | n | input PSNR / SSIM | Wiener, true kernel | Unblur | R | A |",
+             "|---|---|---|---|---|---|---|---|"]
+    for key, s in summary.items():
+        group, kind = key.split("/")
+        if kind == "sharp":
+            lines.append(f"| {group} | sharp (JPEG 90) | {s['n']} | {s['psnr_in']:.2f} dB | – | "
+                         f"{s['psnr_unblur']:.2f} dB; vs its input {s['psnr_vs_input']:.2f} dB "
+                         f"(min {s['psnr_vs_input_min']:.2f}) | {s['R']:.2f} | {s['A']:.2f} |")
+        else:
+            lines.append(f"| {group} | {kind} | {s['n']} | {s['psnr_in']:.2f} / {s['ssim_in']:.4f} | "
+                         f"{s['psnr_wiener']:.2f} / {s['ssim_wiener']:.4f} | "
+                         f"{s['psnr_unblur']:.2f} / {s['ssim_unblur']:.4f} | {s['R']:.2f} | {s['A']:.2f} |")
+    return "\n".join(lines)
+
+
+def detection_table(cal: dict, det: dict) -> str:
+    lines = [f"τ_R = {cal['tau_R']:.3f} (8-bit levels), τ_A = {cal['tau_A']:.3f}; on {cal['photos']} "
+             f"training photos: false fires {cal['train_false_fire']:.0%}, missed blurs "
+             f"{cal['train_miss']:.0%}, kind balanced accuracy {cal['train_kind_accuracy']:.0%}.", "",
+             "| held-out set | R > τ_R on sharp | R ≤ τ_R on blurred | motion named | defocus named |",
+             "|---|---|---|---|---|"]
+    for g, d in det.items():
+        lines.append(f"| {g} | {d['false_fire_on_sharp']:.0%} | {d['miss_on_blurred']:.0%} | "
+                     f"{d['kind_correct_motion']:.0%} | {d['kind_correct_defocus']:.0%} |")
+    return "\n".join(lines)
+
+
+def grid(model: Unblur, names: list[str], out: Path, side: int = 256) -> None:
+    """Rows: a held-out photo × (motion, defocus); columns: input | Unblur | sharp."""
+    tiles = []
+    for name in names:
+        clean = crop8(data.load(data.PHOTOS / name))
+        # the most detailed side² window (gradient energy on a coarse grid)
+        g = np.abs(np.diff(luma(clean), axis=1))[:-1] + np.abs(np.diff(luma(clean), axis=0))[:, :-1]
+        best, at = -1.0, (0, 0)
+        for yy in range(0, clean.shape[0] - side + 1, 32):
+            for xx in range(0, clean.shape[1] - side + 1, 32):
+                e = g[yy:yy + side, xx:xx + side].mean()
+                if e > best:
+                    best, at = e, (yy, xx)
+        for kind in blur.EVAL_KINDS:
+            x, _ = blur.degrade_eval(clean.astype(np.float32) / 255.0, name, kind)
+            x = blur.to_u8(x)
+            y = model(x)
+            yy, xx = at
+            sl = (slice(yy, yy + side), slice(xx, xx + side))
+            tiles.append(np.concatenate([x[sl], np.full((side, 4, 3), 255, np.uint8), y[sl],
+                                         np.full((side, 4, 3), 255, np.uint8), clean[sl]], 1))
+    sep = np.full((4, tiles[0].shape[1], 3), 255, np.uint8)
+    img = np.concatenate(sum([[t, sep] for t in tiles], [])[:-1], 0)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(img).save(out, quality=90)
+    print(f"wrote {out} ({img.shape[1]}x{img.shape[0]})")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", type=Path, default=MODEL)
+    ap.add_argument("--faces", type=int, default=100)
+    ap.add_argument("--photos", type=int, default=0, help="only the first N held-out photos (quick looks)")
+    ap.add_argument("--calibrate", action="store_true")
+    ap.add_argument("--calib-n", type=int, default=40)
+    ap.add_argument("--report", type=Path)
+    ap.add_argument("--grid", type=Path)
+    ap.add_argument("--grid-photos", default="kodak/kodim08.avif,cq100/pencils.avif,wordpress/tt4_hotel-facade.avif")
+    ap.add_argument("--json", type=Path, default=data.WORK / "eval.json")
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args(argv)
+
+    t0 = time.time()
+    model = Unblur(args.model, args.threads)
+    from deblur.export import sha256
+    result = {"model": str(args.model.relative_to(data.REPO) if args.model.is_relative_to(data.REPO) else args.model),
+              "sha256": sha256(args.model), "recipe": "blur.degrade_eval", "border_px": BORDER,
+              "wiener_nsr_grid": list(NSR_GRID)}
+    if args.grid:
+        grid(model, [n for n in args.grid_photos.split(",") if n], args.grid)
+    held = data.holdout()[:args.photos or None]
+    rows = evaluate_set(model, [(n, data.load(data.PHOTOS / n)) for n in held], "photos")
+    if args.faces:
+        fs = data.faces(args.faces)
+        rows += evaluate_set(model, [(f.name, data.load(f)) for f in fs], "faces")
+    summary = summarise(rows)
+    result.update(summary=summary, rows=rows)
+    text = table(summary)
+    print(text)
+    if args.calibrate:
+        cal = calibrate(model, args.calib_n)
+        det = detection(rows, cal["tau_R"], cal["tau_A"])
+        result.update(calibration=cal, detection=det)
+        dt = detection_table(cal, det)
+        print(dt)
+        text += "\n\n" + dt
+    result["seconds"] = round(time.time() - t0, 1)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(result, indent=1) + "\n")
+    print(f"wrote {args.json}")
+    if args.report:
+        args.report.parent.mkdir(parents=True, exist_ok=True)
+        args.report.write_text(text + "\n")
+        print(f"wrote {args.report}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,187 @@
+//! Deblurring the whole photo: Unblur's own network (`models/unblur-deblur`) run over the photo at
+//! its own resolution, after repair and before face detection and super-resolution, so that the
+//! detector sees sharper faces and SR enlarges detail instead of blur.
+//!
+//! The photo is cut into tiles like SR's ([`tiles`]: the same plan and blend weights, at 1:1, so
+//! the canvas is a seamless blend), each seen with some of the photo around it ([`CONTEXT`]) and
+//! padded to the network's multiple of 8. With [`DeblurMode::Auto`] a sample of the tiles runs
+//! first and the photo is deblurred only if the network changed it enough there ([`stats`]): a
+//! sharp photo then comes out untouched, byte for byte. [`stage::Stage`] holds these steps for
+//! [`crate::RestoreJob`], which the CLI and the page drive alike.
+
+pub mod stage;
+pub mod stats;
+pub mod tiles;
+
+use crate::error::{Error, Result};
+
+pub use stage::Stage;
+pub use stats::Stats;
+
+/// Tile side (photo pixels) and the overlap between neighbouring tiles. The network's receptive
+/// field is wide (three downsamplings), so the tiles are larger than SR's and overlap more; the
+/// plan's blend weights (zero where a tile saw its own border, a ramp across the rest of the
+/// overlap) and the [`CONTEXT`] around each tile make the seams vanish.
+pub const TILE: usize = 256;
+pub const OVERLAP: usize = 32;
+
+/// The network's input sides must be multiples of this (three stride-2 downsamplings).
+pub const MULTIPLE: usize = 8;
+
+/// The photo around each tile that the network also sees, in pixels on every side (a 256² tile
+/// runs as 288²). The blend gives no weight to a tile's outer 8 pixels of overlap and little to
+/// the next 16, but the network's field reaches ±43 pixels: without this context, the output
+/// there still feels the zeros its convolutions put past the tile's edge. With a linear stand-in
+/// of that reach (a Wiener inverse of a 15-pixel streak, ±31 pixels), 256² tiles against one
+/// piece (tests/integration/deblur.rs) measured 39.3 dB with no context, 47.4 dB with 8 pixels
+/// and 72.4 dB with 16, for 1.27× the pixels of no context.
+pub const CONTEXT: usize = 16;
+
+/// How much of a large photo `auto` runs before it decides, in pixels of tiles: the decision
+/// is made at the photo's own resolution (a downscaled copy would shrink the blur it is looking
+/// for), on tiles spread evenly over the photo.
+pub const SAMPLE_PIXELS: usize = 1_000_000;
+
+/// The decision thresholds, calibrated by `models/deblur/evaluate.py --calibrate` (on sharp and
+/// blurred training photos, checked on the held-out ones; it measures R and A as [`stats`]
+/// does). The values here are provisional until that run on the trained model sets them.
+/// `auto` deblurs when the mean change the network makes ([`Verdict::residual`], in 8-bit levels)
+/// is above `TAU_R`; the blur is called motion blur when the sharpening gain's anisotropy
+/// ([`Verdict::anisotropy`]) is above `TAU_A`, else out of focus.
+pub const TAU_R: f32 = 2.0;
+pub const TAU_A: f32 = 1.6;
+
+/// Whether to deblur: `auto` (decide from a sample of the photo), `on` or `off`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase", try_from = "String")]
+pub enum DeblurMode {
+    #[default]
+    Auto,
+    On,
+    Off,
+}
+
+impl DeblurMode {
+    pub const ALL: [DeblurMode; 3] = [DeblurMode::Auto, DeblurMode::On, DeblurMode::Off];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            DeblurMode::Auto => "auto",
+            DeblurMode::On => "on",
+            DeblurMode::Off => "off",
+        }
+    }
+}
+
+impl std::fmt::Display for DeblurMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for DeblurMode {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        DeblurMode::ALL
+            .into_iter()
+            .find(|m| m.name().eq_ignore_ascii_case(s))
+            .ok_or_else(|| Error::Invalid(format!("deblur '{s}' is not one of auto, on, off")))
+    }
+}
+
+// The page sends the options as JSON: a bad value gets the same message as on the command line.
+impl TryFrom<String> for DeblurMode {
+    type Error = Error;
+    fn try_from(s: String) -> Result<Self> {
+        s.parse()
+    }
+}
+
+/// What the network's change looks like: a sharpening along one direction (motion blur undone),
+/// or in every direction alike (focus).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BlurKind {
+    Motion,
+    Defocus,
+}
+
+impl BlurKind {
+    /// Its words for people: "Sharpened: motion blur".
+    pub fn label(self) -> &'static str {
+        match self {
+            BlurKind::Motion => "motion blur",
+            BlurKind::Defocus => "out of focus",
+        }
+    }
+}
+
+/// The decision on one photo, and what it was made from.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Verdict {
+    /// The photo was replaced by its deblurred version.
+    pub applied: bool,
+    pub kind: BlurKind,
+    /// Mean |deblurred − input| over the measured pixels and channels, in 8-bit levels.
+    pub residual: f32,
+    /// The sharpening gain's largest over smallest value across four directions (1: isotropic).
+    pub anisotropy: f32,
+}
+
+impl Verdict {
+    /// The verdict on measured statistics: `on` applies whatever they say, `auto` when the
+    /// residual is above [`TAU_R`].
+    pub fn decide(mode: DeblurMode, stats: &Stats) -> Verdict {
+        let (residual, anisotropy) = (stats.residual() as f32, stats.anisotropy() as f32);
+        Verdict {
+            applied: match mode {
+                DeblurMode::On => true,
+                DeblurMode::Auto => residual > TAU_R,
+                DeblurMode::Off => false,
+            },
+            kind: if anisotropy > TAU_A {
+                BlurKind::Motion
+            } else {
+                BlurKind::Defocus
+            },
+            residual,
+            anisotropy,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_mode_parses_and_a_bad_one_names_the_allowed_values() {
+        assert_eq!("auto".parse::<DeblurMode>().unwrap(), DeblurMode::Auto);
+        assert_eq!("ON".parse::<DeblurMode>().unwrap(), DeblurMode::On);
+        let e = "sideways".parse::<DeblurMode>().unwrap_err().to_string();
+        assert!(e.contains("sideways") && e.contains("auto, on, off"), "{e}");
+        // As JSON, the page's way.
+        let m: DeblurMode = serde_json::from_str("\"off\"").unwrap();
+        assert_eq!(m, DeblurMode::Off);
+        assert_eq!(serde_json::to_string(&DeblurMode::On).unwrap(), "\"on\"");
+        let e = serde_json::from_str::<DeblurMode>("\"sideways\"")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("auto, on, off"), "{e}");
+        assert_eq!(DeblurMode::default(), DeblurMode::Auto);
+    }
+
+    #[test]
+    fn the_verdict_serialises_with_its_kind_in_lowercase() {
+        let v = Verdict {
+            applied: true,
+            kind: BlurKind::Motion,
+            residual: 3.5,
+            anisotropy: 2.0,
+        };
+        let j = serde_json::to_value(v).unwrap();
+        assert_eq!(j["kind"], "motion");
+        assert_eq!(j["applied"], true);
+        assert_eq!(BlurKind::Defocus.label(), "out of focus");
+    }
+}

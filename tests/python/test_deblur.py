@@ -1,0 +1,212 @@
+"""Unblur's deblurring network's tooling (models/deblur): the kernels, the two recipes, the
+network's locality (tiles must not seam), the ONNX export, and the statistics R and A that the
+Rust side reimplements. Fast: no training, no large files."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from conftest import MODELS  # noqa: F401  (puts models/ on sys.path)
+
+from deblur import blur, data, evaluate
+
+
+def extent(k: np.ndarray, frac: float = 0.02) -> tuple[int, int]:
+    """Columns and rows of `k` holding weight above `frac` of its largest value."""
+    m = k > frac * k.max()
+    return int(m.any(0).sum()), int(m.any(1).sum())
+
+
+@pytest.mark.parametrize("length", [3, 7, 12.5, 25])
+def test_streak_spans_its_length_and_sums_to_one(length):
+    k = blur.streak_kernel(length, 0.0)
+    assert k.shape[0] % 2 == 1 and k.shape[0] == k.shape[1]
+    assert abs(k.sum() - 1) < 1e-9 and k.min() >= 0
+    w, h = extent(k)
+    assert abs(w - length) <= 1.5 and h <= 2
+    d = blur.streak_kernel(length, math.pi / 4)
+    w, h = extent(d)
+    assert abs(w - length / math.sqrt(2)) <= 2 and abs(h - w) <= 1
+
+
+@pytest.mark.parametrize("radius", [1, 3, 4.5, 6])
+def test_disk_spans_its_diameter(radius):
+    k = blur.disk_kernel(radius)
+    assert abs(k.sum() - 1) < 1e-9 and k.shape[0] % 2 == 1
+    w, h = extent(k)
+    assert abs(w - (2 * radius + 1)) <= 1.01 and w == h
+
+
+def test_kernels_are_centred_odd_normalised():
+    rng = np.random.default_rng(0)
+    for _ in range(40):
+        k, kind = blur.random_kernel(rng)
+        assert kind in blur.KINDS
+        assert k.shape[0] % 2 == 1 and k.shape[0] == k.shape[1]
+        assert abs(k.sum() - 1) < 1e-9 and k.min() >= 0
+        assert k.shape[0] // 2 <= blur.MARGIN
+        yy, xx = np.mgrid[:k.shape[0], :k.shape[1]]
+        c = k.shape[0] // 2
+        assert abs((k * yy).sum() - c) < 1e-6 and abs((k * xx).sum() - c) < 1e-6
+        if kind in blur.MOTION:
+            assert max(extent(k, 1e-6)) <= blur.MAX_EXTENT + 2
+
+
+def test_every_kernel_fits_the_training_margin():
+    rng = np.random.default_rng(11)
+    worst = max(blur.trajectory_kernel(rng, blur.MAX_EXTENT).shape[0] for _ in range(300))
+    assert worst // 2 <= blur.MARGIN
+    assert blur.disk_kernel(blur.MAX_RADIUS, edge=2.5, aspect=1.25).shape[0] // 2 <= blur.MARGIN
+    assert blur.gaussian_kernel(3.0).shape[0] // 2 <= blur.MARGIN
+
+
+def test_gaussian_and_trajectory():
+    k = blur.gaussian_kernel(2.0)
+    assert abs(k.sum() - 1) < 1e-9 and k.shape == (13, 13)
+    k = blur.trajectory_kernel(np.random.default_rng(3), 20.0)
+    assert 19 <= max(extent(k, 1e-6)) <= 23
+
+
+def test_training_recipe_shapes_and_identity_target():
+    rng = np.random.default_rng(1)
+    src = rng.uniform(0, 1, (48 + 2 * blur.MARGIN, 40 + 2 * blur.MARGIN, 3)).astype(np.float32)
+    x, y, kind = blur.degrade_train(src, rng, sharp=True)
+    assert kind == "sharp" and x.shape == (48, 40, 3)
+    assert np.array_equal(x, y), "a sharp sample's target is its own (degraded) input"
+    x, y, kind = blur.degrade_train(src, rng, sharp=False)
+    assert kind in blur.KINDS and x.shape == y.shape == (48, 40, 3)
+    m = blur.MARGIN
+    assert np.allclose(y, np.clip(y, 0, 1))
+    assert not np.array_equal(x, y)
+    assert src[m:-m, m:-m].shape == y.shape
+
+
+def test_eval_recipe_differs_from_training():
+    # held out: hard disks (1-px edge) of radius 3–5 and streaks of 10–20 px, own seeds
+    rng = np.random.default_rng(0)
+    for _ in range(10):
+        k = blur.eval_kernel(rng, "defocus")
+        w, _ = extent(k)
+        assert 7 <= w <= 12
+        k = blur.eval_kernel(rng, "motion")
+        assert 9 <= max(extent(k)) <= 21
+    assert blur.eval_seed("a.avif", "motion") != blur.eval_seed("a.avif", "defocus")
+    assert blur.eval_seed("a.avif", "motion") == blur.eval_seed("a.avif", "motion")
+    img = gaussian_blobs(np.random.default_rng(2), 40, 48).astype(np.float32)
+    a, ka = blur.degrade_eval(img, "x", "motion")
+    b, kb = blur.degrade_eval(img, "x", "motion")
+    assert np.array_equal(a, b) and np.array_equal(ka, kb) and a.shape == img.shape
+    s, _ = blur.degrade_eval(img, "x", "sharp")
+    assert np.array_equal(s, blur.jpeg(img, 90))  # sharp: JPEG 90 only
+    # training draws its disk edges from 1–2.5 px: a hard (1-px) disk is never exactly drawn
+    import inspect
+    src = inspect.getsource(blur.random_kernel)
+    assert "edge=rng.uniform(1.0, 2.5)" in src
+
+
+def test_holdout_is_fixed_spread_and_disjoint():
+    held = data.holdout()
+    assert len(held) == 20 and len(set(held)) == 20
+    assert held == data.choose_holdout()
+    assert {h.split("/")[0] for h in held} == {"budgie", "cq100", "kodak", "linux-wallpapers", "wordpress"}
+    assert all((data.PHOTOS / h).is_file() for h in held)
+    assert not set(held) & set(data.training_photos())
+    assert len(data.training_photos()) + 20 == len(data.all_photos())
+
+
+def _random_net(seed=0):
+    import torch
+    from deblur.net import DeblurNet
+    torch.manual_seed(seed)
+    net = DeblurNet().eval()
+    with torch.no_grad():
+        for name, p in net.named_parameters():
+            if name.endswith(("beta", "gamma")):  # zero at init: make every block count
+                p.normal_(0, 0.5)
+    return net
+
+
+def test_net_budget():
+    from deblur.net import DeblurNet, count_params, macs_per_pixel, receptive_margin
+    net = DeblurNet()
+    assert count_params(net) <= 400_000
+    assert macs_per_pixel(net) / 1e3 <= 60
+    assert receptive_margin(net) >= 25  # each side: over 3× the reach of a 25-px blur (±12.5)
+
+
+def test_net_has_no_cross_tile_statistics():
+    """Changing pixels beyond the receptive field of a region leaves the region's output as it
+    was: no global pooling or norm over H/W, so tiles cannot seam."""
+    import torch
+    from deblur.net import receptive_margin
+    net = _random_net()
+    r = receptive_margin(net)
+    side = 128
+    x = torch.rand(1, 3, side, side)
+    x2 = x.clone()
+    x2[..., :, side - 24:] = torch.rand(1, 3, side, 24)  # far right strip
+    with torch.no_grad():
+        a, b = net(x), net(x2)
+    keep = side - 24 - r - 8  # columns farther than the receptive margin (+ one 8-px cell)
+    assert keep > 16
+    assert torch.equal(a[..., :keep], b[..., :keep]) or (a[..., :keep] - b[..., :keep]).abs().max() < 1e-6
+    assert (a[..., side - 24:] - b[..., side - 24:]).abs().max() > 1e-3  # and the strip does change
+    # a crop's interior equals the same place of the whole (shifted by a multiple of 8)
+    with torch.no_grad():
+        whole = net(x)
+        part = net(x[..., 8:8 + 96, 16:16 + 96])
+    m = r
+    d = (whole[..., 8 + m:8 + 96 - m, 16 + m:16 + 96 - m] - part[..., m:96 - m, m:96 - m]).abs().max()
+    assert 96 - 2 * m <= 0 or d < 1e-5
+
+
+def test_onnx_export_matches_torch(tmp_path):
+    from deblur import export
+    net = _random_net(1)
+    out = tmp_path / "deblur.onnx"
+    export.export(net, out)
+    assert export.check(net, out, 64, 96) <= export.TOLERANCE
+    assert export.check(net, out, 40, 32, seed=1) <= export.TOLERANCE  # dynamic H, W
+    ops = set(export.op_types(out))
+    assert ops <= {"Conv", "ReduceMean", "Sub", "Mul", "Sqrt", "Div", "Add", "Split", "DepthToSpace",
+                   "Constant"}, ops
+    assert not ops & {"GlobalAveragePool", "AveragePool", "GroupNormalization", "ReduceMeanSquare"}
+    import onnx
+    m = onnx.load(str(out))
+    assert [i.name for i in m.graph.input] == ["input"] and [o.name for o in m.graph.output] == ["output"]
+    assert out.stat().st_size <= 1_700_000
+
+
+def test_statistics_r_and_a():
+    rng = np.random.default_rng(0)
+    x = (rng.uniform(0, 255, (40, 50, 3))).astype(np.uint8)
+    assert evaluate.stat_r(x, x) == 0.0
+    assert evaluate.stat_a(x, x) == pytest.approx(1.0)
+    y = np.clip(x.astype(int) + 3, 0, 255).astype(np.uint8)
+    assert evaluate.stat_r(x, y) == pytest.approx(np.abs(y.astype(int) - x).mean())
+    # sharpening along x only (what undoing a horizontal streak does) is anisotropic
+    f = gaussian_blobs(rng, 40, 50) * 120 + 60
+    x = f.astype(np.uint8)
+    sharpened = np.clip(f + 1.0 * (2 * f - np.roll(f, 1, 1) - np.roll(f, -1, 1)), 0, 255).astype(np.uint8)
+    assert evaluate.stat_a(x, sharpened) > 1.5
+    # an isotropic change of contrast is not
+    iso = np.clip((f - 128) * 1.5 + 128, 0, 255).astype(np.uint8)
+    assert evaluate.stat_a(x, iso) < 1.1
+
+
+def test_wiener_with_true_kernel_helps():
+    rng = np.random.default_rng(0)
+    clean = (gaussian_blobs(rng, 64, 72) * 255).astype(np.uint8)
+    k = blur.disk_kernel(3.0)
+    x = blur.to_u8(blur.convolve(clean.astype(np.float32) / 255, k))
+    w, nsr = evaluate.wiener_oracle(x, k, clean)
+    assert nsr in evaluate.NSR_GRID
+    assert evaluate.psnr(w, clean) > evaluate.psnr(x, clean) + 1
+    assert evaluate.ssim(clean, clean) == pytest.approx(1.0)
+
+
+def gaussian_blobs(rng, h, w):
+    from scipy.ndimage import gaussian_filter
+    return np.clip(gaussian_filter(rng.uniform(0, 1, (h, w, 3)), (1.2, 1.2, 0)) * 2 - 0.5, 0, 1)
