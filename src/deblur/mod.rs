@@ -48,8 +48,8 @@ pub const SAMPLE_PIXELS: usize = 1_000_000;
 /// `auto` deblurs when the mean change the network makes ([`Verdict::residual`], in 8-bit levels)
 /// is above `TAU_R`; the blur is called motion blur when the sharpening gain's anisotropy
 /// ([`Verdict::anisotropy`]) is above `TAU_A`, else out of focus.
-pub const TAU_R: f32 = 2.0;
-pub const TAU_A: f32 = 1.6;
+pub const TAU_R: f32 = 1.44;
+pub const TAU_A: f32 = 1.03;
 
 /// Whether to deblur: `auto` (decide from a sample of the photo), `on` or `off`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
