@@ -286,17 +286,21 @@ pub fn check_deblur_model(net: &Network) -> Result<()> {
     match net.input_shape().as_slice() {
         [_, Some(3), None, None] => Ok(()),
         other => {
-            let dims: Vec<String> = other
-                .iter()
-                .map(|d| d.map_or("?".into(), |v| v.to_string()))
-                .collect();
+            let dims = shape_text(other);
             Err(Error::Model(format!(
                 "a deblur model takes an RGB image of any size (input 1×3×H×W); this one takes \
-                 {}: it is not a deblur model",
-                dims.join("×")
+                 {dims}: it is not a deblur model"
             )))
         }
     }
+}
+
+/// A network's input shape as the model errors show it: `1×3×?×?`.
+fn shape_text(dims: &[Option<usize>]) -> String {
+    dims.iter()
+        .map(|d| d.map_or("?".into(), |v| v.to_string()))
+        .collect::<Vec<_>>()
+        .join("×")
 }
 
 /// A face model must take one square RGB input of 512 or 256 pixels.
@@ -304,14 +308,10 @@ pub fn face_model_side(net: &Network) -> Result<usize> {
     match net.input_shape().as_slice() {
         [_, Some(3), Some(h), Some(w)] if h == w && (*h == 512 || *h == 256) => Ok(*h),
         other => {
-            let dims: Vec<String> = other
-                .iter()
-                .map(|d| d.map_or("?".into(), |v| v.to_string()))
-                .collect();
+            let dims = shape_text(other);
             Err(Error::Model(format!(
                 "a face model takes a 512×512 or 256×256 face (input 1×3×512×512 or 1×3×256×256); \
-                 this one takes {}: it is not a face model",
-                dims.join("×")
+                 this one takes {dims}: it is not a face model"
             )))
         }
     }

@@ -340,10 +340,10 @@ fn the_cli_takes_deblur_auto_on_off() {
     assert_eq!(on_line["deblur"]["applied"], true, "{on_line}");
     assert!(off_line["deblur"].is_null(), "{off_line}");
     let kind = on_line["deblur"]["kind"].as_str().unwrap();
-    let label = if kind == "motion" {
-        "motion blur"
-    } else {
-        "out of focus"
+    let label = match kind {
+        "motion" => "motion blur",
+        "defocus" => "out of focus",
+        _ => "blur",
     };
     assert!(on_err.contains(&format!("Sharpened: {label}")), "{on_err}");
     assert!(!off_err.contains("Sharpened"), "{off_err}");

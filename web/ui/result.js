@@ -35,7 +35,7 @@ export function showResult(it) {
 }
 
 /**
- * The deblur stage's outcome: "Sharpened: motion blur" (or "out of focus") with Undo
+ * The deblur stage's outcome: "Sharpened: motion blur" (or "out of focus", or "blur" while the core names no kind) with Undo
  * sharpening, which restores the photo again without the stage; once undone, "Not sharpened"
  * with Sharpen, which restores it again with the stage on. The choice is the photo's own.
  * `#done[data-deblur]` is the verdict's kind when applied, else "none".
