@@ -68,20 +68,11 @@ fn scales_five_and_six_give_exact_sizes_and_a_too_large_one_names_the_scale_that
     )
     .unwrap();
     for (scale, want) in [("5", (205, 185)), ("6", (246, 222))] {
-        let out = unblur_cli()
-            .args([
-                "restore", "--json", "--faces", "off", "--scale", scale, "--out",
-            ])
-            .arg(dir.join("out"))
-            .arg(&photo)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        let (line, _) = restore_json(
+            &["--faces", "off", "--scale", scale],
+            &dir.join("out"),
+            &photo,
         );
-        let line: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         let written = PathBuf::from(line["output"].as_str().unwrap());
         assert_eq!(
             written.file_name().unwrap().to_string_lossy(),

@@ -159,6 +159,22 @@ pub fn unblur_cli() -> std::process::Command {
     c
 }
 
+/// `unblur restore --json ARGS --out OUT PHOTO`, which must succeed: its JSON line and its stderr.
+pub fn restore_json(args: &[&str], out: &Path, photo: &Path) -> (serde_json::Value, String) {
+    let run = unblur_cli()
+        .arg("restore")
+        .arg("--json")
+        .args(args)
+        .arg("--out")
+        .arg(out)
+        .arg(photo)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(run.stderr).unwrap();
+    assert!(run.status.success(), "{stderr}");
+    (serde_json::from_slice(&run.stdout).unwrap(), stderr)
+}
+
 /// A minimal big-endian EXIF (TIFF) block holding one tag: Orientation.
 pub fn exif_orientation(value: u16) -> Vec<u8> {
     let mut e = b"MM\0\x2a\0\0\0\x08".to_vec();

@@ -313,22 +313,10 @@ fn the_cli_takes_deblur_auto_on_off() {
     let e = String::from_utf8_lossy(&bad.stderr);
     assert!(e.contains("sideways") && e.contains("auto, on, off"), "{e}");
     let run = |mode: &str| {
-        let out = unblur_cli()
-            .args([
-                "restore", "--json", "--scale", "1", "--faces", "off", "--deblur", mode, "--out",
-            ])
-            .arg(dir.join(mode))
-            .arg(&photo)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let line: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let args = ["--scale", "1", "--faces", "off", "--deblur", mode];
+        let (line, stderr) = restore_json(&args, &dir.join(mode), &photo);
         let bytes = std::fs::read(line["output"].as_str().unwrap()).unwrap();
-        (bytes, line, String::from_utf8(out.stderr).unwrap())
+        (bytes, line, stderr)
     };
     let (on, on_line, on_err) = run("on");
     let (off, off_line, off_err) = run("off");
