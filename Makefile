@@ -54,6 +54,7 @@ test-e2e:
 	$(PY) -m pytest tests/pages -q
 	node tests/e2e/run.mjs
 	node tests/e2e/deblur.mjs
+	node tests/e2e/repair.mjs
 	node tests/e2e/face_models.mjs
 	# The exporter's GFPGAN and CodeFormer rows are left to `make bench`: the pth: rows run the same
 	# architectures in wasm, converted by the product's own converter.

@@ -217,6 +217,15 @@ try {
     await single('unblur-sr-face128', { kind: 'unblur', model: `/models/${srFile}`, side: 128, input: 'rgb01' }, YUNET_RUNS,
       `Unblur wasm, SR fallback on a 128×128 face crop (${sr.ship} file)`, `models/build/${srFile}`);
   }
+  // The whole-photo stages' networks in the forms the site ships: the deblurring network on one of
+  // its 288² tiles (256² owned + 16 px of context each side), the damage detector on 640² (the photo
+  // is 645 px high; the core runs it on a copy of up to 1 MP in one piece).
+  for (const [id, side, what] of [['unblur-deblur', 288, 'one deblur tile 288×288'], ['unblur-repair', 640, 'the damage detector on 640×640 (0.41 MP)']]) {
+    const m = built.models.find((e) => e.id === id && e.ship);
+    if (!m) continue;
+    const file = m.artifacts[m.ship].file;
+    await single(id, { kind: 'unblur', model: `/models/${file}`, side, input: 'rgb01' }, YUNET_RUNS, `Unblur wasm, ${what} (${m.ship} file)`, `models/build/${file}`);
+  }
   if (FACE)
     // Once: the first run builds tract's plan and runs it (no separate warm-up: it is big).
     await single('unblur-gfpgan', { kind: 'unblur', model: '/models/export/gfpgan.onnx', side: 512, input: 'rgbpm1' }, 0,

@@ -37,6 +37,10 @@ if [[ "${BENCH_SKIP:-}" != native ]]; then
   log "the face stage natively (Unblur's face model, the SR fallback)"
   python3 bench/face.py
 fi
+if [[ "${BENCH_SKIP:-}" != native ]]; then
+  log "the whole-photo stages natively: deblurring, damage detection, the repair fill (per MP)"
+  python3 bench/stages.py
+fi
 if [[ "${BENCH_SKIP:-}" != browser && -z "${BENCH_QUICK:-}" ]]; then
   log "face restorer architectures in wasm"
   RUNS=2 node tests/e2e/exported.mjs

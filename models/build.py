@@ -385,6 +385,8 @@ def built_entry(entry: dict, arts: dict | None, metrics: dict | None, ship: str 
 def metric_text(a: dict) -> str:
     if "psnr_db" in a:
         return f"{a['psnr_db']:.2f} dB (min {a['psnr_min_db']:.2f})" if "psnr_min_db" in a else f"{a['psnr_db']:.2f} dB"
+    if "agree" in a:
+        return f"mask agrees {100 * a['agree']:.3f} %, damage IoU {a['mask_iou']:.3f}"
     if "iou" in a:
         return f"IoU {a['iou']:.4f}, count mismatch {a.get('count_mismatch', 0)}"
     return "reference"

@@ -1,5 +1,5 @@
-//! One photo's restoration as explicit steps: plan (decode, repair where a mask marks damage,
-//! tiles, faces) → deblur (where the photo is blurred: its own tiles, a decision, the rest) →
+//! One photo's restoration as explicit steps: plan (decode, find the damage where asked, repair
+//! where a mask marks damage, tiles, faces) → deblur (where the photo is blurred: its own tiles, a decision, the rest) →
 //! accept each tile's network output → accept each face's → finish (paste the faces, put alpha
 //! and metadata back) → encode. The CLI and tests drive a job in a loop on their
 //! threads ([`crate::pipeline`]); the page's coordinating worker drives the same job from
@@ -127,6 +127,24 @@ impl RestoreJob {
             ));
         }
         repair::repair(&mut self.photo.rgb, mask)
+    }
+
+    /// The damage detector's plan for this photo: its input shape and its input, a ≤ 1 MP copy
+    /// ([`repair::detect::Plan`]); the network's output goes to [`RestoreJob::damage`]. Read
+    /// before the repair, the deblur stage, the faces and the tiles.
+    pub fn damage_plan(&self) -> repair::detect::Plan {
+        repair::detect::Plan::new(self.photo.width(), self.photo.height())
+    }
+
+    /// The damage detector's input (see [`RestoreJob::damage_plan`]).
+    pub fn damage_input(&self) -> Vec<f32> {
+        self.damage_plan().input(&self.photo.rgb)
+    }
+
+    /// What the detector found, from its output for [`RestoreJob::damage_input`]: the mask at the
+    /// photo's size, to show, correct and pass to [`RestoreJob::repair`].
+    pub fn damage(&self, shape: &[usize], logits: &[f32]) -> Result<repair::detect::Damage> {
+        self.damage_plan().damage(shape, logits)
     }
 
     // --- deblur ---

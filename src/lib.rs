@@ -25,7 +25,7 @@ pub use deblur::{DeblurMode, Verdict};
 pub use error::{Error, Result};
 pub use image_io::{OutputFormat, Photo};
 pub use job::RestoreJob;
-pub use pipeline::{Options, Restored, Restorer};
+pub use pipeline::{Options, Repair, Restored, Restorer};
 pub use repair::Mask;
 
 /// How far a job has come.

@@ -93,6 +93,8 @@ pub const SUPER_RESOLUTION: &str = "super-resolution";
 pub const FACE_RESTORATION: &str = "face-restoration";
 /// Deblurring the whole photo at its own resolution (Unblur's own `unblur-deblur`).
 pub const DEBLUR: &str = "deblur";
+/// Finding scratches, cracks, dust and spots for repair (Unblur's own `unblur-repair`).
+pub const DAMAGE_DETECTION: &str = "damage-detection";
 
 impl Manifest {
     pub fn parse(text: &str) -> Result<Self> {

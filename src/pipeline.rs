@@ -10,6 +10,7 @@ use crate::face::detect::Detector;
 use crate::face::Face;
 use crate::image_io::{self, OutputFormat, Photo};
 use crate::job::RestoreJob;
+use crate::repair::detect::{self as damage, Report};
 use crate::repair::Mask;
 use crate::upscale::{self, OVERLAP, TILE};
 use crate::{Observer, Progress};
@@ -66,6 +67,18 @@ impl Options {
     }
 }
 
+/// How a photo is repaired before everything else.
+#[derive(Clone, Copy, Debug, Default)]
+pub enum Repair<'a> {
+    #[default]
+    Off,
+    /// Find the damage with the detector and fill it when there is enough to be worth it
+    /// ([`damage::Damage::worth_repairing`]).
+    Auto,
+    /// Fill what this mask marks.
+    Mask(&'a Mask),
+}
+
 /// The networks a restoration uses, loaded once and reused for every photo.
 pub struct Restorer {
     pub sr: Network,
@@ -76,6 +89,18 @@ pub struct Restorer {
     /// The deblur network ([`Restorer::with_deblur`]); without it `auto` skips the stage and
     /// `on` is an error.
     pub deblur: Option<Network>,
+    /// The damage detector ([`Restorer::with_damage_detector`]); `Repair::Auto` needs it.
+    pub damage_detector: Option<Network>,
+}
+
+/// A restored photo before it is encoded, with what its stages found.
+pub struct RestoredPhoto {
+    pub photo: Photo,
+    pub faces: Vec<Face>,
+    /// The deblur stage's verdict (`None` when it did not run).
+    pub deblur: Option<Verdict>,
+    /// What the damage detector found (`Repair::Auto` only).
+    pub damage: Option<Report>,
 }
 
 /// A finished restoration.
@@ -86,6 +111,8 @@ pub struct Restored {
     pub faces: Vec<Face>,
     /// The deblur stage's verdict (`None` when it did not run: off, or no deblur network).
     pub deblur: Option<Verdict>,
+    /// What the damage detector found (`Repair::Auto` only).
+    pub damage: Option<Report>,
 }
 
 impl Restorer {
@@ -104,7 +131,17 @@ impl Restorer {
             detector,
             face_model,
             deblur: None,
+            damage_detector: None,
         })
+    }
+
+    /// With a damage detector: one RGB input of any size (a multiple of 8), one logit a pixel.
+    pub fn with_damage_detector(mut self, net: Option<Network>) -> Result<Self> {
+        if let Some(net) = &net {
+            damage::check_model(net)?;
+        }
+        self.damage_detector = net;
+        Ok(self)
     }
 
     /// With a deblur network: one RGB input of any size (a multiple of 8), an output of the
@@ -130,19 +167,16 @@ impl Restorer {
     }
 
     /// Restores a decoded photo: drives a [`RestoreJob`] with this process's threads, repairing
-    /// the photo first where `repair` marks damage, then deblurring it (by `opts.deblur`).
-    /// Returns the restored photo, its faces and the deblur verdict.
+    /// the photo first (by `repair`), then deblurring it (by `opts.deblur`).
     pub fn restore_photo(
         &self,
         photo: Photo,
-        repair: Option<&Mask>,
+        repair: Repair,
         opts: &Options,
         obs: &dyn Observer,
-    ) -> Result<(Photo, Vec<Face>, Option<Verdict>)> {
+    ) -> Result<RestoredPhoto> {
         let mut job = RestoreJob::from_photo(photo, opts, self.sr_scale, self.face_side())?;
-        if let Some(mask) = repair {
-            job.repair(mask)?;
-        }
+        let found = self.run_repair(&mut job, repair)?;
         let progress = Cell::new(Progress::default());
         let report = |p: Progress| {
             progress.set(p);
@@ -193,7 +227,38 @@ impl Restorer {
             job.accept_face(i, &shape, &data)?;
         }
         let (photo, faces) = job.into_result()?;
-        Ok((photo, faces, verdict))
+        Ok(RestoredPhoto {
+            photo,
+            faces,
+            deblur: verdict,
+            damage: found,
+        })
+    }
+
+    /// The repair stage of `job`: a given mask filled; or, for `auto`, the damage found and
+    /// filled when it is worth it (the detector is needed).
+    fn run_repair(&self, job: &mut RestoreJob, repair: Repair) -> Result<Option<Report>> {
+        match repair {
+            Repair::Off => Ok(None),
+            Repair::Mask(mask) => job.repair(mask).map(|_| None),
+            Repair::Auto => {
+                let Some(net) = &self.damage_detector else {
+                    return Err(Error::Model(
+                        "repair auto needs the damage detector (unblur-repair: build the models \
+                         with `make models`)"
+                            .into(),
+                    ));
+                };
+                let plan = job.damage_plan();
+                let mut out = net.run(&plan.shape(), job.damage_input())?;
+                let (shape, logits) = out.swap_remove(0);
+                let found = job.damage(&shape, &logits)?;
+                if found.worth_repairing() {
+                    job.repair(&found.mask)?;
+                }
+                Ok(Some(found.report()))
+            }
+        }
     }
 
     /// The deblur stage of `job` on this process's threads: the first tiles, the decision, the
@@ -253,29 +318,30 @@ impl Restorer {
 
     /// Bytes in, bytes out.
     pub fn restore(&self, bytes: &[u8], opts: &Options, obs: &dyn Observer) -> Result<Restored> {
-        self.restore_with(bytes, None, opts, obs)
+        self.restore_with(bytes, Repair::Off, opts, obs)
     }
 
-    /// Bytes in, bytes out, the photo repaired first where `repair` marks damage (a mask of the
-    /// upright photo's size; another size is an error).
+    /// Bytes in, bytes out, the photo repaired first by `repair` (a mask must be the upright
+    /// photo's size; another size is an error).
     pub fn restore_with(
         &self,
         bytes: &[u8],
-        repair: Option<&Mask>,
+        repair: Repair,
         opts: &Options,
         obs: &dyn Observer,
     ) -> Result<Restored> {
         opts.validate()?;
         let photo = image_io::decode(bytes)?;
         upscale::output_size(photo.width(), photo.height(), opts.scale)?;
-        let (out, faces, deblur) = self.restore_photo(photo, repair, opts, obs)?;
-        let bytes = image_io::encode(&out, opts.format, opts.jpeg_quality)?;
+        let r = self.restore_photo(photo, repair, opts, obs)?;
+        let bytes = image_io::encode(&r.photo, opts.format, opts.jpeg_quality)?;
         Ok(Restored {
             bytes,
-            width: out.width(),
-            height: out.height(),
-            faces,
-            deblur,
+            width: r.photo.width(),
+            height: r.photo.height(),
+            faces: r.faces,
+            deblur: r.deblur,
+            damage: r.damage,
         })
     }
 }
@@ -296,7 +362,7 @@ pub fn check_deblur_model(net: &Network) -> Result<()> {
 }
 
 /// A network's input shape as the model errors show it: `1×3×?×?`.
-fn shape_text(dims: &[Option<usize>]) -> String {
+pub(crate) fn shape_text(dims: &[Option<usize>]) -> String {
     dims.iter()
         .map(|d| d.map_or("?".into(), |v| v.to_string()))
         .collect::<Vec<_>>()

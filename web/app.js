@@ -3,7 +3,7 @@
 //
 // The entry point (index.html loads it): each concern is a module of ui/ (state.js what they
 // share, settings.js, dom.js, settingspanel.js, facedialog.js, start.js, queue.js, view.js,
-// restore.js, result.js, offline.js, hook.js). Importing them binds their controls; this file
+// restore.js, result.js, repair.js, offline.js, hook.js). Importing them binds their controls; this file
 // then shows the settings and starts the engine.
 
 import { state } from './ui/state.js';

@@ -80,6 +80,11 @@ export class Models {
     return this.list.find((m) => m.task === 'deblur' && m.ship);
   }
 
+  /** The damage detector for old-photo repair (Unblur's own, `unblur-repair`), if the build ships one. */
+  damageDetector() {
+    return this.list.find((m) => m.task === 'damage-detection' && m.ship);
+  }
+
   artifact(m) {
     const a = m.artifacts[m.ship];
     return { url: `${this.base}${a.file}?sha256=${a.sha256.slice(0, 16)}`, ...a };

@@ -93,6 +93,20 @@ export class Pool {
     c.nets.detect = this.detector.key;
   }
 
+  /** The damage detector (old-photo repair), in the coordinating worker beside the face detector. */
+  async setDamageDetector(key, bytes) {
+    this.damageDetector = { key, bytes };
+    await this.ensureDamageDetector();
+  }
+
+  async ensureDamageDetector() {
+    const c = this.coord;
+    if (!this.damageDetector || c.nets.repair === this.damageDetector.key) return;
+    await c.ready;
+    await c.call({ type: 'net', slot: 'repair', key: this.damageDetector.key, a: this.damageDetector.bytes });
+    c.nets.repair = this.damageDetector.key;
+  }
+
   /**
    * What the inference workers should run: `sr` {key, a, b?, t?}, `face` {key, a} or null, and
    * `deblur` {key, a} or null (then `deblurMissing` says why, for a photo that asks for it).
@@ -139,6 +153,18 @@ export class Pool {
     return (await this.coord.call({ type: 'detect', bytes })).faces;
   }
 
+  /**
+   * The damage in a photo (scratches, cracks, dust), or null when this build has no damage
+   * detector: `{width, height, coverage, worth, mask}` (see protocol.js `damage`).
+   */
+  async findDamage(bytes) {
+    if (!this.damageDetector) return null;
+    this.heal();
+    await this.ensureDamageDetector();
+    const { width, height, coverage, worth, mask } = await this.coord.call({ type: 'damage', bytes });
+    return { width, height, coverage, worth, mask: new Uint8Array(mask) };
+  }
+
   // --- one restoration ---
 
   /**
@@ -147,12 +173,13 @@ export class Pool {
    * 'deblur', 'faces', then 'tiles'), finishing(); `stem` is the photo's file name without its
    * extension, for the result's name; `skip`, the boxes (`bbox`) of faces the user left out
    * (the faces are found again after the deblur stage, which may move them a little: a face
-   * that overlaps a left-out box by half or more is left out).
+   * that overlaps a left-out box by half or more is left out); `mask`, the damage to repair first
+   * (one byte a pixel, nonzero = damaged, the upright photo's size) or null.
    * Resolves to {bytes, name, mime, info}: `info.deblur` is the deblur stage's verdict (null
    * when off or skipped), `info.deblurFailure` why the stage could not run, if it could not.
    * Rejects with Cancelled, WorkerDied or an Error.
    */
-  async restore(bytes, options, on = {}, stem = 'photo', skip = null) {
+  async restore(bytes, options, on = {}, stem = 'photo', skip = null, mask = null) {
     if (this.job) throw new Error('a restoration is already running');
     const job = (this.job = { cancelled: false, failed: null });
     const check = () => {
@@ -170,7 +197,7 @@ export class Pool {
       const srScale = first[0].srScale;
       // A heavy model's side is 512 (the converter builds only those; an ONNX was checked when added).
       const faceSide = faceModel ? (heavy ? this.nets.face.side || 512 : first[1].faceSide) : 0;
-      const info = await this.coord.call({ type: 'job', bytes, options, srScale, faceSide });
+      const info = await this.coord.call({ type: 'job', bytes, options, srScale, faceSide, mask });
       check();
       const plan = info.deblur; // the deblur stage's tiles; `info.deblur` becomes its verdict
       info.deblur = null;

@@ -4,18 +4,18 @@
 // Pixels, model bytes and downloads travel as transferable buffers. `make lint` type-checks the
 // page's modules and the worker against these types (tsc --checkJs, web/tsconfig*.json).
 //
-// Who sends what: every worker takes `init`; the coordinating worker `probe`, `upscaler`, `detect`, `job`,
+// Who sends what: every worker takes `init`; the coordinating worker `probe`, `upscaler`, `detect`, `damage`, `job`,
 // `deblurDecide`, `deblurEnd`, `faces`, `input`, `accept`, `finish`, `encode`, `facePair` and a
-// `net` for the detector; the inference workers and the face worker `net` and `run`; the face
+// `net` for the face detector and the damage detector; the inference workers and the face worker `net` and `run`; the face
 // model worker `recv*` and `addFile`.
 //
-// One photo, in the coordinating worker: `job` (decode, plan the deblur stage) → the deblur
+// One photo, in the coordinating worker: `job` (decode, repair where its mask says, plan the deblur stage) → the deblur
 // tiles it names first (`input`/`accept` of kind 'deblur', run on the inference workers) →
 // `deblurDecide` (the rest to run, none for a sharp photo) → those → `deblurEnd` (the photo is
 // now the deblurred one, if applied) → `faces` (detect on that photo) → SR tiles and faces
 // (`input`/`accept` of kind 'tile' and 'face') → `finish`.
 
-/** @typedef {'sr' | 'face' | 'detect' | 'deblur'} Slot */
+/** @typedef {'sr' | 'face' | 'detect' | 'deblur' | 'repair'} Slot */
 /** @typedef {'tile' | 'face' | 'deblur'} ItemKind */
 /**
  * The deblur stage's verdict (the core's `Verdict`): whether the deblurred photo was kept, the
@@ -41,10 +41,15 @@
  *   its `stored` name. Replies `{srScale}` for 'sr', `{faceSide}` for 'face'.
  * @typedef {{type: 'detect', bytes: Uint8Array}} Detect
  *   `{faces: Face[]}` in a photo's bytes.
+ * @typedef {{type: 'damage', bytes: Uint8Array}} FindDamage
+ *   The damage detector (slot 'repair') on a photo's bytes: `{width, height, coverage, worth,
+ *   mask}`, the mask one byte a pixel (255 = damaged) at the upright photo's size, the share it
+ *   covers, and whether that is worth repairing (the core's policy).
  * @typedef {{type: 'run', slot: Slot, data: Float32Array, h: number, w: number}} Run
  *   `{data, shape}`: the network's first output, planar, and its NCHW shape.
- * @typedef {{type: 'job', bytes: Uint8Array, options: object, srScale: number, faceSide: number}} StartJob
- *   Decodes the photo, plans its tiles and its deblur stage (by `options.deblur`: 'auto', 'on'
+ * @typedef {{type: 'job', bytes: Uint8Array, options: object, srScale: number, faceSide: number, mask?: Uint8Array | null}} StartJob
+ *   Decodes the photo, repairs it where `mask` (as `damage` gives it, perhaps corrected) marks
+ *   damage, plans its tiles and its deblur stage (by `options.deblur`: 'auto', 'on'
  *   or 'off'): `{width, height, outWidth, outHeight, tiles, tileShape, deblur}`, `deblur` being
  *   `{tiles, tileShape, first}` (the deblur tiles' count, their one padded input shape, and
  *   the indices to run first: a sample to decide on for 'auto', all for 'on') or null when off.
@@ -81,7 +86,7 @@
  */
 
 /**
- * @typedef {Init | Probe | UpscalerModels | LoadNet | Detect | Run | StartJob | DeblurDecide | DeblurEnd | FindFaces |
+ * @typedef {Init | Probe | UpscalerModels | LoadNet | Detect | FindDamage | Run | StartJob | DeblurDecide | DeblurEnd | FindFaces |
  *   Input | Accept | Finish | FacePair | RecvBegin | RecvChunk | RecvEnd | RecvDrop | AddFile} Request
  */
 
@@ -93,7 +98,7 @@
 /** Every request type a worker answers. */
 export const REQUEST_TYPES = Object.freeze(
   /** @type {const} */ ([
-    'init', 'probe', 'upscaler', 'net', 'detect', 'run', 'job', 'deblurDecide', 'deblurEnd', 'faces', 'input', 'accept',
+    'init', 'probe', 'upscaler', 'net', 'detect', 'damage', 'run', 'job', 'deblurDecide', 'deblurEnd', 'faces', 'input', 'accept',
     'finish', 'encode', 'facePair',
     'recvBegin', 'recvChunk', 'recvEnd', 'recvDrop', 'addFile',
   ]),

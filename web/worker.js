@@ -47,7 +47,7 @@ async function storeWrite(name, bytes) {
 // so that a resumed download continues where it stopped).
 let incoming = null;
 
-const nets = {}; // slot ('sr' | 'face' | 'detect' | 'deblur') → { key, net }
+const nets = {}; // slot ('sr' | 'face' | 'detect' | 'deblur' | 'repair') → { key, net }
 let job = null;
 
 function take(slot) {
@@ -172,6 +172,13 @@ const handlers = {
     return { faces: JSON.parse(take('detect').detect(u8(bytes))) };
   },
 
+  damage({ bytes }) {
+    const d = take('repair').find_damage(u8(bytes));
+    const out = { width: d.width(), height: d.height(), coverage: d.coverage(), worth: d.worth(), mask: d.mask() };
+    d.free();
+    return { ...out, transfer: [out.mask.buffer] };
+  },
+
   run({ slot, data, h, w }) {
     const o = take(slot).run(f32(data), h, w);
     const shape = Array.from(o.shape());
@@ -182,9 +189,10 @@ const handlers = {
 
   // --- the coordinating worker: one photo's Job ---
   // Decodes and plans; the deblur stage (if any) runs next, then `faces`, then tiles and faces.
-  job({ bytes, options, srScale, faceSide }) {
+  job({ bytes, options, srScale, faceSide, mask }) {
     dropJob();
     job = new Job(u8(bytes), JSON.stringify(options), srScale, faceSide);
+    if (mask) job.repair(u8(mask));
     job.plan_deblur();
     const n = job.deblur_tile_count();
     return {

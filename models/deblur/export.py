@@ -36,7 +36,7 @@ def load_checkpoint(path: Path) -> DeblurNet:
     return net.eval()
 
 
-def export(net: DeblurNet, out: Path) -> None:
+def export(net: torch.nn.Module, out: Path, producer: str = "unblur models/deblur/export.py") -> None:
     net = net.eval().float()
     out.parent.mkdir(parents=True, exist_ok=True)
     x = torch.rand(1, 3, 64, 64)
@@ -51,7 +51,7 @@ def export(net: DeblurNet, out: Path) -> None:
     # drop the doc strings torch writes (they carry local paths) and keep the file deterministic
     for node in model.graph.node:
         node.doc_string = ""
-    model.producer_name = "unblur models/deblur/export.py"
+    model.producer_name = producer
     model.producer_version = ""
     onnx.save(model, str(out))
 
@@ -72,7 +72,7 @@ def inline_identities(model) -> None:
     model.graph.node.extend(keep)
 
 
-def check(net: DeblurNet, path: Path, h: int = 64, w: int = 96, seed: int = 0) -> float:
+def check(net: torch.nn.Module, path: Path, h: int = 64, w: int = 96, seed: int = 0) -> float:
     import onnxruntime as ort
     x = torch.from_numpy(np.random.default_rng(seed).uniform(0, 1, (1, 3, h, w)).astype(np.float32))
     with torch.no_grad():

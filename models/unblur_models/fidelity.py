@@ -26,6 +26,10 @@ SCORE_THRESHOLD = 0.6
 NMS_THRESHOLD = 0.3
 
 PSNR_BAR_DB = 40.0
+# a compressed damage detector ships when its masks agree with fp32's on 99.9% of the pixels and
+# the damaged pixels overlap by an IoU of 0.9
+MASK_AGREE_BAR = 0.999
+MASK_IOU_BAR = 0.9
 IOU_BAR = 0.95
 
 
@@ -247,9 +251,33 @@ def face_outputs(model_path, input_name: str, inputs) -> list[np.ndarray]:
     return [np.clip((sess.run([out_name], {input_name: x})[0] + 1.0) / 2.0, 0.0, 1.0) for _, x in inputs]
 
 
+def mask_outputs(model_path, input_name: str, crops) -> list[np.ndarray]:
+    """The damage detector's mask (logit > 0) on each crop."""
+    sess = _session(model_path)
+    out_name = sess.get_outputs()[0].name
+    return [sess.run([out_name], {input_name: c})[0] > 0 for _, c in crops]
+
+
+def compare_masks(ref, test) -> dict:
+    """How well a compressed detector's masks agree with fp32's: the share of pixels called the
+    same, and the IoU of the damaged ones (1 where neither calls any)."""
+    same = total = inter = union = 0
+    for a, b in zip(ref, test):
+        same += int((a == b).sum())
+        total += a.size
+        inter += int((a & b).sum())
+        union += int((a | b).sum())
+    if total == 0:
+        raise FidelityError("no detector outputs to compare (no dev photos?)")
+    return {"agree": round(same / total, 6), "mask_iou": round(inter / union, 4) if union else 1.0,
+            "damaged": round(union / total, 6), "crops": len(ref)}
+
+
 def passes(task: str, metrics: dict) -> bool:
     if task == "face-detection":
         return metrics.get("iou", 0.0) >= IOU_BAR and metrics.get("count_mismatch", 1) == 0
+    if task == "damage-detection":
+        return metrics.get("agree", 0.0) >= MASK_AGREE_BAR and metrics.get("mask_iou", 0.0) >= MASK_IOU_BAR
     return metrics.get("psnr_db", 0.0) >= PSNR_BAR_DB
 
 
@@ -269,6 +297,13 @@ def measure(entry: dict, fp32_path: Path, forms: dict, dev: Path) -> dict:
         name = entry["input"]["name"]
         ref = sr_outputs(fp32_path, name, crops)
         return {f: compare_sr(ref, sr_outputs(p, name, crops)) for f, p in forms.items()}
+    if task == "damage-detection":
+        crops = sr_crops(dev)
+        if not crops:
+            raise FidelityError(f"no photos to crop under {dev}")
+        name = entry["input"]["name"]
+        ref = mask_outputs(fp32_path, name, crops)
+        return {f: compare_masks(ref, mask_outputs(p, name, crops)) for f, p in forms.items()}
     if task == "face-restoration":
         inputs = face_inputs(dev, entry["input"]["size"][0])
         if not inputs:

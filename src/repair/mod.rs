@@ -7,8 +7,9 @@
 //! of the widened mask are written: every other pixel stays bit-exact. The fill is Telea's fast
 //! marching ([`telea`]), which suits defects a few pixels wide; wide holes (torn corners, large
 //! stains) come out blurred and would need a patch-based fill, which Unblur does not have yet.
-//! Finding the damage (a detector) is not here yet either: the mask comes from the user.
+//! The mask comes from the user or from the damage detector ([`detect`]).
 
+pub mod detect;
 pub mod telea;
 
 use crate::error::{Error, Result};

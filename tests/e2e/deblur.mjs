@@ -15,7 +15,7 @@ import { existsSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
-import { serveStatic, launchChromium, python } from './harness.mjs';
+import { serveStatic, python, maxDiff, openPage, waitState, runSuite } from './harness.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '../..');
@@ -100,34 +100,9 @@ print(json.dumps(res))
   );
 }
 
-/** The largest difference between two photos of one size, in levels (null if sizes differ). */
-function maxDiff(a, b) {
-  return JSON.parse(
-    python(
-      `
-import sys, json, numpy as np
-from PIL import Image
-a, b = (np.asarray(Image.open(p).convert('RGB'), np.int16) for p in sys.argv[1:3])
-print(json.dumps(int(abs(a - b).max()) if a.shape == b.shape else None))
-`,
-      a,
-      b,
-    ),
-  );
-}
-
 // ---------- the page ----------
 
-async function open(page, query) {
-  await page.goto(`${base}${query}`);
-  await page.waitForFunction(() => document.body.dataset.engine === 'ready', null, { timeout: 120_000 });
-}
-
-async function waitState(page, states, timeout = TIMEOUT) {
-  states = [].concat(states);
-  await page.waitForFunction((s) => s.includes(document.body.dataset.state), states, { timeout, polling: 200 });
-  return page.evaluate(() => document.body.dataset.state);
-}
+const open = (page, query) => openPage(page, `${base}${query}`);
 
 /** Adds a photo (the drop zone's input before any photo, the queue's after). */
 async function addPhoto(page, file) {
@@ -190,8 +165,7 @@ async function restoreAndDownload(page, name) {
 
 const tests = [];
 const test = (name, fn) => tests.push({ name, fn });
-const only = process.env.E2E_ONLY?.split(',');
-let browser, context, page;
+let context, page;
 const QUERY = 'scale=1&faces=off&denoise=0.5&format=png';
 
 test('a photo blurred by a 15-px streak: sharpened (motion blur), sharper, the same as the CLI; Undo sharpening and Sharpen', async () => {
@@ -337,40 +311,4 @@ test('faces left out stay out when the photo is sharpened before its faces are f
 await rm(outRoot, { recursive: true, force: true });
 await mkdir(photos, { recursive: true });
 makePhotos();
-let passed = 0;
-let failed = 0;
-const logs = [];
-const slug = (name) => name.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 60);
-try {
-  browser = await launchChromium();
-  for (const t of tests) {
-    if (only && !only.some((o) => t.name.includes(o))) continue;
-    const t0 = Date.now();
-    out = path.join(outRoot, slug(t.name));
-    await mkdir(out, { recursive: true });
-    context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1360, height: 900 }, deviceScaleFactor: 1 });
-    page = await context.newPage();
-    page.on('console', (m) => m.type() === 'error' && logs.push(`${t.name}: ${m.text()}`));
-    page.on('pageerror', (e) => logs.push(`${t.name}: pageerror: ${e.message}`));
-    try {
-      const note = await t.fn();
-      passed++;
-      console.log(`ok   ${t.name} (${((Date.now() - t0) / 1000).toFixed(1)} s)${note ? ` — ${note}` : ''}`);
-    } catch (e) {
-      failed++;
-      console.log(`FAIL ${t.name} (${((Date.now() - t0) / 1000).toFixed(1)} s): ${e.message.split('\n')[0]}`);
-      await page.screenshot({ path: path.join(out, 'fail.png') }).catch(() => {});
-    } finally {
-      await context.close();
-    }
-  }
-  if (logs.length) console.log(`browser console errors:\n  ${logs.slice(0, 20).join('\n  ')}`);
-} catch (e) {
-  failed++;
-  console.log(`FAIL setup: ${e.message}`);
-} finally {
-  await browser?.close().catch(() => {});
-  server.close();
-}
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+await runSuite(tests, { outRoot, server, bind: (t) => ({ context, page, out } = t) });

@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 use image::{DynamicImage, ImageFormat};
 use unblur::engine::Network;
 use unblur::face::detect::Detector;
-use unblur::models::{self, Manifest, DEBLUR, DETECTION, SUPER_RESOLUTION};
+use unblur::models::{self, Manifest, DAMAGE_DETECTION, DEBLUR, DETECTION, SUPER_RESOLUTION};
 use unblur::Restorer;
 
 pub fn root() -> PathBuf {
@@ -70,6 +70,20 @@ pub fn deblur_restorer() -> &'static Restorer {
         Restorer::new(default_sr(), None, None)
             .unwrap()
             .with_deblur(Some(net))
+            .unwrap()
+    })
+}
+
+/// The default restorer with Unblur's damage detector (the manifest's, in its shipped form) and
+/// no face detector: the repair tests restore without faces.
+pub fn repair_restorer() -> &'static Restorer {
+    static R: OnceLock<Restorer> = OnceLock::new();
+    R.get_or_init(|| {
+        let id = &manifest().default_for(DAMAGE_DETECTION).unwrap().id;
+        let net = Network::from_bytes(&model_bytes(id, None)).unwrap();
+        Restorer::new(default_sr(), None, None)
+            .unwrap()
+            .with_damage_detector(Some(net))
             .unwrap()
     })
 }

@@ -1,6 +1,6 @@
 //! Old-photo repair: a mask's pixels filled before faces and tiles, every other pixel untouched,
-//! scratches drawn on real photos filled well, masks of the wrong size refused, and the CLI's
-//! `--repair`.
+//! scratches drawn on real photos filled well, masks of the wrong size refused, the damage
+//! detector finding drawn scratches and `auto` repairing with it, and the CLI's `--repair`.
 
 use crate::common;
 
@@ -8,8 +8,8 @@ use std::path::PathBuf;
 
 use common::*;
 use image::{DynamicImage, ImageFormat, RgbImage};
-use unblur::repair::{self, Mask, DILATE};
-use unblur::{image_io, Options, RestoreJob};
+use unblur::repair::{self, detect::Damage, Mask, DILATE};
+use unblur::{image_io, Options, Repair, RestoreJob, Silent};
 
 /// A scratch: a wobbling, slanted curve `width` pixels wide through the box (x, y, w, h).
 fn scratch(size: (u32, u32), at: (u32, u32, u32, u32), width: f64) -> Mask {
@@ -283,13 +283,137 @@ fn the_cli_repairs_with_a_mask_and_changes_the_photo_only_near_it() {
         clean_up(&b),
         clean_up(&a)
     );
+}
 
-    let auto = unblur_cli()
-        .args(["restore", "--repair", "auto", "--out"])
-        .arg(dir.join("auto"))
-        .arg(dir.join("damaged.png"))
+/// Two light scratches across an uncracked old print (`old_b.png`), as the drawn mask and the
+/// damaged photo.
+fn scratched_print() -> (RgbImage, Mask, RgbImage) {
+    let clean = load(&dev("old-photos/old_b.png")).to_rgb8();
+    let (w, h) = clean.dimensions();
+    let a = scratch((w, h), (0, 0, w, h), 3.0);
+    let b = scratch((w, h), (w / 3, h / 4, w / 2, h / 2), 2.0);
+    let v: Vec<u8> = a
+        .damaged()
+        .iter()
+        .zip(b.damaged())
+        .map(|(&x, &y)| (x || y) as u8)
+        .collect();
+    let truth = Mask::new(w, h, &v).unwrap();
+    let damaged = damage(&clean, &truth);
+    (clean, truth, damaged)
+}
+
+/// The damage detector on a photo, through the job's steps as the page drives them.
+fn found(bytes: &[u8]) -> Damage {
+    let job = RestoreJob::new(bytes, &Options::default(), 4, None).unwrap();
+    let plan = job.damage_plan();
+    let net = repair_restorer().damage_detector.as_ref().unwrap();
+    let mut out = net.run(&plan.shape(), job.damage_input()).unwrap();
+    let (shape, logits) = out.swap_remove(0);
+    job.damage(&shape, &logits).unwrap()
+}
+
+#[test]
+fn the_detector_finds_scratches_drawn_on_a_real_print_and_little_else() {
+    let (clean, truth, damaged) = scratched_print();
+    let d = found(&png(&damaged));
+    let hit = |a: &Mask, b: &Mask| {
+        a.damaged()
+            .iter()
+            .zip(b.damaged())
+            .filter(|(&x, &y)| x && y)
+            .count() as f64
+    };
+    let recall = hit(&truth, &d.mask) / truth.count() as f64;
+    // Within 2 px of a drawn scratch counts as found (the mask is widened before the fill anyway).
+    let precision = hit(&truth.dilated(2), &d.mask) / d.mask.count().max(1) as f64;
+    let before = found(&png(&clean));
+    eprintln!(
+        "scratched: recall {recall:.2}, precision {precision:.2}, coverage {:.3} %; clean: {:.3} %",
+        100.0 * d.coverage,
+        100.0 * before.coverage
+    );
+    assert!(
+        recall > 0.6 && precision > 0.6,
+        "{recall:.2} / {precision:.2}"
+    );
+    assert!(d.worth_repairing());
+    assert!(before.coverage < d.coverage / 3.0);
+}
+
+#[test]
+fn auto_repairs_a_scratched_photo_and_leaves_a_clean_one_as_off() {
+    let (clean, _, damaged) = scratched_print();
+    let opts = Options {
+        scale: 1.0,
+        faces: false,
+        deblur: unblur::DeblurMode::Off,
+        ..Options::default()
+    };
+    let r = repair_restorer();
+    let run = |bytes: &[u8], repair| r.restore_with(bytes, repair, &opts, &Silent).unwrap();
+    let as_rgb = |out: &unblur::Restored| image::load_from_memory(&out.bytes).unwrap();
+    let clean_img = DynamicImage::ImageRgb8(clean.clone());
+    let auto = run(&png(&damaged), Repair::Auto);
+    let off = run(&png(&damaged), Repair::Off);
+    let report = auto.damage.unwrap();
+    let (a, o) = (
+        psnr(&as_rgb(&auto), &clean_img),
+        psnr(&as_rgb(&off), &clean_img),
+    );
+    eprintln!(
+        "auto: {:.3} % found, {a:.2} dB; off: {o:.2} dB",
+        100.0 * report.coverage
+    );
+    assert!(report.repaired && a > o + 3.0, "{a:.2} vs {o:.2} dB");
+    assert!(off.damage.is_none());
+    // A clean photo: the detector's few false alarms are not worth a repair, so auto is off.
+    let bytes = small_png("codeformer/whole_imgs/00.jpg", 0, 0, 320, 240);
+    let auto = run(&bytes, Repair::Auto);
+    assert!(!auto.damage.unwrap().repaired, "{:?}", auto.damage);
+    assert!(auto.bytes == run(&bytes, Repair::Off).bytes);
+}
+
+#[test]
+fn auto_without_a_damage_detector_is_an_error_naming_the_fix() {
+    let bytes = small_png("codeformer/whole_imgs/01.jpg", 100, 10, 40, 40);
+    let e = restorer()
+        .restore_with(&bytes, Repair::Auto, &Options::default(), &Silent)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains("damage detector") && e.contains("make models"),
+        "{e}"
+    );
+}
+
+#[test]
+fn the_cli_repairs_auto_and_says_how_much_it_found() {
+    let dir = tempdir("repair-cli-auto");
+    let (_, _, damaged) = scratched_print();
+    let crop = DynamicImage::ImageRgb8(damaged).crop_imm(100, 200, 320, 240);
+    let photo = dir.join("scratched.png");
+    crop.save(&photo).unwrap();
+    let (json, stderr) = restore_json(
+        &[
+            "--scale", "1", "--faces", "off", "--deblur", "off", "--repair", "auto",
+        ],
+        &dir.join("out"),
+        &photo,
+    );
+    let coverage = json["repair"]["coverage"].as_f64().unwrap();
+    assert!(
+        json["repair"]["repaired"].as_bool().unwrap() && coverage > 0.001,
+        "{json}"
+    );
+    assert!(stderr.contains("Repaired: damage on"), "{stderr}");
+    let e = unblur_cli()
+        .args(["restore", "--repair", "nope.png", "--out"])
+        .arg(dir.join("nope"))
+        .arg(&photo)
         .output()
         .unwrap();
-    assert_eq!(auto.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&auto.stderr).contains("detector"));
+    assert_eq!(e.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&e.stderr).contains("nope.png"));
 }

@@ -16,5 +16,18 @@ export function installTestHook() {
       const [input, pair] = await Promise.all([state.pool.faceInput(i), state.pool.facePair(i)]);
       return { input: base64(new Uint8Array(input.buffer)), after: base64(pair.subarray(512 * 512 * 4)) };
     },
-    get items() { return items.map(({ name, status, error, info, faces, result }) => ({ name, status, error, info, faces, result: result && { ...result, blob: undefined, faceEls: undefined } })); } };
+    /** Photo `i`'s repair mask (one byte a pixel, nonzero = damaged), base64, or null. */
+    mask(i) {
+      const m = items[i]?.repair?.mask;
+      return m ? base64(m) : null;
+    },
+    get items() {
+      return items.map(({ name, status, error, info, faces, result, damage, repair }) => ({
+        name, status, error, info, faces,
+        result: result && { ...result, blob: undefined, faceEls: undefined },
+        damage: damage && { width: damage.width, height: damage.height, coverage: damage.coverage, worth: damage.worth },
+        repair: repair && { marked: repair.mask.reduce((n, v) => n + (v ? 1 : 0), 0), undo: repair.undo.length },
+      }));
+    },
+  };
 }

@@ -1,10 +1,11 @@
 // Adding photos (the file inputs, drag and drop, paste), reading each one (its size, the faces
-// in it) and the queue: its list, removing and choosing a photo, and the Restore button.
+// and the damage in it) and the queue: its list, removing and choosing a photo, and the Restore button.
 
 import { $, baseName, fmtScale, plural, friendly } from './dom.js';
 import { settings } from './settings.js';
 import { items, state } from './state.js';
 import { renderItem } from './view.js';
+import { findDamage } from './repair.js';
 
 let seq = 0;
 
@@ -30,6 +31,7 @@ async function inspect(item) {
     item.info = await state.pool.probe(item.bytes);
     // Finding faces decodes the whole photo: a truncated or corrupt file shows up here.
     if (settings.faces) item.faces = await state.pool.detect(item.bytes);
+    await findDamage(item);
     item.status = 'ready';
   } catch (e) {
     item.status = 'error';

@@ -108,11 +108,11 @@ async function restoreOne(it) {
       tile: (win, rgba) => drawTile(win, rgba),
       progress: (p) => showProgress(it, p),
       finishing: () => ($('progress-text').textContent = it.faces?.length || settings.faces ? 'Pasting faces and saving…' : 'Saving…'),
-    }, it.base, skippedFaces(it));
+    }, it.base, skippedFaces(it), it.repair?.mask ?? null);
     const seconds = (performance.now() - t0) / 1000;
     if (it.result) URL.revokeObjectURL(it.result.url);
     const blob = new Blob([res.bytes], { type: res.mime });
-    it.result = { blob, url: URL.createObjectURL(blob), name: res.name, width: res.info.outWidth, height: res.info.outHeight, faces: res.info.faces.length, restored: res.info.faces.length - (res.info.faceFailure?.left ?? 0), scale, format, seconds, deblur, verdict: res.info.deblur, faceEls: null };
+    it.result = { blob, url: URL.createObjectURL(blob), name: res.name, width: res.info.outWidth, height: res.info.outHeight, faces: res.info.faces.length, restored: res.info.faces.length - (res.info.faceFailure?.left ?? 0), scale, format, seconds, deblur, verdict: res.info.deblur, repaired: !!it.repair, faceEls: null };
     it.status = 'done';
     if (!skippedFaces(it)) it.faces = res.info.faces;
     if (res.info.deblurFailure && !deblurFailureSaid) {

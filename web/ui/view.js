@@ -6,6 +6,7 @@ import { settings } from './settings.js';
 import { state } from './state.js';
 import { facesText, renderQueue, updateRestore } from './queue.js';
 import { showResult } from './result.js';
+import { renderRepair } from './repair.js';
 
 const view = { w: 1, h: 1, zoom: 1, fit: true, x: 0, y: 0, divider: 0.5, mode: 'none' };
 
@@ -14,7 +15,7 @@ export function renderItem(reset = false) {
   document.body.dataset.state = it ? it.status : document.body.dataset.engine === 'ready' ? 'ready' : 'starting';
   $('drop').hidden = !!it;
   $('view').hidden = !it;
-  if (!it) return;
+  if (!it) return renderRepair(null);
   $('photo-name').textContent = it.name;
   const info = it.info;
   const out = info && [Math.round(info.width * settings.scale), Math.round(info.height * settings.scale)];
@@ -47,6 +48,7 @@ export function renderItem(reset = false) {
   $('progress-canvas').hidden = !(working || (it === state.lastJobItem && it.status === 'cancelled'));
   $('viewport').classList.toggle('comparing', done);
   drawFaces(it);
+  renderRepair(it);
   if (done) showResult(it);
   if (info) {
     const w = done ? it.result.width : info.width;

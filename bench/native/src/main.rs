@@ -11,6 +11,9 @@
 //! `unblur-bench-native --threads MODEL TILES N... FILE:H:W`
 //!     tiles per second with N threads each running whole tiles on the one shared plan (what
 //!     the CLI does): TILES tiles in all per N, after one warm-up run per thread.
+//! `unblur-bench-native --fill PHOTO MASK REPS`
+//!     the repair stage's fill (`unblur::repair::repair`: the mask widened, Telea's fill) on a
+//!     decoded photo, REPS times, one thread.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
@@ -56,6 +59,7 @@ fn main() {
         eprintln!(
             "usage: unblur-bench-native [--profile] MODEL REPS FILE:H:W...\n       \
              unblur-bench-native --threads MODEL TILES N... FILE:H:W\n       \
+             unblur-bench-native --fill PHOTO MASK REPS\n       \
              unblur-bench-native --gemm   (the f32 GEMM family measured at start-up, as JSON)"
         );
         std::process::exit(2)
@@ -68,6 +72,7 @@ fn main() {
             serde_json::to_string(unblur::engine::gemm_native::choose()).unwrap()
         ),
         Some("--threads") if args.len() >= 6 => threads(&args[2], &args[3], &args[4..]),
+        Some("--fill") if args.len() == 5 => fill(&args[2], &args[3], &args[4]),
         Some(a) if !a.starts_with("--") && args.len() >= 4 => times(&args[1], &args[2], &args[3..]),
         _ => usage(),
     }
@@ -178,4 +183,22 @@ fn threads(model: &str, tiles: &str, rest: &[String]) {
             wall_ms / tiles as f64
         );
     }
+}
+
+fn fill(photo: &str, mask: &str, reps: &str) {
+    let photo = unblur::image_io::decode(&std::fs::read(photo).expect("read photo")).expect("photo");
+    let mask = unblur::Mask::decode(&std::fs::read(mask).expect("read mask")).expect("mask");
+    let reps: usize = reps.parse().expect("REPS");
+    let mut runs = Vec::with_capacity(reps);
+    for _ in 0..reps {
+        let mut rgb = photo.rgb.clone();
+        let t0 = Instant::now();
+        unblur::repair::repair(&mut rgb, &mask).expect("repair");
+        runs.push(ms(t0));
+    }
+    let pixels = photo.width() as f64 * photo.height() as f64;
+    println!(
+        "{}",
+        serde_json::json!({"pixels": pixels, "masked": mask.count(), "runs_ms": runs, "median_ms": median(&mut runs)})
+    );
 }

@@ -12,8 +12,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 use unblur::engine::Network;
 use unblur::face::detect::Detector;
-use unblur::models::{self, Manifest, DEBLUR, DETECTION, FACE_RESTORATION, SUPER_RESOLUTION};
-use unblur::{DeblurMode, Mask, Observer, Options, OutputFormat, Progress, Restorer};
+use unblur::models::{
+    self, Manifest, DAMAGE_DETECTION, DEBLUR, DETECTION, FACE_RESTORATION, SUPER_RESOLUTION,
+};
+use unblur::{DeblurMode, Mask, Observer, Options, OutputFormat, Progress, Repair, Restorer};
 
 #[derive(Parser)]
 #[command(
@@ -61,12 +63,12 @@ enum Command {
         denoise: f32,
         #[arg(long, value_enum, default_value_t = Faces::Auto)]
         faces: Faces,
-        /// Repair scratches, cracks, dust and spots before restoring: "off", or a mask image
-        /// (grayscale, nonzero = damaged) of the photo's size in its upright (EXIF-applied)
-        /// frame; the marked pixels are filled from their surroundings. A photo of another size
-        /// than the mask fails with its own error. ("auto", finding the damage itself, needs a
-        /// detector Unblur does not have yet.)
-        #[arg(long, default_value = "off", value_name = "off|MASK.png")]
+        /// Repair scratches, cracks, dust and spots before restoring: "off"; "auto", Unblur's
+        /// damage detector finds them and they are filled when there are enough to matter; or a
+        /// mask image (grayscale, nonzero = damaged) of the photo's size in its upright
+        /// (EXIF-applied) frame, whose marked pixels are filled from their surroundings. A photo
+        /// of another size than the mask fails with its own error.
+        #[arg(long, default_value = "off", value_name = "off|auto|MASK.png")]
         repair: String,
         /// Deblur the photo (motion blur, focus) before its faces and upscaling, with Unblur's
         /// own network at the photo's resolution: "auto" deblurs when a sample of the photo
@@ -293,7 +295,7 @@ fn run(cli: Cli) -> unblur::Result<bool> {
                 deblur,
             };
             opts.validate()?;
-            let mask = repair_mask(&repair)?;
+            let repair = repair_arg(&repair)?;
             let dir = model_dir(&m.models);
             let manifest = Manifest::load(&dir)?;
             let restorer = load_restorer(
@@ -309,7 +311,13 @@ fn run(cli: Cli) -> unblur::Result<bool> {
                 },
                 opts.faces,
             )?
-            .with_deblur(load_deblur(&dir, &manifest, m.form.as_deref(), deblur)?)?;
+            .with_deblur(load_deblur(&dir, &manifest, m.form.as_deref(), deblur)?)?
+            .with_damage_detector(load_damage_detector(
+                &dir,
+                &manifest,
+                m.form.as_deref(),
+                &repair,
+            )?)?;
             std::fs::create_dir_all(&out).map_err(unblur::Error::io(format!(
                 "cannot create {}",
                 out.display()
@@ -322,15 +330,23 @@ fn run(cli: Cli) -> unblur::Result<bool> {
             for input in &inputs {
                 let started = Instant::now();
                 let target = output_path(&out, input, scale, format);
-                let result =
-                    restore_one(&restorer, input, &target, &originals, mask.as_ref(), &opts);
+                let result = restore_one(
+                    &restorer,
+                    input,
+                    &target,
+                    &originals,
+                    repair.as_repair(),
+                    &opts,
+                );
                 let ms = started.elapsed().as_millis() as u64;
                 match result {
-                    Ok((w, h, n, verdict)) => {
+                    Ok(r) => {
+                        let (w, h, n, verdict, damage) =
+                            (r.width, r.height, r.faces.len(), r.deblur, r.damage);
                         if json {
                             println!(
                                 "{}",
-                                json!({"input": input, "output": target, "width": w, "height": h, "faces": n, "deblur": verdict, "ms": ms})
+                                json!({"input": input, "output": target, "width": w, "height": h, "faces": n, "deblur": verdict, "repair": damage, "ms": ms})
                             );
                         } else {
                             eprintln!(
@@ -339,6 +355,17 @@ fn run(cli: Cli) -> unblur::Result<bool> {
                                 target.display(),
                                 if n == 1 { "" } else { "s" },
                                 ms as f64 / 1000.0
+                            );
+                        }
+                        if let Some(d) = damage {
+                            eprintln!(
+                                "{} {:.2} % of the photo",
+                                if d.repaired {
+                                    "Repaired: damage on"
+                                } else {
+                                    "Not repaired: damage on only"
+                                },
+                                d.coverage * 100.0
                             );
                         }
                         if let Some(v) = verdict.filter(|v| v.applied) {
@@ -360,22 +387,34 @@ fn run(cli: Cli) -> unblur::Result<bool> {
     }
 }
 
-/// `--repair`: off, or the mask read once for every input.
-fn repair_mask(arg: &str) -> unblur::Result<Option<Mask>> {
+/// `--repair`, read once for every input.
+enum RepairArg {
+    Off,
+    Auto,
+    Mask(Mask),
+}
+
+impl RepairArg {
+    fn as_repair(&self) -> Repair<'_> {
+        match self {
+            RepairArg::Off => Repair::Off,
+            RepairArg::Auto => Repair::Auto,
+            RepairArg::Mask(m) => Repair::Mask(m),
+        }
+    }
+}
+
+/// `--repair`: off, auto, or the mask read once for every input.
+fn repair_arg(arg: &str) -> unblur::Result<RepairArg> {
     match arg {
-        "off" => Ok(None),
-        "auto" => Err(unblur::Error::Invalid(
-            "--repair auto needs a damage detector, which Unblur does not have yet; mark the \
-             damage in a mask image (nonzero = damaged, the photo's size) and pass \
-             --repair MASK.png"
-                .into(),
-        )),
+        "off" => Ok(RepairArg::Off),
+        "auto" => Ok(RepairArg::Auto),
         path => {
             let bytes = std::fs::read(path).map_err(unblur::Error::io(format!(
                 "cannot read the repair mask {path}"
             )))?;
             Mask::decode(&bytes)
-                .map(Some)
+                .map(RepairArg::Mask)
                 .map_err(|e| unblur::Error::Invalid(format!("the repair mask {path}: {e}")))
         }
     }
@@ -411,6 +450,28 @@ fn load_deblur(
             return Ok(None);
         }
     };
+    let bytes = models::read(dir, entry.artifact(form)?)?;
+    Ok(Some(Network::from_bytes(&bytes)?))
+}
+
+/// The damage detector for `--repair auto` (none otherwise): the manifest's; a models folder
+/// without one (built before Unblur had it) is an error naming the fix.
+fn load_damage_detector(
+    dir: &Path,
+    manifest: &Manifest,
+    form: Option<&str>,
+    repair: &RepairArg,
+) -> unblur::Result<Option<Network>> {
+    if !matches!(repair, RepairArg::Auto) {
+        return Ok(None);
+    }
+    let entry = manifest.default_for(DAMAGE_DETECTION).map_err(|_| {
+        unblur::Error::Model(format!(
+            "--repair auto needs the damage detector, and the models in {} have none (rebuild \
+             them with `make models`, or pass a mask: --repair MASK.png)",
+            dir.display()
+        ))
+    })?;
     let bytes = models::read(dir, entry.artifact(form)?)?;
     Ok(Some(Network::from_bytes(&bytes)?))
 }
@@ -519,9 +580,9 @@ fn restore_one(
     input: &Path,
     target: &Path,
     originals: &[PathBuf],
-    mask: Option<&Mask>,
+    repair: Repair,
     opts: &Options,
-) -> unblur::Result<(u32, u32, usize, Option<unblur::Verdict>)> {
+) -> unblur::Result<unblur::Restored> {
     let bytes = std::fs::read(input).map_err(unblur::Error::io("cannot read"))?;
     // Never write over an input, whatever the names.
     let clash = |p: &Path| {
@@ -548,7 +609,7 @@ fn restore_one(
         bar
     });
     let observer = Bar(bar);
-    let result = restorer.restore_with(&bytes, mask, opts, &observer);
+    let result = restorer.restore_with(&bytes, repair, opts, &observer);
     if let Some(bar) = observer.0 {
         bar.finish_and_clear();
     }
@@ -561,10 +622,5 @@ fn restore_one(
             let _ = std::fs::remove_file(&tmp);
             unblur::Error::io(format!("cannot write {}", target.display()))(e)
         })?;
-    Ok((
-        restored.width,
-        restored.height,
-        restored.faces.len(),
-        restored.deblur,
-    ))
+    Ok(restored)
 }

@@ -98,6 +98,58 @@ impl Net {
         let photo = image_io::decode(photo).map_err(err)?;
         detect_json(&self.net, &photo)
     }
+
+    /// Finds the damage (scratches, cracks, dust) in a photo's bytes with this damage detector
+    /// (the core's [`unblur::repair::detect`], on a ≤ 1 MP copy): the mask at the upright photo's
+    /// size and whether it is worth repairing.
+    pub fn find_damage(&self, photo: &[u8]) -> Result<Damage, JsError> {
+        unblur::repair::detect::check_model(&self.net).map_err(err)?;
+        let photo = image_io::decode(photo).map_err(err)?;
+        let d = unblur::repair::detect::detect(&self.net, &photo.rgb).map_err(err)?;
+        Ok(Damage {
+            width: d.mask.width(),
+            height: d.mask.height(),
+            coverage: d.coverage,
+            worth: d.worth_repairing(),
+            mask: d
+                .mask
+                .damaged()
+                .iter()
+                .map(|&v| if v { 255 } else { 0 })
+                .collect(),
+        })
+    }
+}
+
+/// What the damage detector found: the mask (one byte a pixel, 255 = damaged, row-major, the
+/// upright photo's size), the share of the photo it covers, and whether that is worth repairing
+/// (the core's one policy). `mask` hands the bytes over once; `free()` it after.
+#[wasm_bindgen]
+pub struct Damage {
+    width: u32,
+    height: u32,
+    coverage: f64,
+    worth: bool,
+    mask: Vec<u8>,
+}
+
+#[wasm_bindgen]
+impl Damage {
+    pub fn width(&self) -> u32 {
+        self.width
+    }
+    pub fn height(&self) -> u32 {
+        self.height
+    }
+    pub fn coverage(&self) -> f64 {
+        self.coverage
+    }
+    pub fn worth(&self) -> bool {
+        self.worth
+    }
+    pub fn mask(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.mask)
+    }
 }
 
 /// A network's output: its shape (NCHW) and its values, planar. `data` hands the values over
@@ -222,6 +274,14 @@ impl Job {
     }
     pub fn out_height(&self) -> u32 {
         self.job.output_size().1
+    }
+
+    /// Repairs the photo where `mask` (one byte a pixel, nonzero = damaged, row-major, the upright
+    /// photo's size) marks damage: before the deblur stage, the faces and the tiles.
+    pub fn repair(&mut self, mask: &[u8]) -> Result<(), JsError> {
+        let (w, h) = (self.job.photo().width(), self.job.photo().height());
+        let mask = unblur::Mask::new(w, h, mask).map_err(err)?;
+        self.job.repair(&mask).map_err(err)
     }
 
     /// Whether the options restore faces (else `detect` finds none and needs no detector).

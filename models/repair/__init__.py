@@ -1,0 +1,1 @@
+"""Unblur's damage detector for old-photo repair (see net.py, damage.py, train.py)."""

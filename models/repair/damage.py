@@ -1,0 +1,156 @@
+"""The damage detector's TRAINING recipe: old-print damage drawn over clean photo patches, with
+the mask of where it was drawn.
+
+A photo patch is first aged (toned to sepia or gray, faded, given film grain and a little blur),
+then damaged, then scanned (noise, JPEG). The damage, none of which `bench/repair_eval.py`'s
+held-out recipe draws (that one draws cubic Béziers, sine-wobbled strokes and round specks):
+
+- cracks: random walks with a drifting heading and branches, 0.5–3 px wide;
+- creases: long, nearly straight strokes across the patch, 1–5 px wide, faint to opaque;
+- lint: short, tightly curling fibres ~1 px wide;
+- dust: small irregular blobs (rotated ellipses 0.5–3 px);
+each light (the paper showing through: 195–255, tinted) or dark (0–70), opacity 0.35–1, its
+edge blurred by σ 0–1.5 px. A quarter of the patches get no damage at all, so that grain, hair,
+grass and fabric are learned as what damage is not. The mask is where the damage's opacity is at
+least `MASK_AT`.
+
+Drawn with Pillow at 4× and box-filtered down (anti-aliased, sub-pixel widths), so that nothing
+here needs OpenCV.
+"""
+from __future__ import annotations
+
+import io
+import math
+
+import numpy as np
+from PIL import Image, ImageDraw
+from scipy.ndimage import gaussian_filter
+
+SS = 4  # supersampling of the drawn layers
+MASK_AT = 0.15
+CLEAN_P = 0.25
+
+
+def _walk(rng, w, h, length, step, start=None, heading=None):
+    """A crack's centre line: a random walk whose heading drifts, and its branch points."""
+    x, y = start if start is not None else rng.uniform([0, 0], [w, h])
+    a = rng.uniform(0, 2 * math.pi) if heading is None else heading
+    pts, branches = [(x, y)], []
+    for _ in range(int(length / step)):
+        a += rng.normal(0, 0.35)
+        x += step * math.cos(a)
+        y += step * math.sin(a)
+        pts.append((x, y))
+        if rng.random() < 0.06:
+            branches.append(((x, y), a + rng.choice([-1, 1]) * rng.uniform(0.4, 1.2)))
+    return pts, branches
+
+
+def _layer(rng, w, h, kind):
+    """One damage element's opacity (h×w float32 in 0..1)."""
+    im = Image.new("L", (w * SS, h * SS), 0)
+    d = ImageDraw.Draw(im)
+
+    def line(pts, width):
+        d.line([(px * SS, py * SS) for px, py in pts], fill=255, width=max(1, round(width * SS)),
+               joint="curve")
+
+    if kind == "crack":
+        pts, branches = _walk(rng, w, h, rng.uniform(30, 2 * max(w, h)), rng.uniform(2, 7))
+        width = rng.uniform(0.5, 3)
+        line(pts, width)
+        for start, heading in branches:
+            sub, _ = _walk(rng, w, h, rng.uniform(8, 60), rng.uniform(2, 5), start, heading)
+            line(sub, width * rng.uniform(0.4, 0.9))
+    elif kind == "crease":
+        a = rng.uniform(0, 2 * math.pi)
+        cx, cy = rng.uniform([0, 0], [w, h])
+        r = max(w, h)
+        p0 = np.array([cx - r * math.cos(a), cy - r * math.sin(a)])
+        p2 = np.array([cx + r * math.cos(a), cy + r * math.sin(a)])
+        p1 = (p0 + p2) / 2 + rng.normal(0, 0.08 * r, 2)
+        t = np.linspace(0, 1, 64)[:, None]
+        pts = (1 - t) ** 2 * p0 + 2 * (1 - t) * t * p1 + t**2 * p2
+        line([tuple(p) for p in pts], rng.uniform(1, 5))
+    elif kind == "lint":
+        x, y = rng.uniform([0, 0], [w, h])
+        a, pts = rng.uniform(0, 2 * math.pi), []
+        curl = rng.uniform(-0.6, 0.6)
+        for _ in range(int(rng.integers(6, 30))):
+            a += curl + rng.normal(0, 0.3)
+            x += 1.5 * math.cos(a)
+            y += 1.5 * math.sin(a)
+            pts.append((x, y))
+        line(pts, rng.uniform(0.6, 1.4))
+    else:  # dust
+        for _ in range(int(rng.integers(3, 30))):
+            x, y = rng.uniform([0, 0], [w, h]) * SS
+            rx, ry = rng.uniform(0.5, 3, 2) * SS
+            d.ellipse([x - rx, y - ry, x + rx, y + ry], fill=255)
+    a = np.asarray(im, np.float32).reshape(h, SS, w, SS).mean(axis=(1, 3)) / 255.0
+    sigma = rng.uniform(0, 1.5)
+    if sigma > 0.3:
+        a = gaussian_filter(a, sigma)
+        a /= max(float(a.max()), 1e-6)
+    return a * rng.uniform(0.35, 1.0)
+
+
+def age(p: np.ndarray, rng) -> np.ndarray:
+    """A clean float32 RGB patch made to look like an old print (before it is damaged)."""
+    r = rng.random()
+    if r < 0.3:
+        g = p @ np.array([0.299, 0.587, 0.114], np.float32)
+        p = np.repeat(g[..., None], 3, axis=2)
+    elif r < 0.6:
+        g = p @ np.array([0.299, 0.587, 0.114], np.float32)
+        tone = np.array([1.0, 0.86, 0.66], np.float32) * rng.uniform(0.9, 1.1, 3).astype(np.float32)
+        p = np.clip(g[..., None] * tone, 0, 1)
+    if rng.random() < 0.6:  # fading: lifted blacks, lowered contrast
+        lo, hi = rng.uniform(0, 0.2), rng.uniform(0.8, 1.0)
+        p = lo + (hi - lo) * p
+    if rng.random() < 0.5:
+        p = gaussian_filter(p, (rng.uniform(0.3, 1.2),) * 2 + (0,))
+    if rng.random() < 0.7:  # film grain, sometimes clumped
+        n = rng.normal(0, rng.uniform(0.005, 0.04), p.shape[:2]).astype(np.float32)
+        if rng.random() < 0.5:
+            n = gaussian_filter(n, rng.uniform(0.5, 1.0)) * 2
+        p = p + n[..., None]
+    return np.clip(p, 0, 1).astype(np.float32)
+
+
+def scan(p: np.ndarray, rng) -> np.ndarray:
+    """Sensor noise and JPEG, as a scanned or photographed print has."""
+    if rng.random() < 0.5:
+        p = p + rng.normal(0, rng.uniform(0.002, 0.015), p.shape).astype(np.float32)
+    p = np.clip(p, 0, 1)
+    if rng.random() < 0.5:
+        buf = io.BytesIO()
+        Image.fromarray(np.round(p * 255).astype(np.uint8)).save(
+            buf, "JPEG", quality=int(rng.integers(60, 96)))
+        p = np.asarray(Image.open(buf), np.float32) / 255.0
+    return p.astype(np.float32)
+
+
+def damage(p: np.ndarray, rng, clean: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(damaged patch, mask): a clean float32 H×W×3 patch in 0..1 aged, damaged and scanned; the
+    mask float32 H×W in {0, 1}."""
+    h, w = p.shape[:2]
+    p = age(p, rng)
+    mask = np.zeros((h, w), bool)
+    if clean is None:
+        clean = rng.random() < CLEAN_P
+    if not clean:
+        kinds = ["crack"] * int(rng.integers(0, 4)) + ["crease"] * int(rng.random() < 0.3) \
+            + ["lint"] * int(rng.integers(0, 4)) + ["dust"] * int(rng.integers(0, 2))
+        if not kinds:
+            kinds = [str(rng.choice(["crack", "crease", "lint", "dust"]))]
+        for kind in kinds:
+            a = _layer(rng, w, h, kind)
+            if rng.random() < 0.65:
+                colour = rng.uniform(195, 255) + rng.uniform(-10, 10, 3)
+            else:
+                colour = rng.uniform(0, 70) + rng.uniform(-8, 8, 3)
+            colour = np.clip(colour, 0, 255).astype(np.float32) / 255.0
+            p = p * (1 - a[..., None]) + colour * a[..., None]
+            mask |= a >= MASK_AT
+    return scan(p, rng), mask.astype(np.float32)

@@ -1,0 +1,238 @@
+//! Finding the damage: Unblur's damage detector (`models/repair`, a small U-Net trained on
+//! synthetic scratches, cracks, creases, fibres and dust drawn over clean photos) run once on a
+//! copy of the photo of at most [`SAMPLE_PIXELS`], its per-pixel logits brought back to the photo's
+//! size and thresholded at [`THRESHOLD`] into a [`Mask`].
+//!
+//! One copy, not tiles: the detector is cheap (~11 GMAC per megapixel) and sees a 1 MP photo in
+//! one piece, so there are no seams to blend; on a larger scan a 1-px scratch is sub-pixel in the
+//! copy and the mask comes back a little wider than the scratch, which the fill tolerates.
+//!
+//! Whether a photo is worth repairing at all is one policy, [`Damage::worth_repairing`], judged on
+//! the detector's confident calls: a clean photo's false alarms (a catchlight, a bright thread)
+//! stay below it, and `auto` then leaves the photo byte-identical to `off`.
+
+use crate::engine::Network;
+use crate::error::{Error, Result};
+use crate::repair::Mask;
+use crate::Rgb16Image;
+
+/// The most pixels the detector's copy of the photo has.
+pub const SAMPLE_PIXELS: usize = 1 << 20;
+
+/// The copy's sides are padded (edges replicated) to a multiple of this (three levels down).
+pub const MULTIPLE: usize = 8;
+
+/// The logit above which a pixel is damage: chosen by `bench/repair_eval.py --calibrate` on
+/// training photos (the best IoU whose false alarms on clean photos stay under 0.25 % on average).
+pub const THRESHOLD: f32 = 2.75;
+
+/// The logit of the detector's confident calls: whether a photo is worth repairing is judged on
+/// these alone (thin real lines — wires, frames, pencils — draw many calls above [`THRESHOLD`] but
+/// few this sure; a crack through the emulsion draws many).
+pub const CONFIDENT: f32 = 6.0;
+
+/// The smallest share of the photo's pixels called damage with confidence ([`CONFIDENT`]) for
+/// `auto` to repair it and for the page to suggest it: chosen by `bench/repair_eval.py
+/// --calibrate` above the confident calls on the calibration's clean photos.
+pub const WORTH_REPAIRING: f64 = 0.0012;
+
+/// Where the detector runs: the copy's size and its padded input shape.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Plan {
+    width: usize,
+    height: usize,
+    copy_w: usize,
+    copy_h: usize,
+}
+
+/// What the detector found.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Damage {
+    pub mask: Mask,
+    /// The share of the photo's pixels marked damaged (0…1).
+    pub coverage: f64,
+    /// The share called damage with confidence ([`CONFIDENT`]): what decides.
+    pub confident: f64,
+}
+
+/// What `auto` found and did, for the front ends to report.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub struct Report {
+    /// The share of the photo's pixels found damaged (0…1).
+    pub coverage: f64,
+    /// Whether the photo was repaired ([`Damage::worth_repairing`]).
+    pub repaired: bool,
+}
+
+impl Damage {
+    pub fn report(&self) -> Report {
+        Report {
+            coverage: self.coverage,
+            repaired: self.worth_repairing(),
+        }
+    }
+
+    /// The one policy of when found damage is repaired unasked (`auto`) or offered (the page).
+    pub fn worth_repairing(&self) -> bool {
+        self.confident >= WORTH_REPAIRING
+    }
+}
+
+impl Plan {
+    /// The plan for a `width`×`height` photo: the copy keeps the aspect ratio, at most
+    /// [`SAMPLE_PIXELS`], never larger than the photo.
+    pub fn new(width: u32, height: u32) -> Plan {
+        let (w, h) = (width.max(1) as usize, height.max(1) as usize);
+        let s = ((SAMPLE_PIXELS as f64) / (w * h) as f64).sqrt().min(1.0);
+        Plan {
+            width: w,
+            height: h,
+            copy_w: ((w as f64 * s).round() as usize).max(1),
+            copy_h: ((h as f64 * s).round() as usize).max(1),
+        }
+    }
+
+    /// The detector's input shape, `[1, 3, H, W]`, padded to [`MULTIPLE`].
+    pub fn shape(&self) -> [usize; 4] {
+        [
+            1,
+            3,
+            self.copy_h.next_multiple_of(MULTIPLE),
+            self.copy_w.next_multiple_of(MULTIPLE),
+        ]
+    }
+
+    /// The detector's input: the photo resized (Lanczos) to the copy, planar RGB in 0…1, padded
+    /// by replicating the last row and column.
+    pub fn input(&self, photo: &Rgb16Image) -> Vec<f32> {
+        let copy;
+        let src = if (self.copy_w, self.copy_h) == (self.width, self.height) {
+            photo
+        } else {
+            copy = crate::resample::rgb16(photo, self.copy_w as u32, self.copy_h as u32);
+            &copy
+        };
+        let [_, _, ph, pw] = self.shape();
+        let mut out = vec![0f32; 3 * ph * pw];
+        for y in 0..ph {
+            for x in 0..pw {
+                let p = src.get_pixel(x.min(self.copy_w - 1) as u32, y.min(self.copy_h - 1) as u32);
+                for c in 0..3 {
+                    out[c * ph * pw + y * pw + x] = p.0[c] as f32 / 65535.0;
+                }
+            }
+        }
+        out
+    }
+
+    /// The mask from the detector's output (`[1, 1, H, W]` logits, the input's shape): the copy's
+    /// logits sampled bilinearly at each photo pixel's centre, damaged where above 0.
+    pub fn damage(&self, shape: &[usize], logits: &[f32]) -> Result<Damage> {
+        let [_, _, ph, pw] = self.shape();
+        if shape != [1, 1, ph, pw] || logits.len() != ph * pw {
+            return Err(Error::Model(format!(
+                "the damage detector gave {shape:?} for a {}×{} input; a damage detector gives \
+                 one logit a pixel, [1, 1, {ph}, {pw}]",
+                pw, ph
+            )));
+        }
+        let (sx, sy) = (
+            self.copy_w as f32 / self.width as f32,
+            self.copy_h as f32 / self.height as f32,
+        );
+        let at = |x: usize, y: usize| logits[y * pw + x];
+        let mut values = Vec::with_capacity(self.width * self.height);
+        let mut confident = 0usize;
+        for y in 0..self.height {
+            let fy = ((y as f32 + 0.5) * sy - 0.5).clamp(0.0, (self.copy_h - 1) as f32);
+            let (y0, ay) = (fy.floor() as usize, fy.fract());
+            let y1 = (y0 + 1).min(self.copy_h - 1);
+            for x in 0..self.width {
+                let fx = ((x as f32 + 0.5) * sx - 0.5).clamp(0.0, (self.copy_w - 1) as f32);
+                let (x0, ax) = (fx.floor() as usize, fx.fract());
+                let x1 = (x0 + 1).min(self.copy_w - 1);
+                let top = at(x0, y0) * (1.0 - ax) + at(x1, y0) * ax;
+                let bottom = at(x0, y1) * (1.0 - ax) + at(x1, y1) * ax;
+                let logit = top * (1.0 - ay) + bottom * ay;
+                values.push(u8::from(logit > THRESHOLD));
+                confident += usize::from(logit > CONFIDENT);
+            }
+        }
+        let mask = Mask::new(self.width as u32, self.height as u32, &values)?;
+        let pixels = (self.width * self.height) as f64;
+        Ok(Damage {
+            coverage: mask.count() as f64 / pixels,
+            confident: confident as f64 / pixels,
+            mask,
+        })
+    }
+}
+
+/// A damage detector takes one RGB image of any size and gives one logit a pixel.
+pub fn check_model(net: &Network) -> Result<()> {
+    let dims = net.input_shape();
+    if dims.len() != 4 || dims[0].is_some_and(|n| n != 1) || dims[1] != Some(3) {
+        return Err(Error::Model(format!(
+            "a damage detector takes an RGB image of any size (input 1×3×H×W); this one takes \
+             {}: it is not a damage detector",
+            crate::pipeline::shape_text(&dims)
+        )));
+    }
+    Ok(())
+}
+
+/// Runs `net` on the photo in one piece and returns what it found.
+pub fn detect(net: &Network, photo: &Rgb16Image) -> Result<Damage> {
+    let plan = Plan::new(photo.width(), photo.height());
+    let mut out = net.run(&plan.shape(), plan.input(photo))?;
+    let (shape, logits) = out.swap_remove(0);
+    plan.damage(&shape, &logits)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_copy_keeps_the_aspect_and_at_most_a_megapixel() {
+        let p = Plan::new(4000, 3000);
+        assert!(p.copy_w * p.copy_h <= SAMPLE_PIXELS + 4000);
+        assert!(((p.copy_w as f64 / p.copy_h as f64) - 4.0 / 3.0).abs() < 0.01);
+        assert_eq!(p.shape()[2] % MULTIPLE, 0);
+        let small = Plan::new(301, 17);
+        assert_eq!((small.copy_w, small.copy_h), (301, 17));
+        assert_eq!(small.shape(), [1, 3, 24, 304]);
+    }
+
+    #[test]
+    fn logits_come_back_at_the_photo_size_where_positive() {
+        // a 16×8 photo at its own size: the mask is exactly where the logits are positive
+        let p = Plan::new(13, 7);
+        let [_, _, ph, pw] = p.shape();
+        let mut logits = vec![-5.0f32; ph * pw];
+        logits[3 * pw + 4] = CONFIDENT + 1.0;
+        let d = p.damage(&[1, 1, ph, pw], &logits).unwrap();
+        assert_eq!(d.mask.count(), 1);
+        assert!(d.mask.damaged()[3 * 13 + 4]);
+        assert!((d.coverage - 1.0 / 91.0).abs() < 1e-9 && d.confident == d.coverage);
+        assert!(d.worth_repairing());
+        assert!(p.damage(&[1, 3, ph, pw], &logits).is_err());
+    }
+
+    #[test]
+    fn a_downscaled_copy_marks_the_matching_region_of_the_photo() {
+        let p = Plan::new(2048, 1024); // the copy is 1448×724
+        let [_, _, ph, pw] = p.shape();
+        let mut logits = vec![-5.0f32; ph * pw];
+        for y in 0..p.copy_h {
+            for x in p.copy_w / 2..p.copy_w {
+                logits[y * pw + x] = (THRESHOLD + CONFIDENT) / 2.0;
+            }
+        }
+        let d = p.damage(&[1, 1, ph, pw], &logits).unwrap();
+        assert!((d.coverage - 0.5).abs() < 0.002, "{}", d.coverage);
+        assert!(!d.mask.damaged()[1022] && d.mask.damaged()[1026]);
+        // marked, but none of it confidently: not worth a repair
+        assert!(d.confident == 0.0 && !d.worth_repairing());
+    }
+}

@@ -1,0 +1,79 @@
+"""Unblur's damage detector's tooling (models/repair): the training recipe draws what its mask
+says, the net keeps the photo's size within its budget, the ONNX export matches torch, the
+training script runs and resumes on the CPU, and the evaluation's held-out recipe is not the
+training one. Fast: a few steps, small crops."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+
+from conftest import MODELS  # noqa: F401  (puts models/ on sys.path)
+
+from repair import damage
+
+
+def test_damage_is_drawn_where_the_mask_says():
+    rng = np.random.default_rng(3)
+    flat = np.full((96, 128, 3), 0.5, np.float32)
+    for kind in ("crack", "crease", "lint", "dust"):
+        layers = [damage._layer(rng, 128, 96, kind) for _ in range(3)]
+        assert all(a.shape == (96, 128) and a.min() >= 0 and a.max() <= 1 for a in layers)
+        # (a crease near an edge can bend out of the crop: then its layer, and its mask, are empty)
+        assert any((a >= damage.MASK_AT).any() for a in layers), kind
+    hits = 0
+    for seed in range(6):
+        x, m = damage.damage(flat, np.random.default_rng(seed), clean=False)
+        assert x.shape == flat.shape and m.shape == flat.shape[:2] and m.any()
+        # the damage is light or dark against the grey: inside the mask the photo moved more
+        moved = np.abs(x - x.mean((0, 1))).max(2)
+        hits += moved[m > 0].mean() > moved[m == 0].mean() + 0.05
+    assert hits >= 5
+    x, m = damage.damage(flat, np.random.default_rng(9), clean=True)
+    assert not m.any()
+
+
+def test_net_keeps_the_size_within_its_budget():
+    import torch
+    from repair.net import DetectNet, gmac_per_mp
+    net = DetectNet()
+    assert sum(p.numel() for p in net.parameters()) <= 250_000
+    assert gmac_per_mp(net) <= 15  # under 1 s per megapixel in wasm on one worker at ~15 GMAC/s
+    with torch.no_grad():
+        y = net(torch.rand(1, 3, 40, 72))
+    assert y.shape == (1, 1, 40, 72)
+    assert float(torch.sigmoid(y).mean()) < 0.1  # starts by calling nothing damage
+
+
+def test_onnx_export_matches_torch(tmp_path):
+    import onnx
+    from deblur.export import TOLERANCE, check, export, op_types
+    from repair.net import DetectNet
+    import torch
+    torch.manual_seed(1)
+    net = DetectNet().eval()
+    out = tmp_path / "repair.onnx"
+    export(net, out, producer="test")
+    assert check(net, out, 64, 96) <= TOLERANCE
+    assert check(net, out, 40, 32, seed=1) <= TOLERANCE  # dynamic H, W
+    assert set(op_types(out)) <= {"Conv", "Relu", "Add", "DepthToSpace"}
+    m = onnx.load(str(out))
+    assert [i.name for i in m.graph.input] == ["input"] and [o.name for o in m.graph.output] == ["output"]
+
+
+def test_training_runs_and_resumes_on_the_cpu(tmp_path):
+    train = str(MODELS / "repair" / "train.py")
+    common = ["--minutes", "5", "--photos", "2", "--batch", "2", "--crop-min", "64", "--crop-max", "64",
+              "--log-every", "1", "--threads", "1", "--run-dir", str(tmp_path)]
+    for steps in (1, 2):
+        r = subprocess.run([sys.executable, train, *common, "--steps", str(steps), "--resume"],
+                           capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stderr[-2000:]
+    assert (tmp_path / "ckpt.pt").is_file()
+    log = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert [e["step"] for e in log if e.get("event") == "resume"] == [1]
+    assert log[-1]["event"] == "done" and log[-1]["step"] == 2
+    assert any(e.get("event") == "val" and "iou" in e for e in log)
+
