@@ -3,7 +3,7 @@
 // repair it?"); the found mask is corrected with the brush and the eraser (scripted pointer
 // events) and one undo; the photo restored with it is downloaded, changed where the mask is, and
 // the same as the CLI's with that mask within a level. A clean photo gets no suggestion, "Mark
-// damage" paints a mask from nothing, and "Don't repair" leaves the photo unrepaired.
+// damage" opens the mask to paint on, and "Don't repair" leaves the photo unrepaired.
 //
 //   node tests/e2e/repair.mjs        UNBLUR_SITE=dir  CHROMIUM=path  E2E_ONLY=name,name
 //
