@@ -79,7 +79,7 @@ class Detector:
         self.sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
 
     def __call__(self, rgb):
-        return self.logits(rgb) > self.threshold
+        return mask_at(self.logits(rgb), self.threshold)
 
     def logits(self, rgb):
         h, w, _ = rgb.shape
@@ -101,11 +101,20 @@ def core_const(name):
     """A constant of `src/repair/detect.rs` (THRESHOLD, CONFIDENT, WORTH_REPAIRING)."""
     import re
     src = (ROOT / "src/repair/detect.rs").read_text()
-    return float(re.search(rf"pub const {name}: f(?:32|64) = ([-0-9.]+);", src).group(1))
+    return float(re.search(rf"pub const {name}: (?:f32|f64|usize) = ([-0-9.]+);", src).group(1))
 
 
 def core_threshold():
     return core_const("THRESHOLD")
+
+
+def mask_at(logits, threshold):
+    """The core's mask from the logits: above the threshold, widened by its WIDEN (a square)."""
+    widen = int(core_const("WIDEN"))
+    m = (logits > threshold).astype(np.uint8)
+    if widen:
+        m = cv2.dilate(m, np.ones((2 * widen + 1, 2 * widen + 1), np.uint8))
+    return m.astype(bool)
 
 
 def calibrate(detect, n, seed, crop):
@@ -131,9 +140,9 @@ def calibrate(detect, n, seed, crop):
         pairs.append((detect.logits(clean), detect.logits(damaged), mask))
     rows = []
     for t in np.arange(-1.0, 4.01, 0.25):
-        alarms = [float((c > t).mean()) for c, _, _ in pairs]
-        ious = [detection(d > t, m)["iou"] for _, d, m in pairs]
-        found = [float((d > t).mean()) for _, d, _ in pairs]
+        alarms = [float(mask_at(c, t).mean()) for c, _, _ in pairs]
+        ious = [detection(mask_at(d, t), m)["iou"] for _, d, m in pairs]
+        found = [float(mask_at(d, t).mean()) for _, d, _ in pairs]
         rows.append({"threshold": float(t), "iou": float(np.mean(ious)), "alarm_max": max(alarms),
                      "alarm_mean": float(np.mean(alarms)), "alarm_p90": float(np.percentile(alarms, 90)),
                      "found_min": min(found)})

@@ -24,7 +24,13 @@ pub const MULTIPLE: usize = 8;
 
 /// The logit above which a pixel is damage: chosen by `bench/repair_eval.py --calibrate` on
 /// training photos (the best IoU whose false alarms on clean photos stay under 0.25 % on average).
-pub const THRESHOLD: f32 = 2.75;
+pub const THRESHOLD: f32 = 4.0;
+
+/// How far the detector's mask is widened (a square) before it is shown and filled, besides the
+/// fill's own [`crate::repair::DILATE`]: its calls hug a crack's bright core, and the soft fringe
+/// they leave shows as a ghost of the crack after the fill (looked at on the cracked dev print:
+/// gone at one pixel more, smeared wider at two).
+pub const WIDEN: usize = 1;
 
 /// The logit of the detector's confident calls: whether a photo is worth repairing is judged on
 /// these alone (thin real lines — wires, frames, pencils — draw many calls above [`THRESHOLD`] but
@@ -34,7 +40,7 @@ pub const CONFIDENT: f32 = 6.0;
 /// The smallest share of the photo's pixels called damage with confidence ([`CONFIDENT`]) for
 /// `auto` to repair it and for the page to suggest it: chosen by `bench/repair_eval.py
 /// --calibrate` above the confident calls on the calibration's clean photos.
-pub const WORTH_REPAIRING: f64 = 0.0012;
+pub const WORTH_REPAIRING: f64 = 0.0015;
 
 /// Where the detector runs: the copy's size and its padded input shape.
 #[derive(Clone, Debug, PartialEq)]
@@ -49,7 +55,7 @@ pub struct Plan {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Damage {
     pub mask: Mask,
-    /// The share of the photo's pixels marked damaged (0…1).
+    /// The share of the photo's pixels marked damaged (0…1), the mask widened by [`WIDEN`].
     pub coverage: f64,
     /// The share called damage with confidence ([`CONFIDENT`]): what decides.
     pub confident: f64,
@@ -158,7 +164,7 @@ impl Plan {
                 confident += usize::from(logit > CONFIDENT);
             }
         }
-        let mask = Mask::new(self.width as u32, self.height as u32, &values)?;
+        let mask = Mask::new(self.width as u32, self.height as u32, &values)?.dilated(WIDEN);
         let pixels = (self.width * self.height) as f64;
         Ok(Damage {
             coverage: mask.count() as f64 / pixels,
@@ -212,9 +218,11 @@ mod tests {
         let mut logits = vec![-5.0f32; ph * pw];
         logits[3 * pw + 4] = CONFIDENT + 1.0;
         let d = p.damage(&[1, 1, ph, pw], &logits).unwrap();
-        assert_eq!(d.mask.count(), 1);
-        assert!(d.mask.damaged()[3 * 13 + 4]);
-        assert!((d.coverage - 1.0 / 91.0).abs() < 1e-9 && d.confident == d.coverage);
+        // the one pixel, widened by WIDEN (a 3×3 square)
+        assert_eq!(d.mask.count(), 9);
+        assert!(d.mask.damaged()[3 * 13 + 4] && d.mask.damaged()[2 * 13 + 3]);
+        assert!(!d.mask.damaged()[13 + 4]);
+        assert!((d.coverage - 9.0 / 91.0).abs() < 1e-9 && (d.confident - 1.0 / 91.0).abs() < 1e-9);
         assert!(d.worth_repairing());
         assert!(p.damage(&[1, 3, ph, pw], &logits).is_err());
     }
@@ -231,7 +239,7 @@ mod tests {
         }
         let d = p.damage(&[1, 1, ph, pw], &logits).unwrap();
         assert!((d.coverage - 0.5).abs() < 0.002, "{}", d.coverage);
-        assert!(!d.mask.damaged()[1022] && d.mask.damaged()[1026]);
+        assert!(!d.mask.damaged()[1021] && d.mask.damaged()[1025]);
         // marked, but none of it confidently: not worth a repair
         assert!(d.confident == 0.0 && !d.worth_repairing());
     }
