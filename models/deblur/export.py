@@ -107,11 +107,17 @@ def main(argv=None) -> int:
     else:
         net = load_checkpoint(args.ckpt)
     export(net, args.out)
-    diff = check(net, args.out)
-    print(f"ops: {' '.join(op_types(args.out))}")
-    print(f"net: {describe(net)}")
+    return report(net, args.out, describe(net))
+
+
+def report(net: torch.nn.Module, out: Path, what) -> int:
+    """Checks an exported file against torch and prints its ops, the net, the difference, its
+    size and sha256; 1 if the difference is above TOLERANCE (models/repair/export.py too)."""
+    diff = check(net, out)
+    print(f"ops: {' '.join(op_types(out))}")
+    print(f"net: {what}")
     print(f"onnxruntime vs torch on 64x96: max |diff| = {diff:.2e}")
-    print(f"wrote {args.out}: {args.out.stat().st_size} bytes, sha256 {sha256(args.out)}")
+    print(f"wrote {out}: {out.stat().st_size} bytes, sha256 {sha256(out)}")
     if diff > TOLERANCE:
         print(f"FAIL: difference above {TOLERANCE}", file=sys.stderr)
         return 1

@@ -76,23 +76,29 @@ def save(path: Path, obj) -> None:
     tmp.replace(path)
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def run_args(ap: argparse.ArgumentParser, run_dir: Path, lr: float, val_minutes: float) -> None:
+    """The options every CPU training run here takes (this one and models/repair/train.py): the
+    time budget and resuming, the batches, the schedule's base, checkpoints and logs, test hooks."""
     ap.add_argument("--minutes", type=float, required=True, help="the whole run's wall budget")
     ap.add_argument("--resume", action="store_true")
-    ap.add_argument("--run-dir", type=Path, default=data.WORK / "run")
+    ap.add_argument("--run-dir", type=Path, default=run_dir)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--crop-min", type=int, default=128)
     ap.add_argument("--crop-max", type=int, default=192)
-    ap.add_argument("--lr", type=float, default=1e-3)
-    ap.add_argument("--fft-weight", type=float, default=0.05)
+    ap.add_argument("--lr", type=float, default=lr)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--ckpt-minutes", type=float, default=5)
-    ap.add_argument("--val-minutes", type=float, default=10)
+    ap.add_argument("--val-minutes", type=float, default=val_minutes)
     ap.add_argument("--log-every", type=int, default=50)
     ap.add_argument("--steps", type=int, default=0, help="stop after this many steps (tests)")
     ap.add_argument("--photos", type=int, default=0, help="use only the first N training photos (tests)")
     ap.add_argument("--seed", type=int, default=0)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    run_args(ap, data.WORK / "run", lr=1e-3, val_minutes=10)
+    ap.add_argument("--fft-weight", type=float, default=0.05)
     args = ap.parse_args(argv)
 
     torch.set_num_threads(args.threads)

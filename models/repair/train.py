@@ -26,7 +26,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from deblur import data  # noqa: E402
-from deblur.train import lr_at, save  # noqa: E402
+from deblur.train import lr_at, run_args, save  # noqa: E402
 from repair import damage  # noqa: E402
 from repair.net import DetectNet, gmac_per_mp  # noqa: E402
 
@@ -79,21 +79,8 @@ def loss_fn(logits, m, pos_weight: float):
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--minutes", type=float, required=True, help="the whole run's wall budget")
-    ap.add_argument("--resume", action="store_true")
-    ap.add_argument("--run-dir", type=Path, default=WORK / "run")
-    ap.add_argument("--batch", type=int, default=8)
-    ap.add_argument("--crop-min", type=int, default=128)
-    ap.add_argument("--crop-max", type=int, default=192)
-    ap.add_argument("--lr", type=float, default=2e-3)
+    run_args(ap, WORK / "run", lr=2e-3, val_minutes=5)
     ap.add_argument("--pos-weight", type=float, default=3.0)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--ckpt-minutes", type=float, default=5)
-    ap.add_argument("--val-minutes", type=float, default=5)
-    ap.add_argument("--log-every", type=int, default=50)
-    ap.add_argument("--steps", type=int, default=0, help="stop after this many steps (tests)")
-    ap.add_argument("--photos", type=int, default=0, help="use only the first N training photos (tests)")
-    ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)

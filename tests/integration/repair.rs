@@ -27,6 +27,17 @@ fn scratch(size: (u32, u32), at: (u32, u32, u32, u32), width: f64) -> Mask {
     Mask::new(size.0, size.1, &v).unwrap()
 }
 
+/// The pixels either mask marks.
+fn union(a: &Mask, b: &Mask) -> Mask {
+    let v: Vec<u8> = a
+        .damaged()
+        .iter()
+        .zip(b.damaged())
+        .map(|(&x, &y)| (x || y) as u8)
+        .collect();
+    Mask::new(a.width(), a.height(), &v).unwrap()
+}
+
 /// The photo with the mask's pixels painted a scratch's near-white.
 fn damage(clean: &RgbImage, mask: &Mask) -> RgbImage {
     let mut out = clean.clone();
@@ -137,15 +148,10 @@ fn a_scratch_on_a_smooth_region_of_a_real_photo_is_filled_well() {
 fn scratches_across_a_whole_real_photo_are_filled() {
     let clean = load(&dev("codeformer/whole_imgs/00.jpg")).to_rgb8();
     let (w, h) = clean.dimensions();
-    let a = scratch((w, h), (0, 0, w, h), 2.0);
-    let b = scratch((w, h), (w / 3, h / 4, w / 2, h / 2), 4.0);
-    let v: Vec<u8> = a
-        .damaged()
-        .iter()
-        .zip(b.damaged())
-        .map(|(&x, &y)| (x || y) as u8)
-        .collect();
-    let mask = Mask::new(w, h, &v).unwrap();
+    let mask = union(
+        &scratch((w, h), (0, 0, w, h), 2.0),
+        &scratch((w, h), (w / 3, h / 4, w / 2, h / 2), 4.0),
+    );
     let damaged = damage(&clean, &mask);
     let fixed = repaired(&png(&damaged), &mask);
     let before = psnr_in(&damaged, &clean, mask.damaged());
@@ -290,15 +296,10 @@ fn the_cli_repairs_with_a_mask_and_changes_the_photo_only_near_it() {
 fn scratched_print() -> (RgbImage, Mask, RgbImage) {
     let clean = load(&dev("old-photos/old_b.png")).to_rgb8();
     let (w, h) = clean.dimensions();
-    let a = scratch((w, h), (0, 0, w, h), 3.0);
-    let b = scratch((w, h), (w / 3, h / 4, w / 2, h / 2), 2.0);
-    let v: Vec<u8> = a
-        .damaged()
-        .iter()
-        .zip(b.damaged())
-        .map(|(&x, &y)| (x || y) as u8)
-        .collect();
-    let truth = Mask::new(w, h, &v).unwrap();
+    let truth = union(
+        &scratch((w, h), (0, 0, w, h), 3.0),
+        &scratch((w, h), (w / 3, h / 4, w / 2, h / 2), 2.0),
+    );
     let damaged = damage(&clean, &truth);
     (clean, truth, damaged)
 }
