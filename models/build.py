@@ -376,7 +376,7 @@ def built_entry(entry: dict, arts: dict | None, metrics: dict | None, ship: str 
     for form in FORMS:
         a = dict(arts[form])
         if metrics and form in metrics:
-            a.update({k: v for k, v in metrics[form].items() if k in ("psnr_db", "psnr_min_db", "iou", "count_mismatch")})
+            a.update({k: v for k, v in metrics[form].items() if k in ("psnr_db", "psnr_min_db", "iou", "count_mismatch", "agree", "mask_iou")})
         out[form] = a
     e["artifacts"] = out
     return e
@@ -399,6 +399,7 @@ def report_rows(built: dict) -> list[dict]:
             rows.append({"model": e["id"], "form": form, "bytes": a["bytes"],
                          "psnr_db": a.get("psnr_db"), "psnr_min_db": a.get("psnr_min_db"),
                          "iou": a.get("iou"), "count_mismatch": a.get("count_mismatch"),
+                         "agree": a.get("agree"), "mask_iou": a.get("mask_iou"),
                          "metric": metric_text(a), "shipped": e.get("ship") == form})
     return rows
 

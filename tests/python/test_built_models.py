@@ -72,6 +72,8 @@ def test_report_measures_every_quantized_form(report, built, model_id):
         assert r["bytes"] == m["artifacts"][form]["bytes"]
         if m["task"] == "face-detection":
             assert r["iou"] is not None and r["count_mismatch"] is not None
+        elif m["task"] == "damage-detection":
+            assert r["agree"] is not None and r["mask_iou"] is not None
         else:
             assert r["psnr_db"] is not None
         assert r["shipped"] == (m["ship"] == form)
@@ -95,6 +97,9 @@ def test_shipped_form_meets_fidelity_bar(report, built, model_id):
     if m["task"] == "face-detection":
         assert r["iou"] >= fidelity.IOU_BAR, f"{model_id} {m['ship']}: IoU {r['iou']}"
         assert r["count_mismatch"] == 0, f"{model_id} {m['ship']}: {r['count_mismatch']} faces differ"
+    elif m["task"] == "damage-detection":
+        assert r["agree"] >= fidelity.MASK_AGREE_BAR and r["mask_iou"] >= fidelity.MASK_IOU_BAR, \
+            f"{model_id} {m['ship']}: masks agree {r['agree']}, IoU {r['mask_iou']}"
     else:
         assert r["psnr_db"] >= fidelity.PSNR_BAR_DB, f"{model_id} {m['ship']}: {r['psnr_db']} dB"
 
