@@ -43,6 +43,7 @@ export class Pool {
     this.coord = null;
     this.job = null;
     this.nets = {}; // slot → { key, a, b, t } what the runners should hold
+    this.coordNets = {}; // slot → { key, bytes } what the coordinator should hold
   }
 
   async start() {
@@ -72,7 +73,6 @@ export class Pool {
   heal() {
     if (this.coord?.dead) {
       this.coord = this.spawn('coordinator');
-      this.detectorKey = null;
     }
     this.runners = this.runners.map((r, i) => (r.dead ? this.spawn(`runner-${i}`) : r));
   }
@@ -80,31 +80,29 @@ export class Pool {
   // --- networks ---
 
   /** The face detector, in the coordinating worker. */
-  async setDetector(key, bytes) {
-    this.detector = { key, bytes };
-    await this.ensureDetector();
-  }
-
-  async ensureDetector() {
-    const c = this.coord;
-    if (!this.detector || c.nets.detect === this.detector.key) return;
-    await c.ready;
-    await c.call({ type: 'net', slot: 'detect', key: this.detector.key, a: this.detector.bytes });
-    c.nets.detect = this.detector.key;
+  setDetector(key, bytes) {
+    return this.setCoordNet('detect', key, bytes);
   }
 
   /** The damage detector (old-photo repair), in the coordinating worker beside the face detector. */
-  async setDamageDetector(key, bytes) {
-    this.damageDetector = { key, bytes };
-    await this.ensureDamageDetector();
+  setDamageDetector(key, bytes) {
+    return this.setCoordNet('repair', key, bytes);
   }
 
-  async ensureDamageDetector() {
+  /** A network the coordinating worker itself runs (`slot` 'detect' or 'repair'), kept here so a
+   *  fresh coordinator (after heal) loads it again when next needed. */
+  async setCoordNet(slot, key, bytes) {
+    this.coordNets[slot] = { key, bytes };
+    await this.ensureCoordNet(slot);
+  }
+
+  async ensureCoordNet(slot) {
     const c = this.coord;
-    if (!this.damageDetector || c.nets.repair === this.damageDetector.key) return;
+    const want = this.coordNets[slot];
+    if (!want || c.nets[slot] === want.key) return;
     await c.ready;
-    await c.call({ type: 'net', slot: 'repair', key: this.damageDetector.key, a: this.damageDetector.bytes });
-    c.nets.repair = this.damageDetector.key;
+    await c.call({ type: 'net', slot, key: want.key, a: want.bytes });
+    c.nets[slot] = want.key;
   }
 
   /**
@@ -149,7 +147,7 @@ export class Pool {
   }
 
   async detect(bytes) {
-    await this.ensureDetector();
+    await this.ensureCoordNet('detect');
     return (await this.coord.call({ type: 'detect', bytes })).faces;
   }
 
@@ -158,9 +156,9 @@ export class Pool {
    * detector: `{width, height, coverage, worth, mask}` (see protocol.js `damage`).
    */
   async findDamage(bytes) {
-    if (!this.damageDetector) return null;
+    if (!this.coordNets.repair) return null;
     this.heal();
-    await this.ensureDamageDetector();
+    await this.ensureCoordNet('repair');
     const { width, height, coverage, worth, mask } = await this.coord.call({ type: 'damage', bytes });
     return { width, height, coverage, worth, mask: new Uint8Array(mask) };
   }
@@ -187,7 +185,7 @@ export class Pool {
     };
     try {
       this.heal();
-      await this.ensureDetector();
+      await this.ensureCoordNet('detect');
       // Load the networks everywhere at once; the first one tells the scales.
       const faceModel = !!this.nets.face;
       const heavy = faceModel && this.nets.face.heavy;
