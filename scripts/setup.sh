@@ -37,6 +37,10 @@ fi
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules ]; then npm ci --no-audit --no-fund; fi
 if [ "$what" = test ]; then
   command -v chromium >/dev/null || { $SUDO apt-get update -q && $SUDO apt-get install -y -q chromium; }
+  # The GPU engine's tests (src/engine/gpu) need a Vulkan device: where no Vulkan driver (ICD) is
+  # installed at all, Mesa's lavapipe, a software one (slow, but the tests' shapes are small).
+  compgen -G '/usr/share/vulkan/icd.d/*.json' >/dev/null || compgen -G '/etc/vulkan/icd.d/*.json' >/dev/null \
+    || { $SUDO apt-get update -q && $SUDO apt-get install -y -q mesa-vulkan-drivers; }
 fi
 
 [ -z "$bindgen" ] || wait "$bindgen"

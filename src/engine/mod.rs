@@ -7,7 +7,14 @@
 //!   convolution before the first plan.
 //! - `gemm_wasm` (wasm32 with SIMD128): Unblur's 4×8 wasm GEMM kernel in tract's kernel registry.
 //! - `gemm_check` (the wasm `bench` build): every wasm kernel against a plain reference.
+//! - [`gpu`] (feature `gpu`, native): the same networks on wgpu compute shaders, lowered from
+//!   tract's decluttered model; a network it cannot lower runs on [`Network`].
 
+// Empty without the `gpu` feature. Its items test `feature = "gpu"` inside it, under this
+// allowance, because web/core-relaxed compiles this same source as a package of its own that has
+// no such feature (and lints its wasm build with -D warnings).
+#[allow(unexpected_cfgs)]
+pub mod gpu;
 pub mod network;
 
 pub use network::{Network, OpTime};

@@ -196,6 +196,12 @@ impl Network {
         Ok(v)
     }
 
+    /// tract's decluttered model of this network (see [`decluttered`]): what the GPU engine
+    /// lowers (`engine::gpu`).
+    pub fn decluttered(&self, dims: &[Option<usize>]) -> Result<TypedModel> {
+        Ok(decluttered(&self.proto, dims)?)
+    }
+
     /// Output names, in order.
     pub fn output_names(&self) -> Vec<String> {
         self.proto
@@ -236,15 +242,29 @@ impl Network {
 
 /// tract's optimised, runnable plan of `proto` for one input shape.
 pub(crate) fn optimized_plan(proto: &pb::ModelProto, shape: &[usize]) -> TractResult<Plan> {
-    let mut model = tract_onnx::onnx()
-        .model_for_proto_model(proto)?
-        .with_input_fact(0, f32::fact(shape).into())?
-        .into_typed()?
-        .into_decluttered()?;
+    let dims: Vec<Option<usize>> = shape.iter().map(|&d| Some(d)).collect();
+    let mut model = decluttered(proto, &dims)?;
     natural_constants(&mut model)?;
     // Decluttered already: only codegen is left (`into_optimized` would declutter again).
     model.optimize()?;
     model.into_runnable()
+}
+
+/// tract's decluttered model of `proto` (before code generation: every weight a constant), for
+/// an f32 input of these dimensions; `None` is a symbolic axis (`d0`, `d1`, … by position), so
+/// that one graph serves every tile size.
+fn decluttered(proto: &pb::ModelProto, dims: &[Option<usize>]) -> TractResult<TypedModel> {
+    let mut model = tract_onnx::onnx().model_for_proto_model(proto)?;
+    let shape: TVec<TDim> = dims
+        .iter()
+        .enumerate()
+        .map(|(i, d)| match d {
+            Some(d) => d.to_dim(),
+            None => model.symbols.sym(&format!("d{i}")).to_dim(),
+        })
+        .collect();
+    model = model.with_input_fact(0, f32::fact(shape).into())?;
+    model.into_typed()?.into_decluttered()
 }
 
 /// Gives every constant of a decluttered model natural (row-major) strides. tract broadcasts a
