@@ -378,11 +378,7 @@ impl GpuNetwork {
                 }
                 let (hi, wi, ho, wo) = (xs[2], xs[3], ys[2], ys[3]);
                 let cob = c.co.div_ceil(CONV_OC);
-                let (act, alpha) = match c.act {
-                    Act::None => (0, 0.0),
-                    Act::PRelu(_) => (1, 0.0),
-                    Act::Leaky(a) => (2, a),
-                };
+                let (act, alpha) = c.act.code();
                 let per_row = (wo * c.co * c.ci * c.kernel[0] * c.kernel[1]).max(1) as u64;
                 let rows = ((CONV_BUDGET / per_row) as usize / CONV_WG * CONV_WG).max(CONV_WG);
                 let pipeline = self.kernels.conv(c.kernel, c.stride);
@@ -463,14 +459,13 @@ impl GpuNetwork {
             }
             Step::Act { x, y, act } => {
                 let shape = &shapes[*x];
-                let (op, inner, count, alpha) = match act {
-                    Act::PRelu(s) if s.len() > 1 => {
-                        (4, shape[2..].iter().product::<usize>(), s.len(), 0.0)
-                    }
-                    Act::PRelu(_) => (4, 1, 1, 0.0),
-                    Act::Leaky(a) => (5, 1, 1, *a),
-                    Act::None => (1, 1, 1, 0.0),
+                // eltwise.wgsl's activations are its ops from 16 on, in conv.wgsl's order.
+                let (code, alpha) = act.code();
+                let (inner, count) = match act {
+                    Act::PRelu(s) if s.len() > 1 => (shape[2..].iter().product::<usize>(), s.len()),
+                    _ => (1, 1),
                 };
+                let op = 16 + code;
                 let n = numel(*y) as u32;
                 let (x, y) = (buf(*x), buf(*y));
                 self.linear(
@@ -662,6 +657,8 @@ fn binop(op: BinOp) -> u32 {
         BinOp::Mul => 1,
         BinOp::Sub => 2,
         BinOp::Div => 3,
+        BinOp::Max => 4,
+        BinOp::Min => 5,
     }
 }
 

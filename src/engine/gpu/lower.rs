@@ -40,6 +40,24 @@ pub enum Act {
     /// One slope per channel (axis 1), or one for all.
     PRelu(Vec<f32>),
     Leaky(f32),
+    Sigmoid,
+    /// `x·sigmoid(x)`.
+    Silu,
+    Tanh,
+}
+
+impl Act {
+    /// The activation's code in conv.wgsl and eltwise.wgsl, and its parameter.
+    pub fn code(&self) -> (u32, f32) {
+        match self {
+            Act::None => (0, 0.0),
+            Act::PRelu(_) => (1, 0.0),
+            Act::Leaky(a) => (2, *a),
+            Act::Sigmoid => (3, 0.0),
+            Act::Silu => (4, 0.0),
+            Act::Tanh => (5, 0.0),
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,6 +66,8 @@ pub enum BinOp {
     Mul,
     Sub,
     Div,
+    Max,
+    Min,
 }
 
 /// A 2-D convolution, NCHW, groups of 1, dilation 1; weights OIHW, one bias per output channel.
@@ -390,7 +410,13 @@ impl Lowering<'_> {
             if let Some(lr) = ew.0.downcast_ref::<ops::nn::LeakyRelu>() {
                 return self.act(node, Act::Leaky(lr.alpha));
             }
-            return Err(unsupported(node, format!("element-wise {}", ew.0.name())));
+            let act = match &*ew.0.name() {
+                "Sigmoid" => Act::Sigmoid,
+                "Silu" => Act::Silu,
+                "Tanh" => Act::Tanh,
+                other => return Err(unsupported(node, format!("element-wise {other}"))),
+            };
+            return self.act(node, act);
         }
         if let Some(bin) = op.downcast_ref::<ops::binary::TypedBinOp>() {
             let bop = match bin.0.name() {
@@ -398,6 +424,8 @@ impl Lowering<'_> {
                 "Mul" => BinOp::Mul,
                 "Sub" => BinOp::Sub,
                 "Div" => BinOp::Div,
+                "Max" => BinOp::Max,
+                "Min" => BinOp::Min,
                 other => return Err(unsupported(node, format!("binary {other}"))),
             };
             return self.binary(node, bop);
@@ -705,8 +733,9 @@ impl Lowering<'_> {
         };
         let values = floats(c)?;
         // A per-channel Add or Mul after a convolution: folded into its bias and weights.
-        let commutes = matches!(op, BinOp::Add | BinOp::Mul) || !const_first;
-        if commutes && matches!(axis, None | Some(1)) {
+        let foldable = matches!(op, BinOp::Add | BinOp::Mul)
+            || (!const_first && matches!(op, BinOp::Sub | BinOp::Div));
+        if foldable && matches!(axis, None | Some(1)) {
             if let Some(s) = self.fusable_conv(node, a) {
                 let Step::Conv(conv) = &mut self.g.steps[s] else {
                     unreachable!()
@@ -717,6 +746,7 @@ impl Lowering<'_> {
                     match op {
                         BinOp::Add => conv.bias[o] += v,
                         BinOp::Sub => conv.bias[o] -= v,
+                        BinOp::Max | BinOp::Min => unreachable!(),
                         BinOp::Mul | BinOp::Div => {
                             let f = if op == BinOp::Mul { v } else { 1.0 / v };
                             conv.bias[o] *= f;

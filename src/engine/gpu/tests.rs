@@ -202,6 +202,27 @@ fn elementwise() {
     check("element-wise", model, &[&[1, 5, 7, 9], &[1, 3, 1, 300]]);
 }
 
+/// Sigmoid, tanh, SiLU (tract fuses `x·sigmoid(x)` into one operator), ReLU (a `Max` with 0),
+/// on their own and in a convolution's epilogue.
+#[test]
+fn activations() {
+    let model = |shape: &[usize]| {
+        let mut rng = Rng(11);
+        let mut g = graph();
+        let a = g.op("Sigmoid", &["input"], vec![]);
+        let b = g.mul(&a, "input");
+        let c = g.op("Tanh", &[&b], vec![]);
+        let d = g.op("Relu", &[&c], vec![]);
+        let e = conv(&mut g, &mut rng, &d, shape[1], 9, [3, 1, 1]);
+        let f = g.op("Sigmoid", &[&e], vec![]);
+        let h = conv(&mut g, &mut rng, &f, 9, 4, [3, 1, 1]);
+        let s = g.op("Sigmoid", &[&h], vec![]);
+        let y = g.mul(&h, &s);
+        g.finish(&y, shape, "test").unwrap()
+    };
+    check("activations", model, &[&[1, 3, 9, 14]]);
+}
+
 #[test]
 fn concat() {
     let model = |shape: &[usize]| {
@@ -310,10 +331,10 @@ fn pad() {
 fn unsupported_op_is_an_error() {
     let Some(dev) = device() else { return };
     let mut g = graph();
-    let y = g.op("Sigmoid", &["input"], vec![]);
+    let y = g.op("Erf", &["input"], vec![]);
     let net = Network::from_model(g.finish(&y, &[1, 3, 4, 4], "test").unwrap()).unwrap();
     match GpuNetwork::new(&net, dev) {
-        Err(GpuError::Unsupported { op, .. }) => assert!(op.contains("Sigmoid"), "{op}"),
+        Err(GpuError::Unsupported { op, .. }) => assert!(op.contains("Erf"), "{op}"),
         other => panic!("expected an unsupported op, got {other:?}"),
     }
 }

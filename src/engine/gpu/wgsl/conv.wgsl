@@ -2,7 +2,7 @@
 // output pixels of one row for 8 output channels (two vec4 accumulators per pixel), so that one
 // input value read feeds 8 multiply-adds and one weight read (a vec4 of 4 channels) feeds PX.
 // The input row segment under the kernel is read once per (channel, kernel row) into `win`.
-// Bias and activation (PReLU per channel, LeakyReLU) run in the epilogue.
+// Bias and activation (PReLU per channel, LeakyReLU, sigmoid, SiLU, tanh) run in the epilogue.
 // Kernel size and stride are pipeline constants, so that the loops over them unroll.
 
 override KH: u32 = 3u;
@@ -25,14 +25,17 @@ struct Params {
 @group(0) @binding(3) var<storage, read> e: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 
+// The activations, by code (lower.rs's `Act::code`): 0 none, 1 PReLU, 2 LeakyReLU, 3 sigmoid,
+// 4 SiLU, 5 tanh.
 fn activate(v: vec4<f32>, slope: vec4<f32>) -> vec4<f32> {
-    if (p.act == 1u) {
-        return select(v, v * slope, v < vec4<f32>(0.0));
+    switch p.act {
+        case 1u: { return select(v, v * slope, v < vec4<f32>(0.0)); }
+        case 2u: { return select(v, v * p.alpha, v < vec4<f32>(0.0)); }
+        case 3u: { return 1.0 / (1.0 + exp(-v)); }
+        case 4u: { return v / (1.0 + exp(-v)); }
+        case 5u: { return tanh(v); }
+        default: { return v; }
     }
-    if (p.act == 2u) {
-        return select(v, v * p.alpha, v < vec4<f32>(0.0));
-    }
-    return v;
 }
 
 @compute @workgroup_size(8, 8, 1)

@@ -1,5 +1,6 @@
 // Element-wise: a binary operation of two tensors of one shape, or of a tensor and a constant
-// broadcast along one axis (`b[(i / inner) % count]`; a scalar is count 1), or an activation.
+// broadcast along one axis (`b[(i / inner) % count]`; a scalar is count 1), or an activation
+// (PReLU, LeakyReLU, sigmoid, SiLU, tanh).
 
 struct Params {
     n: u32, start: u32, op: u32, mode: u32,
@@ -35,10 +36,15 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         case 1u: { r = u * v; }
         case 2u: { r = u - v; }
         case 3u: { r = u / v; }
-        // PReLU: `b` holds the slopes.
-        case 4u: { r = select(u, u * v, u < 0.0); }
-        // LeakyReLU.
-        default: { r = select(u, u * p.alpha, u < 0.0); }
+        case 4u: { r = max(u, v); }
+        case 5u: { r = min(u, v); }
+        // Activations, 16 + conv.wgsl's code; PReLU's slopes are `b`.
+        case 17u: { r = select(u, u * v, u < 0.0); }
+        case 18u: { r = select(u, u * p.alpha, u < 0.0); }
+        case 19u: { r = 1.0 / (1.0 + exp(-u)); }
+        case 20u: { r = u / (1.0 + exp(-u)); }
+        case 21u: { r = tanh(u); }
+        default: { r = u; }
     }
     y[i] = r;
 }

@@ -1,0 +1,226 @@
+//! The GPU engine (feature `gpu`) against tract on the real networks, on crops of real dev
+//! photos: PSNR between the two engines' outputs of at least 50 dB, for each network the GPU
+//! engine covers; a network it does not cover must be refused with a typed error (so that it
+//! runs on the CPU by rule), never crash.
+//!
+//! Crops are small (a software adapter runs these on CI). They run on any adapter, lavapipe
+//! included (`scripts/setup.sh test` installs it where there is no Vulkan driver), and skip,
+//! saying so, only where there is no adapter at all.
+#![cfg(feature = "gpu")]
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use unblur::engine::gpu::{GpuChoice, GpuDevice, GpuError, GpuNetwork};
+use unblur::engine::Network;
+use unblur::models::{self, Manifest};
+
+const MIN_PSNR_DB: f64 = 50.0;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The built models (`make models`, part of `make test`).
+fn model_dir() -> PathBuf {
+    let dir = std::env::var_os("UNBLUR_MODELS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("models/build"));
+    assert!(
+        dir.join("manifest.json").exists(),
+        "no built models in {}: run `make models`",
+        dir.display()
+    );
+    dir
+}
+
+fn network(id: &str) -> Network {
+    let dir = model_dir();
+    let manifest = Manifest::load(&dir).unwrap();
+    let entry = manifest.get(id).unwrap();
+    Network::from_bytes(&models::read(&dir, entry.artifact(Some("fp32")).unwrap()).unwrap())
+        .unwrap()
+}
+
+fn device() -> Option<&'static GpuDevice> {
+    static D: OnceLock<Option<GpuDevice>> = OnceLock::new();
+    D.get_or_init(|| match GpuDevice::new(GpuChoice::On) {
+        Ok(d) => {
+            eprintln!("GPU network tests on {}", d.describe());
+            Some(d)
+        }
+        Err(GpuError::NoAdapter(why)) => {
+            eprintln!(
+                "SKIPPED: the GPU network tests need an adapter, and there is none ({why}); \
+                 on Debian, `apt-get install mesa-vulkan-drivers` gives a software one"
+            );
+            None
+        }
+        Err(e) => panic!("{e}"),
+    })
+    .as_ref()
+}
+
+/// A `size`² crop of a dev photo at (x, y), NCHW RGB in 0…1.
+fn crop(rel: &str, x: u32, y: u32, size: u32) -> Vec<f32> {
+    let path = root().join("../shared/data/dev").join(rel);
+    assert!(path.exists(), "missing dev photo {}", path.display());
+    let img = image::open(Path::new(&path)).unwrap().to_rgb8();
+    let c = image::imageops::crop_imm(&img, x, y, size, size).to_image();
+    let plane = (size * size) as usize;
+    let mut out = vec![0f32; 3 * plane];
+    for (i, p) in c.pixels().enumerate() {
+        for ch in 0..3 {
+            out[ch * plane + i] = p[ch] as f32 / 255.0;
+        }
+    }
+    out
+}
+
+/// PSNR of `a` against `b`, both on a range of `peak`.
+fn psnr(a: &[f32], b: &[f32], peak: f64) -> f64 {
+    assert_eq!(a.len(), b.len());
+    let mse = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| (*x as f64 - *y as f64).powi(2))
+        .sum::<f64>()
+        / a.len() as f64;
+    if mse == 0.0 {
+        return f64::INFINITY;
+    }
+    10.0 * (peak * peak / mse).log10()
+}
+
+/// Both engines on one input: asserts the shapes agree and the PSNR is at least 50 dB.
+fn compare(what: &str, net: &Network, shape: &[usize], input: Vec<f32>, peak: f64) {
+    let Some(dev) = device() else { return };
+    let t = Instant::now();
+    let (cs, cpu) = net.run(shape, input.clone()).unwrap().remove(0);
+    let cpu_ms = t.elapsed().as_millis();
+    let gpu = GpuNetwork::new(net, dev).unwrap_or_else(|e| panic!("{what}: {e}"));
+    let t = Instant::now();
+    let (gs, out) = gpu.run(shape, input).unwrap().remove(0);
+    let gpu_ms = t.elapsed().as_millis();
+    assert_eq!(gs, cs, "{what}: output shape");
+    let db = psnr(&out, &cpu, peak);
+    eprintln!(
+        "{what} {shape:?}: {db:.1} dB GPU vs tract (tract {cpu_ms} ms, GPU {gpu_ms} ms with its plan, on {})",
+        dev.describe()
+    );
+    assert!(db >= MIN_PSNR_DB, "{what}: {db:.2} dB < {MIN_PSNR_DB} dB");
+}
+
+#[test]
+fn realesr_general_x4v3() {
+    let input = crop("old-photos/old_a.png", 120, 80, 64);
+    compare(
+        "realesr-general-x4v3",
+        &network("realesr-general-x4v3"),
+        &[1, 3, 64, 64],
+        input,
+        1.0,
+    );
+}
+
+/// The CLI's default: the two Real-ESRGAN networks' weights mixed half and half (the denoise
+/// slider), a different set of weights for the same graph.
+#[test]
+fn realesr_denoise_blend() {
+    let dir = model_dir();
+    let manifest = Manifest::load(&dir).unwrap();
+    let read = |id: &str| {
+        models::read(
+            &dir,
+            manifest.get(id).unwrap().artifact(Some("fp32")).unwrap(),
+        )
+        .unwrap()
+    };
+    let net = Network::interpolated(
+        &read("realesr-general-x4v3"),
+        &read("realesr-general-wdn-x4v3"),
+        0.5,
+    )
+    .unwrap();
+    let input = crop("old-photos/old_c.png", 40, 40, 40);
+    compare(
+        "realesr-general-x4v3 denoise 0.5",
+        &net,
+        &[1, 3, 40, 40],
+        input,
+        1.0,
+    );
+}
+
+#[test]
+fn lsdir_compact() {
+    let input = crop("old-photos/old_b.png", 64, 64, 48);
+    compare(
+        "4xLSDIRCompactC3",
+        &network("4xLSDIRCompactC3"),
+        &[1, 3, 48, 48],
+        input,
+        1.0,
+    );
+}
+
+#[test]
+fn nomos_span() {
+    let input = crop("old-photos/old_d.png", 64, 64, 48);
+    compare(
+        "2xNomosUni SPAN",
+        &network("2xNomosUni_span_multijpg_ldl"),
+        &[1, 3, 48, 48],
+        input,
+        1.0,
+    );
+}
+
+/// Unblur's own face model, on a real face crop brought to its 256² input in −1…1.
+#[test]
+fn unblur_face() {
+    let path = root().join("../shared/data/dev/gfpgan/cropped_faces");
+    let first = std::fs::read_dir(&path)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "png" || e == "jpg"))
+        .min()
+        .expect("a dev face");
+    let img = image::open(&first).unwrap().to_rgb8();
+    let img = image::imageops::resize(&img, 256, 256, image::imageops::FilterType::Triangle);
+    let plane = 256 * 256;
+    let mut input = vec![0f32; 3 * plane];
+    for (i, p) in img.pixels().enumerate() {
+        for ch in 0..3 {
+            input[ch * plane + i] = p[ch] as f32 / 127.5 - 1.0;
+        }
+    }
+    compare(
+        "unblur-face",
+        &network("unblur-face"),
+        &[1, 3, 256, 256],
+        input,
+        2.0,
+    );
+}
+
+/// The other networks of the manifest: each either runs on the GPU engine and agrees with tract,
+/// or is refused with a typed "unsupported" error (it then runs on the CPU by rule).
+#[test]
+fn other_networks_by_rule() {
+    let Some(dev) = device() else { return };
+    for (id, size) in [("unblur-deblur", 40), ("unblur-repair", 40), ("yunet", 0)] {
+        let net = network(id);
+        match GpuNetwork::new(&net, dev) {
+            Ok(_) if size > 0 => {
+                let input = crop("old-photos/old_e.png", 30, 30, size);
+                let s = size as usize;
+                compare(id, &net, &[1, 3, s, s], input, 1.0);
+            }
+            Ok(_) => eprintln!("{id}: lowered"),
+            Err(e @ GpuError::Unsupported { .. }) => eprintln!("{id}: on the CPU by rule ({e})"),
+            Err(e) => panic!("{id}: {e}"),
+        }
+    }
+}
