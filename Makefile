@@ -83,10 +83,13 @@ face-data:
 FACE_MINUTES ?= 150
 train-face:
 	nice -n 19 $(PY) models/face/train512.py --minutes $(FACE_MINUTES) --resume --threads 2
-# Score the committed model against bicubic, the SR fallback and v4 (the model it replaced) on the
-# held-out faces (and NIQE on the real dev faces); the table goes to the README and the model card.
+# Score the newest committed 512² candidate (FACE_MODEL) with its L1-only checkpoint (FACE_L1,
+# the control rows' base), and v5 (the shipped 256² model), against bicubic, the SR fallback and the
+# tuned unsharp-mask / grain controls, on FFHQ val/ at both reference levels and on the real dev
+# faces; issue 29's tiers checked per model (models/face/evaluate.py). Needs `make face-data`.
+FACE_MODEL ?= $(shell ls -v models/unblur-face/candidates/unblur-face-512-step*.fp16.pt 2>/dev/null | tail -1)
+FACE_L1 ?= $(wildcard models/unblur-face/candidates/unblur-face-512-l1.fp16.pt)
 eval-face:
-	$(PY) models/face/evaluate.py --model models/unblur-face/unblur-face-s.onnx --name unblur-face \
-		--model models/unblur-face/candidates/unblur-face-v4.onnx --name v4 \
-		--json models/unblur-face/eval.json --grid-docs docs/face-grid.jpg \
-		--report README.md --report models/unblur-face/MODEL_CARD.md --threads 2
+	$(PY) models/face/evaluate.py --model $(FACE_MODEL) --name unblur-face-512 $(if $(FACE_L1),--l1-model $(FACE_L1)) \
+		--model models/unblur-face/unblur-face-s.onnx --name v5 \
+		--json models/unblur-face/candidates/eval512.json --grid-docs docs/face-grid-512.jpg --threads 2

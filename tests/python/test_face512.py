@@ -132,3 +132,53 @@ def test_network_exports_256_in_512_out_and_onnxruntime_agrees(tmp_path):
             assert a.s != b"pytorch_half_pixel", "tract and the product's converter use half_pixel"
     assert check_onnx(net, path) < 1e-3
     assert net.macs() <= 20e9 and sum(p.numel() for p in net.parameters()) * 2 <= 2e6
+
+
+def test_controls_sharpen_and_grain_as_tuned_and_keep_within_the_psnr_cost():
+    from face import controls
+    flat = np.full((64, 64, 3), 0.5, np.float32)
+    assert np.allclose(controls.usm(flat, 1.0, 2.0), flat), "an unsharp mask leaves a flat image alone"
+    g = controls.grain(flat, 4, 0.0, seed=1)
+    assert abs(float((g - flat)[..., 0].std()) * 255 - 4) < 0.3 and np.array_equal(g[..., 0], g[..., 2])
+    rng = np.random.default_rng(0)
+    truths = [np.clip(rng.random((96, 96, 3)).astype(np.float32), 0, 1) for _ in range(2)]
+    blurred = [controls.usm(t, 1.5, -0.9) for t in truths]  # a negative amount blurs
+    masks = [np.ones((96, 96), bool)] * 2
+
+    def psnr(o, t, m):
+        return 10 * np.log10(1 / max(float(((o - t) ** 2)[m].mean()), 1e-12))
+
+    t = controls.tune(blurred, truths, masks, [0, 1], "grain", psnr, lambda o: float(-o.std()))
+    assert t["setting"] is not None and t["psnr"] >= t["base_psnr"] - controls.PSNR_COST
+    # The fake "NIQE" falls with every level of grain: the strongest setting within the cost wins.
+    within = [r for r in t["grid"] if r["psnr"] >= t["base_psnr"] - controls.PSNR_COST]
+    assert t["niqe"] == min(r["niqe"] for r in within)
+
+
+def test_evaluation_scores_val_faces_with_controls_and_tiers(tiny512, tmp_path):
+    import torch
+    from face.net512 import FaceNet512, fp16_state
+    torch.manual_seed(0)
+    gen = tmp_path / "gen.fp16.pt"
+    torch.save(fp16_state(FaceNet512()), gen)
+    out = tmp_path / "eval"
+    r = run([MODELS / "face" / "evaluate.py", "--faces", tiny512, "--model", gen, "--name", "m",
+             "--l1-model", gen, "--limit", "1", "--select-n", "1", "--out", out, "--threads", "2"], timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    ev = json.loads((out / "eval.json").read_text())
+    names = {"bicubic", "sr-fallback", "m", "l1-only", "sr-fallback+usm", "sr-fallback+grain",
+             "l1-only+usm", "l1-only+grain"}
+    for lv in ("x4", "x8"):
+        assert set(ev["levels"][lv]) == names
+        for name, row in ev["levels"][lv].items():
+            assert 10 < row["psnr512"] < 60 and set(row["periods"]) == {"2", "4", "8", "16", "32"}, (name, row)
+        # An enlargement of the degraded face has less fine detail in its centre than the photo.
+        assert ev["levels"][lv]["bicubic"]["lapvar_x_gt"] < 0.8, ev["levels"][lv]["bicubic"]
+        for base in ("sr-fallback", "l1-only"):
+            for kind in ("usm", "grain"):
+                c = ev["controls"][f"{base}+{kind}|{lv}"]
+                assert c["psnr"] >= c["base_psnr"] - 1.0, c
+        assert set(ev["tiers"]["m"][lv]) == {"tier1", "tier2", "tier1_pass", "tier2_pass"}
+    assert ev["levels"]["x4"]["bicubic"]["psnr512"] > ev["levels"]["x8"]["bicubic"]["psnr512"]
+    assert set(ev["dev_niqe"]) == names | {"input"}
+    assert (out / "grid_val_x8.png").is_file() and (out / "grid_dev.png").is_file()
