@@ -10,6 +10,7 @@ use std::borrow::Borrow;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::deblur::{self, DeblurMode, Verdict};
+use crate::engine::gpu::Accelerator;
 use crate::engine::Network;
 use crate::error::{Error, Result};
 use crate::face::detect::Detector;
@@ -445,10 +446,12 @@ impl RestoreJob {
         Ok(self.tile_job()?.preview_rgba8(x, y, w, h))
     }
 
-    /// Runs every tile through `net` on `threads` threads (one on wasm32), in this process.
+    /// Runs every tile through `net` on `threads` threads (one on wasm32), in this process; on
+    /// the GPU instead while `gpu` is active.
     pub fn upscale_with(
         &mut self,
         net: &Network,
+        gpu: &Accelerator,
         threads: usize,
         obs: &dyn crate::Observer,
         on_tile: &mut dyn FnMut(usize, usize),
@@ -456,7 +459,7 @@ impl RestoreJob {
         self.check_deblurred()?;
         self.begin();
         let tiles = self.tiles.as_mut().ok_or_else(finished)?;
-        upscale::run_tiles(tiles, &self.photo.rgb, net, threads, obs, on_tile)
+        upscale::run_tiles(tiles, &self.photo.rgb, net, gpu, threads, obs, on_tile)
     }
 
     // --- the end ---

@@ -4,6 +4,7 @@
 use std::cell::Cell;
 
 use crate::deblur::{DeblurMode, Verdict};
+use crate::engine::gpu::{Accelerator, GpuMode};
 use crate::engine::Network;
 use crate::error::{Error, Result};
 use crate::face::detect::Detector;
@@ -83,6 +84,9 @@ pub enum Repair<'a> {
 pub struct Restorer {
     pub sr: Network,
     pub sr_scale: usize,
+    /// The SR network on a GPU ([`Restorer::with_gpu`]; off by default): its tiles run there,
+    /// and on the CPU (`sr`) whenever the GPU cannot.
+    pub sr_gpu: Accelerator,
     pub detector: Option<Detector>,
     /// A face restoration model and its input side.
     pub face_model: Option<(Network, usize)>,
@@ -128,11 +132,20 @@ impl Restorer {
         Ok(Restorer {
             sr,
             sr_scale,
+            sr_gpu: Accelerator::off(),
             detector,
             face_model,
             deblur: None,
             damage_detector: None,
         })
+    }
+
+    /// With the SR network's tiles on a GPU as `mode` asks (`auto`: a hardware GPU where there
+    /// is one). Never fails: where the GPU cannot take the network, the CPU runs it and
+    /// `sr_gpu.take_note()` says why.
+    pub fn with_gpu(mut self, mode: GpuMode) -> Self {
+        self.sr_gpu = Accelerator::new(&self.sr, mode);
+        self
     }
 
     /// With a damage detector: one RGB input of any size (a multiple of 8), one logit a pixel.
@@ -198,7 +211,7 @@ impl Restorer {
             })
         };
         let threads = upscale::worker_threads(opts.threads, job.tile_count());
-        job.upscale_with(&self.sr, threads, obs, &mut on_tile)?;
+        job.upscale_with(&self.sr, &self.sr_gpu, threads, obs, &mut on_tile)?;
         let net = match &self.face_model {
             Some((net, _)) => net,
             None => &self.sr,

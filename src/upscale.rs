@@ -7,6 +7,7 @@
 
 use crate::Rgb16Image;
 
+use crate::engine::gpu::Accelerator;
 use crate::engine::Network;
 use crate::error::{Error, Result};
 use crate::image_io::MAX_OUTPUT_PIXELS;
@@ -303,12 +304,14 @@ pub fn worker_threads(requested: usize, tiles: usize) -> usize {
 
 /// Runs every tile of `job` through `net` and blends it in, on `threads` threads natively
 /// ([`crate::workers`]; the blend is a sum of non-negative integers, so the bytes are the same
-/// whatever the order), in order on one otherwise. Progress after each tile; stops between tiles
-/// when cancelled.
+/// whatever the order), in order on one otherwise. While `gpu` is active the tiles run there,
+/// one at a time (it is one device; CPU threads would only wait for it). Progress after each
+/// tile; stops between tiles when cancelled.
 pub fn run_tiles(
     job: &mut TileJob,
     photo: &Rgb16Image,
     net: &Network,
+    gpu: &Accelerator,
     threads: usize,
     observer: &dyn Observer,
     on_tile: &mut dyn FnMut(usize, usize),
@@ -316,10 +319,15 @@ pub fn run_tiles(
     let shape = job.input_shape();
     let n = job.count();
     let windows: Vec<[usize; 4]> = (0..n).map(|i| job.rect(i).input).collect();
-    // Plan once, before the threads start, so that they do not all build it.
-    net.plan(&shape)?;
+    let threads = if gpu.active() {
+        1
+    } else {
+        // Plan once, before the threads start, so that they do not all build it.
+        net.plan(&shape)?;
+        threads
+    };
     let work = |i: usize| -> Result<Vec<f32>> {
-        net.run(&shape, window_input(photo, windows[i]))?
+        gpu.run(net, &shape, window_input(photo, windows[i]))?
             .into_iter()
             .next()
             .map(|(_, data)| data)

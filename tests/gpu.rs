@@ -12,9 +12,10 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Instant;
 
-use unblur::engine::gpu::{GpuChoice, GpuDevice, GpuError, GpuNetwork};
+use unblur::engine::gpu::{Accelerator, GpuChoice, GpuDevice, GpuError, GpuMode, GpuNetwork};
 use unblur::engine::Network;
 use unblur::models::{self, Manifest};
+use unblur::{DeblurMode, Options, Restorer};
 
 const MIN_PSNR_DB: f64 = 50.0;
 
@@ -222,5 +223,119 @@ fn other_networks_by_rule() {
             Err(e @ GpuError::Unsupported { .. }) => eprintln!("{id}: on the CPU by rule ({e})"),
             Err(e) => panic!("{id}: {e}"),
         }
+    }
+}
+
+/// `auto` never takes a software adapter: on a machine whose only adapters are software ones
+/// (lavapipe on CI), it finds none and the CPU runs, silently; `on` takes one.
+#[test]
+fn auto_never_takes_a_software_adapter() {
+    let Some(dev) = device() else { return };
+    let net = network("4xLSDIRCompactC3");
+    match GpuDevice::new(GpuChoice::Auto) {
+        Ok(hw) => assert!(!hw.is_software(), "auto took {}", hw.describe()),
+        Err(GpuError::NoAdapter(why)) => {
+            assert!(
+                dev.is_software(),
+                "auto found no adapter beside {}",
+                dev.describe()
+            );
+            eprintln!("auto: {why}");
+            let a = Accelerator::new(&net, GpuMode::Auto);
+            assert!(!a.active() && a.take_note().is_none());
+        }
+        Err(e) => panic!("{e}"),
+    }
+    let on = Accelerator::new(&net, GpuMode::On);
+    assert!(on.active(), "{:?}", on.take_note());
+    assert!(Accelerator::new(&net, GpuMode::Off).device().is_none());
+}
+
+/// A network the GPU engine cannot lower runs on the CPU by rule, with one note saying why.
+#[test]
+fn unsupported_network_runs_on_the_cpu_with_one_note() {
+    if device().is_none() {
+        return;
+    }
+    let net = network("unblur-deblur");
+    let a = Accelerator::new(&net, GpuMode::On);
+    assert!(!a.active());
+    let note = a.take_note().expect("a note");
+    assert!(note.contains("unsupported op"), "{note}");
+    assert!(a.take_note().is_none());
+    let shape = [1, 3, 16, 16];
+    let input = crop("old-photos/old_a.png", 0, 0, 16);
+    let via = a.run(&net, &shape, input.clone()).unwrap();
+    assert_eq!(via, net.run(&shape, input).unwrap());
+}
+
+/// The restoration with the SR tiles on the GPU (`--gpu on`) against the CPU's, on a small
+/// crop of a dev photo in several tiles.
+#[test]
+fn restoration_with_gpu_tiles() {
+    if device().is_none() {
+        return;
+    }
+    let path = root().join("../shared/data/dev/old-photos/old_a.png");
+    let img = image::open(&path).unwrap().crop_imm(100, 120, 56, 44);
+    let mut png = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut png, image::ImageFormat::Png).unwrap();
+    let opts = Options {
+        faces: false,
+        deblur: DeblurMode::Off,
+        tile: 32,
+        overlap: 8,
+        ..Options::default()
+    };
+    let restore = |mode: GpuMode| {
+        let restorer = Restorer::new(network("realesr-general-x4v3"), None, None)
+            .unwrap()
+            .with_gpu(mode);
+        assert_eq!(restorer.sr_gpu.active(), mode == GpuMode::On);
+        let t = Instant::now();
+        let r = restorer
+            .restore(png.get_ref(), &opts, &unblur::Silent)
+            .unwrap();
+        assert!(restorer.sr_gpu.take_note().is_none());
+        let ms = t.elapsed().as_millis();
+        (image::load_from_memory(&r.bytes).unwrap().to_rgb8(), ms)
+    };
+    let ((cpu, cpu_ms), (gpu, gpu_ms)) = (restore(GpuMode::Off), restore(GpuMode::On));
+    assert_eq!(cpu.dimensions(), gpu.dimensions());
+    let f = |i: &image::RgbImage| i.as_raw().iter().map(|&v| v as f32).collect::<Vec<_>>();
+    let db = psnr(&f(&gpu), &f(&cpu), 255.0);
+    eprintln!(
+        "restoration 56×44 ×2: {db:.1} dB GPU tiles vs CPU (CPU {cpu_ms} ms, GPU {gpu_ms} ms)"
+    );
+    assert!(db >= MIN_PSNR_DB, "{db:.2} dB");
+}
+
+/// Not part of `make test`: the SR network's time per tile size on this machine's adapter and
+/// on tract, the plans built first (`cargo test --release --test gpu -- --ignored --nocapture`).
+#[test]
+#[ignore]
+fn sr_tile_times() {
+    let Some(dev) = device() else { return };
+    let net = network("realesr-general-x4v3");
+    let gpu = GpuNetwork::new(&net, dev).unwrap();
+    for side in [64usize, 128, 256] {
+        let shape = [1, 3, side, side];
+        let input = vec![0.5f32; 3 * side * side];
+        net.run(&shape, input.clone()).unwrap();
+        gpu.run(&shape, input.clone()).unwrap();
+        let t = Instant::now();
+        net.run(&shape, input.clone()).unwrap();
+        let cpu = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        gpu.run(&shape, input).unwrap();
+        let g = t.elapsed().as_secs_f64();
+        let gmac = (side * side) as f64 * 1.19e6 / 1e9;
+        eprintln!(
+            "{side}²: tract {:.0} ms, GPU {:.0} ms ({:.2} GMAC/s on {})",
+            cpu * 1e3,
+            g * 1e3,
+            gmac / g,
+            dev.describe()
+        );
     }
 }

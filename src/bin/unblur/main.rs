@@ -10,6 +10,7 @@ use std::time::Instant;
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
+use unblur::engine::gpu::GpuMode;
 use unblur::engine::Network;
 use unblur::face::detect::Detector;
 use unblur::models::{
@@ -101,6 +102,11 @@ enum Command {
         /// Threads running tiles at once; 0 is one per CPU. The output is the same either way.
         #[arg(long, default_value_t = 0)]
         threads: usize,
+        /// Run the upscaling network on a GPU: "auto" on a hardware GPU when there is one
+        /// (never a software adapter), "on" on any adapter, "off" on the CPU. The CPU runs
+        /// whatever the GPU cannot, with one message saying why.
+        #[arg(long, default_value = "auto", value_name = "auto|on|off")]
+        gpu: GpuMode,
         #[arg(long, default_value = "png")]
         format: String,
         /// JPEG quality, 1 to 100.
@@ -276,6 +282,7 @@ fn run(cli: Cli) -> unblur::Result<bool> {
             tile,
             overlap,
             threads,
+            gpu,
             format,
             quality,
             sr_model,
@@ -317,7 +324,14 @@ fn run(cli: Cli) -> unblur::Result<bool> {
                 &manifest,
                 m.form.as_deref(),
                 &repair,
-            )?)?;
+            )?)?
+            .with_gpu(gpu);
+            if let Some(device) = restorer.sr_gpu.device() {
+                eprintln!("unblur: upscaling on {device}");
+            }
+            if let Some(note) = restorer.sr_gpu.take_note() {
+                eprintln!("unblur: {note}");
+            }
             std::fs::create_dir_all(&out).map_err(unblur::Error::io(format!(
                 "cannot create {}",
                 out.display()
@@ -380,6 +394,10 @@ fn run(cli: Cli) -> unblur::Result<bool> {
                             eprintln!("{}: {e}", input.display());
                         }
                     }
+                }
+                // A GPU failure during this photo: said once, its tiles finished on the CPU.
+                if let Some(note) = restorer.sr_gpu.take_note() {
+                    eprintln!("unblur: {note}");
                 }
             }
             Ok(all_ok)

@@ -13,12 +13,16 @@
 //! - [`exec`]: [`GpuNetwork`]: weights uploaded once, one plan (buffers, bind groups, dispatches
 //!   in chunks of rows) per input shape, only the output read back.
 //!
-//! Everything here is behind the `gpu` feature (wgpu); without it the module is empty.
+//! - [`fallback`]: the `auto|on|off` rule and the fallback to the CPU, with or without the
+//!   feature.
+//!
+//! Everything else here is behind the `gpu` feature (wgpu).
 
 #[cfg(feature = "gpu")]
 pub mod device;
 #[cfg(feature = "gpu")]
 pub mod exec;
+pub mod fallback;
 #[cfg(feature = "gpu")]
 pub mod kernels;
 #[cfg(feature = "gpu")]
@@ -31,6 +35,7 @@ mod tests;
 pub use device::{GpuChoice, GpuDevice};
 #[cfg(feature = "gpu")]
 pub use exec::GpuNetwork;
+pub use fallback::{Accelerator, GpuMode};
 
 #[cfg(feature = "gpu")]
 /// Why the GPU engine cannot run a network (or a tile). Every variant is a reason to run on the
