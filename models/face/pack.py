@@ -1,88 +1,102 @@
 #!/usr/bin/env python3
-"""Packs the sharpest training faces compactly for the GPU machine (only 64 MiB of working tree
-travels there), and unpacks them there into the memmaps `train.py` reads.
+"""Packs FFHQ faces for the GPU machine (issue 29; only 64 MiB of working tree travels there, and it
+cannot reach PyPI), and unpacks them there into the cache `train512.py` reads.
 
-    python3 models/face/pack.py [--data models/build/faces] [--out models/build/faces/pack] [--n 2400]
-    python3 models/face/pack.py --unpack models/build/faces/pack --out /tmp/faces
+    python3 models/face/pack.py [--data models/build/faces512] [--out models/build/faces512/pack]
+        [--mib 50] [--select 16]
+    python3 models/face/pack.py --unpack PACK --out DIR
 
-The pack (git-ignored, under models/build): `faces.bin` (JPEG q92 of each 256² face, one after
-another), `masks.bin` (PNG of each valid-pixel mask), `index.json` (offsets), and the first
-held-out faces for `train.py`'s learning curve.
+The pack (git-ignored, under models/build; derived from FFHQ, CC BY-NC-SA, never committed):
+`faces/<file>`: each face's source bytes as they are (AVIF, ~44 kB: ~1,190 faces in 50 MiB);
+`index.json`: prepare512's fit of each face (the similarity onto the template, landmarks,
+coverage), so that unpacking needs no YuNet, only Pillow with AVIF (which `gpu.sh` checks first).
+The first `--select` faces are prepare512's selection faces (train512 scores them, never trains
+on them); the rest are training faces in a fixed name-hashed order, as many as fit.
+Unpacking writes what prepare512 writes for `train/` (photo, bicubic target, coverage mask,
+index.json with `select`); `val/` stays behind: it is only for the report.
 """
 from __future__ import annotations
 
 import argparse
-import io
+import hashlib
 import json
 import shutil
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from face.common import WORK, write_json  # noqa: E402
+from face.common import write_json  # noqa: E402
+from face.prepare512 import OUT, SIDE, coverage, load, warp_hq  # noqa: E402
 
-HELD = 24
+
+def odd(r: dict) -> bool:
+    """A fit train512 leaves out (rotated or far-off detection, most of the template uncovered)."""
+    return abs(r["rot_deg"]) > 12 or r["coverage"] < 0.65
 
 
-def pack(data: Path, out: Path, n: int) -> None:
+def pack(data: Path, out: Path, mib: float, n_select: int) -> None:
     index = json.loads((data / "index.json").read_text())
-    faces = np.load(data / "train_256.npy", mmap_mode="r")
-    masks = np.load(data / "train_mask.npy", mmap_mode="r")
-    rows = sorted(index["train"], key=lambda i: -index["rows"][i]["sharpness"])[:n]
-    out.mkdir(parents=True, exist_ok=True)
-    spans = []
-    with open(out / "faces.bin", "wb") as fb, open(out / "masks.bin", "wb") as mb:
-        for r in rows:
-            a, b = io.BytesIO(), io.BytesIO()
-            Image.fromarray(np.asarray(faces[r])).save(a, "JPEG", quality=92)
-            Image.fromarray(np.asarray(masks[r]) * 255).convert("1").save(b, "PNG", optimize=True)
-            spans.append([fb.tell(), len(a.getvalue()), mb.tell(), len(b.getvalue())])
-            fb.write(a.getvalue())
-            mb.write(b.getvalue())
-    held = json.loads((data / "heldout.json").read_text())[:HELD]
-    (out / "heldout").mkdir(exist_ok=True)
-    for h in held:
-        shutil.copyfile(data / "heldout" / f"{h['id']}.png", out / "heldout" / f"{h['id']}.png")
-    write_json(out / "heldout.json", held)
-    write_json(out / "index.json", {"spans": spans, "rows": rows})
-    size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
-    print(f"packed {len(rows)} faces into {out} ({size / 2**20:.1f} MiB)")
+    src = Path(index["src"]) / "train"
+    rows = index["train"]
+    select = sorted(index["select"])[:n_select]
+    rest = sorted((i for i in range(len(rows)) if i not in set(index["select"]) and not odd(rows[i])),
+                  key=lambda i: hashlib.sha1(rows[i]["file"].encode()).hexdigest())
+    if out.exists():
+        shutil.rmtree(out)
+    (out / "faces").mkdir(parents=True)
+    budget, used, kept = mib * 2 ** 20, 0, []
+    for i in [*select, *rest]:
+        size = (src / rows[i]["file"]).stat().st_size
+        if used + size > budget - 2 ** 20:  # a MiB for the index
+            if i in select:
+                raise SystemExit(f"the selection faces alone exceed {mib} MiB")
+            continue
+        shutil.copyfile(src / rows[i]["file"], out / "faces" / rows[i]["file"])
+        used += size
+        kept.append(rows[i])
+    write_json(out / "index.json", {"side": SIDE, "faces": kept, "select": len(select)})
+    total = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
+    print(f"packed {len(kept)} faces ({len(select)} selection) into {out}: {total / 2 ** 20:.1f} MiB")
 
 
 def unpack(src: Path, out: Path) -> None:
     index = json.loads((src / "index.json").read_text())
-    spans = index["spans"]
+    faces, n_select = index["faces"], index["select"]
     out.mkdir(parents=True, exist_ok=True)
-    n = len(spans)
-    faces = np.lib.format.open_memmap(out / "train_256.npy", "w+", np.uint8, (n, 256, 256, 3))
-    masks = np.lib.format.open_memmap(out / "train_mask.npy", "w+", np.uint8, (n, 256, 256))
-    fb, mb = (src / "faces.bin").read_bytes(), (src / "masks.bin").read_bytes()
-    for i, (fo, fl, mo, ml) in enumerate(spans):
-        faces[i] = np.asarray(Image.open(io.BytesIO(fb[fo:fo + fl])).convert("RGB"))
-        masks[i] = np.asarray(Image.open(io.BytesIO(mb[mo:mo + ml])).convert("L")) > 127
-    faces.flush()
-    masks.flush()
-    shutil.copytree(src / "heldout", out / "heldout", dirs_exist_ok=True)
-    shutil.copyfile(src / "heldout.json", out / "heldout.json")
-    rows = [{"src": f"pack:{r}"} for r in index["rows"]]
-    write_json(out / "index.json", {"side": 256, "rows": rows, "train": list(range(n)), "heldout": []})
-    print(f"unpacked {n} faces into {out}")
+    n = len(faces)
+    arrays = {k: np.lib.format.open_memmap(out / f"train_{k}.npy", "w+", np.uint8, shape)
+              for k, shape in (("photo", (n, SIDE, SIDE, 3)), ("target", (n, SIDE, SIDE, 3)), ("mask", (n, SIDE, SIDE)))}
+    t0 = time.time()
+    for i, r in enumerate(faces):
+        rgb = load(src / "faces" / r["file"])
+        if rgb.shape[:2] != (SIDE, SIDE):
+            raise SystemExit(f"{r['file']}: {rgb.shape[1]}x{rgb.shape[0]}, not {SIDE}²")
+        m = np.asarray(r["m"], np.float64)
+        arrays["photo"][i] = rgb
+        arrays["target"][i] = warp_hq(rgb, m)
+        arrays["mask"][i] = coverage(m, SIDE, SIDE)
+    for a in arrays.values():
+        a.flush()
+    write_json(out / "index.json", {"side": SIDE, "src": f"pack:{src}", "train": faces, "val": [],
+                                    "select": list(range(n_select))})
+    print(f"unpacked {n} faces ({n_select} selection) into {out} in {time.time() - t0:.0f} s")
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", type=Path, default=WORK)
-    ap.add_argument("--out", type=Path, default=WORK / "pack")
-    ap.add_argument("--n", type=int, default=2400)
+    ap.add_argument("--data", type=Path, default=OUT, help="prepare512.py's output")
+    ap.add_argument("--out", type=Path, default=OUT / "pack")
+    ap.add_argument("--mib", type=float, default=50.0, help="the pack's size: with the ~12 MiB working tree it must fit the 64 MiB that travels")
+    ap.add_argument("--select", type=int, default=16, help="selection faces packed for train512's validation")
     ap.add_argument("--unpack", type=Path, help="a pack folder to expand into --out")
     args = ap.parse_args()
     if args.unpack:
         unpack(args.unpack, args.out)
     else:
-        pack(args.data, args.out, args.n)
+        pack(args.data, args.out, args.mib, args.select)
     return 0
 
 

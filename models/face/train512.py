@@ -151,6 +151,33 @@ class Clock:
         return max(dt, 0.0)
 
 
+class SelfCheck:
+    """The GPU run's first seconds (`--self-check S`, `gpu.sh`): after S seconds of steps, at least
+    8 steps, every L1 finite, and the last quarter's L1 not above 1.5× the first quarter's (a
+    generator that goes on from a candidate need not improve in 30 s, but must not diverge);
+    printed as one JSON line with the throughput. Failing it ends the run (exit 3) before the
+    device time is spent."""
+
+    def __init__(self, seconds: float):
+        self.seconds, self.losses, self.t0, self.done = seconds, [], None, False
+
+    def step(self, l1: float, batch: int) -> bool:
+        """Records one step; True when the check has failed."""
+        if self.t0 is None:
+            self.t0 = time.time()  # from the first step: data loading and warm-up are not judged
+        self.losses.append(l1)
+        dt = time.time() - self.t0
+        if dt < self.seconds:
+            return False
+        k = max(len(self.losses) // 4, 1)
+        first, last = float(np.mean(self.losses[:k])), float(np.mean(self.losses[-k:]))
+        ok = len(self.losses) >= 8 and all(math.isfinite(v) for v in self.losses) and last <= 1.5 * first
+        print(json.dumps({"self_check": "ok" if ok else "FAILED", "steps": len(self.losses), "l1_first": round(first, 5),
+                          "l1_last": round(last, 5), "samples_s": round(len(self.losses) * batch / dt, 2)}), flush=True)
+        self.done = True
+        return not ok
+
+
 def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=DATA)
@@ -185,6 +212,8 @@ def parse_args(argv=None):
                     "fp16 state dict (a committed candidate under models/unblur-face/candidates/)")
     ap.add_argument("--export-only", action="store_true")
     ap.add_argument("--no-export", action="store_true", help="no face.onnx at the end (the tests' resume check)")
+    ap.add_argument("--self-check", type=float, default=0.0,
+                    help="after this many seconds of steps, check the run is sane (SelfCheck); exit 3 if not")
     ap.add_argument("--copy-to", type=Path, help="also copy gen_fp16.pt and log.jsonl here at each checkpoint")
     return ap.parse_args(argv)
 
@@ -257,6 +286,7 @@ def main(argv=None) -> int:
     last_ckpt = time.time()
     win = {"n": 0, "t": time.time()}
     rng = np.random.default_rng([args.seed, st["step"]])
+    check = SelfCheck(args.self_check) if args.self_check else None
     done = False
     while not done:
         ds.epoch = st["epoch"]
@@ -336,6 +366,11 @@ def main(argv=None) -> int:
             opt_g.step()
             st["step"] += 1
             win["n"] += 1
+            if args.self_check and check is not None:
+                if check.step(rec["l1"], args.batch):
+                    return 3
+                if check.done:
+                    check = None
             for k, v in rec.items():
                 win[k] = win.get(k, 0.0) + v
             if st["step"] % 10 == 0 or st["step"] <= 3:
