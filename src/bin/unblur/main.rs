@@ -164,6 +164,15 @@ enum ModelsAction {
 }
 
 fn main() -> ExitCode {
+    // Mesa's device-select Vulkan layer asks the desktop's Wayland display which GPU is the
+    // default one; on a headless machine (no XDG_RUNTIME_DIR) libwayland prints an "error:" line
+    // for every Vulkan instance (`--gpu auto` opens one). There is no display to choose for, so
+    // the layer is turned off, before any thread exists.
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none()
+        && std::env::var_os("NODEVICE_SELECT").is_none()
+    {
+        std::env::set_var("NODEVICE_SELECT", "1");
+    }
     match run(Cli::parse()) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
