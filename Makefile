@@ -43,7 +43,7 @@ test-export:
 	$(PY) models/checkpoints.py --out-dir models/build/checkpoints
 
 test-rust:
-	cargo test --release
+	UNBLUR_REQUIRE_GPU=1 cargo test --release
 
 test-py:
 	$(PY) -m pytest tests/python -q
