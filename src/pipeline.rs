@@ -87,6 +87,8 @@ pub struct Restorer {
     /// The SR network on a GPU ([`Restorer::with_gpu`]; off by default): its tiles run there,
     /// and on the CPU (`sr`) whenever the GPU cannot.
     pub sr_gpu: Accelerator,
+    /// The face model on a GPU, likewise.
+    pub face_gpu: Accelerator,
     pub detector: Option<Detector>,
     /// A face restoration model and its input side.
     pub face_model: Option<(Network, usize)>,
@@ -133,6 +135,7 @@ impl Restorer {
             sr,
             sr_scale,
             sr_gpu: Accelerator::off(),
+            face_gpu: Accelerator::off(),
             detector,
             face_model,
             deblur: None,
@@ -140,11 +143,15 @@ impl Restorer {
         })
     }
 
-    /// With the SR network's tiles on a GPU as `mode` asks (`auto`: a hardware GPU where there
-    /// is one). Never fails: where the GPU cannot take the network, the CPU runs it and
-    /// `sr_gpu.take_note()` says why.
+    /// With the SR network's tiles and the face model on a GPU as `mode` asks (`auto`: a
+    /// hardware GPU where there is one). Never fails: where the GPU cannot take a network, the
+    /// CPU runs it and `sr_gpu.take_note()` / `face_gpu.take_note()` say why.
     pub fn with_gpu(mut self, mode: GpuMode) -> Self {
-        self.sr_gpu = Accelerator::new(&self.sr, mode);
+        self.sr_gpu = Accelerator::new(&self.sr, mode, "the upscaler");
+        self.face_gpu = match &self.face_model {
+            Some((net, _)) => Accelerator::new(net, mode, "the face model"),
+            None => Accelerator::off(),
+        };
         self
     }
 
@@ -212,9 +219,9 @@ impl Restorer {
         };
         let threads = upscale::worker_threads(opts.threads, job.tile_count());
         job.upscale_with(&self.sr, &self.sr_gpu, threads, obs, &mut on_tile)?;
-        let net = match &self.face_model {
-            Some((net, _)) => net,
-            None => &self.sr,
+        let (net, gpu) = match &self.face_model {
+            Some((net, _)) => (net, &self.face_gpu),
+            None => (&self.sr, &self.sr_gpu),
         };
         // Faces run on the same pool of threads as the tiles, from one queue; the job pastes them
         // in their order, so the bytes are the same as with one thread.
@@ -222,7 +229,7 @@ impl Restorer {
         let threads = upscale::worker_threads(opts.threads, n).max(1);
         let work = |i: usize| -> Result<(Vec<usize>, Vec<f32>)> {
             let shape = job.face_shape(i)?;
-            let mut out = net.run(&shape, job.face_input(i)?.to_vec())?;
+            let mut out = gpu.run(net, &shape, job.face_input(i)?.to_vec())?;
             Ok(out.swap_remove(0))
         };
         let mut outputs = Vec::with_capacity(n);

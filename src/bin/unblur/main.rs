@@ -335,11 +335,17 @@ fn run(cli: Cli) -> unblur::Result<bool> {
                 &repair,
             )?)?
             .with_gpu(gpu);
-            if let Some(device) = restorer.sr_gpu.device() {
-                eprintln!("unblur: upscaling on {device}");
-            }
-            if let Some(note) = restorer.sr_gpu.take_note() {
-                eprintln!("unblur: {note}");
+            let gpus = [
+                ("upscaling", &restorer.sr_gpu),
+                ("faces", &restorer.face_gpu),
+            ];
+            for (what, gpu) in gpus {
+                if let Some(device) = gpu.device() {
+                    eprintln!("unblur: {what} on {device}");
+                }
+                if let Some(note) = gpu.take_note() {
+                    eprintln!("unblur: {note}");
+                }
             }
             std::fs::create_dir_all(&out).map_err(unblur::Error::io(format!(
                 "cannot create {}",
@@ -404,8 +410,8 @@ fn run(cli: Cli) -> unblur::Result<bool> {
                         }
                     }
                 }
-                // A GPU failure during this photo: said once, its tiles finished on the CPU.
-                if let Some(note) = restorer.sr_gpu.take_note() {
+                // A GPU failure during this photo: said once, the rest done on the CPU.
+                for note in gpus.iter().filter_map(|(_, gpu)| gpu.take_note()) {
                     eprintln!("unblur: {note}");
                 }
             }

@@ -76,10 +76,10 @@ impl Accelerator {
         }
     }
 
-    /// `net` on a GPU as `mode` asks. Never fails: where the GPU cannot take it, the CPU runs
-    /// it and [`Accelerator::take_note`] says why — except `auto` on a machine with no hardware
-    /// GPU, the ordinary case, which is silent.
-    pub fn new(net: &Network, mode: GpuMode) -> Self {
+    /// `net` (`what`, in words: "the upscaler") on a GPU as `mode` asks. Never fails: where the
+    /// GPU cannot take it, the CPU runs it and [`Accelerator::take_note`] says why — except
+    /// `auto` on a machine with no hardware GPU, the ordinary case, which is silent.
+    pub fn new(net: &Network, mode: GpuMode, what: &str) -> Self {
         let a = Accelerator::off();
         if mode == GpuMode::Off {
             return a;
@@ -103,14 +103,14 @@ impl Accelerator {
                     }
                 }
                 Err(GpuError::NoAdapter(_)) if mode == GpuMode::Auto => {}
-                Err(e) => a.set_note(format!("the CPU runs the upscaler: {e}")),
+                Err(e) => a.set_note(format!("the CPU runs {what}: {e}")),
             }
         }
         #[cfg(not(feature = "gpu"))]
         {
             let _ = net;
             if mode == GpuMode::On {
-                a.set_note("the CPU runs the upscaler: this build has no GPU engine".into());
+                a.set_note(format!("the CPU runs {what}: this build has no GPU engine"));
             }
         }
         a
