@@ -11,5 +11,7 @@ mod convert;
 mod deblur;
 mod exported_models;
 mod face_model;
+#[cfg(feature = "gpu")]
+mod gpu;
 mod pipeline;
 mod repair;

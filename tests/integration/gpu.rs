@@ -7,11 +7,12 @@
 //! included (`scripts/setup.sh test` installs it where there is no Vulkan driver), and skip,
 //! saying so, only where there is no adapter at all — and not even there under `make test`, which
 //! sets `UNBLUR_REQUIRE_GPU=1`.
-#![cfg(feature = "gpu")]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::OnceLock;
 use std::time::Instant;
+
+use crate::common::{dev, model_dir};
 
 use unblur::engine::gpu::{Accelerator, GpuChoice, GpuDevice, GpuError, GpuMode, GpuNetwork};
 use unblur::engine::Network;
@@ -19,23 +20,6 @@ use unblur::models::{self, Manifest};
 use unblur::{DeblurMode, Options, Restorer};
 
 const MIN_PSNR_DB: f64 = 50.0;
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// The built models (`make models`, part of `make test`).
-fn model_dir() -> PathBuf {
-    let dir = std::env::var_os("UNBLUR_MODELS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("models/build"));
-    assert!(
-        dir.join("manifest.json").exists(),
-        "no built models in {}: run `make models`",
-        dir.display()
-    );
-    dir
-}
 
 fn network(id: &str) -> Network {
     let dir = model_dir();
@@ -71,7 +55,7 @@ fn device() -> Option<&'static GpuDevice> {
 
 /// A `size`² crop of a dev photo at (x, y), NCHW RGB in 0…1.
 fn crop(rel: &str, x: u32, y: u32, size: u32) -> Vec<f32> {
-    let path = root().join("../shared/data/dev").join(rel);
+    let path = dev(rel);
     assert!(path.exists(), "missing dev photo {}", path.display());
     let img = image::open(Path::new(&path)).unwrap().to_rgb8();
     let c = image::imageops::crop_imm(&img, x, y, size, size).to_image();
@@ -187,7 +171,7 @@ fn nomos_span() {
 /// Unblur's own face model, on a real face crop brought to its 256² input in −1…1.
 #[test]
 fn unblur_face() {
-    let path = root().join("../shared/data/dev/gfpgan/cropped_faces");
+    let path = dev("gfpgan/cropped_faces");
     let first = std::fs::read_dir(&path)
         .unwrap()
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -284,7 +268,7 @@ fn restoration_with_gpu_tiles() {
     if device().is_none() {
         return;
     }
-    let path = root().join("../shared/data/dev/old-photos/old_a.png");
+    let path = dev("old-photos/old_a.png");
     let img = image::open(&path).unwrap().crop_imm(100, 120, 56, 44);
     let mut png = std::io::Cursor::new(Vec::new());
     img.write_to(&mut png, image::ImageFormat::Png).unwrap();
@@ -326,7 +310,7 @@ fn restoration_with_the_face_model_on_the_gpu() {
     if device().is_none() {
         return;
     }
-    let dir = root().join("../shared/data/dev/gfpgan/cropped_faces");
+    let dir = dev("gfpgan/cropped_faces");
     let first = std::fs::read_dir(&dir)
         .unwrap()
         .filter_map(|e| e.ok().map(|e| e.path()))
