@@ -81,11 +81,11 @@ face-data:
 	$(PY) models/face/prepare512.py
 # Train the 512²-output U-Net (CPU or CUDA) at nice 19, resuming from the last checkpoint, or where
 # there is none (a fresh machine) from the newest committed candidate: FACE_MINUTES is the whole
-# run's budget (its cosine and the GAN's start at 25 % count from it); log and checkpoints in
+# run's budget (its cosine and the GAN's start at 15 % count from it); log and checkpoints in
 # models/build/faces512/run.
 FACE_MINUTES ?= 240
 train-face:
-	nice -n 19 $(PY) models/face/train512.py --minutes $(FACE_MINUTES) --gan-start 0.25 --resume --threads 2 \
+	nice -n 19 $(PY) models/face/train512.py --minutes $(FACE_MINUTES) --gan-start 0.15 --resume --threads 2 \
 		$(if $(FACE_MODEL),--init-gen $(FACE_MODEL))
 # Score the newest committed 512² candidate (FACE_MODEL) with its L1-only checkpoint (FACE_L1,
 # the control rows' base), and v5 (the shipped 256² model), against bicubic, the SR fallback and the
