@@ -306,7 +306,8 @@ def evaluate_val(faces_root: Path, methods: dict, ctrl: dict, detector: Detector
     rows = range(min(limit or len(faces), len(faces)))
     names = [*methods, *ctrl]
     per = {lv: {name: [] for name in names} for lv in LEVELS}
-    grids = {lv: {name: PeriodGrid(FACE, PERIODS) for name in [*names, "ground truth"]} for lv in LEVELS}
+    grids = {lv: {name: PeriodGrid(FACE, PERIODS) for name in names} for lv in LEVELS}
+    gt_grid = PeriodGrid(FACE, PERIODS)  # the same at both levels: summed once
     gt_stats = {"niqe512": [], "niqe512_via256": [], "lapvar": [], "lmd_misses": 0}
     tiles = []
     for i in rows:
@@ -317,9 +318,9 @@ def evaluate_val(faces_root: Path, methods: dict, ctrl: dict, detector: Detector
         gt_stats["niqe512_via256"].append(gt.niqe_via256)
         gt_stats["lapvar"].append(gt.lapvar)
         gt_stats["lmd_misses"] += gt.lm is None
+        gt_grid.add(img)
         row = {}
         for lv in LEVELS:
-            grids[lv]["ground truth"].add(img)
             lq = reference(img, lv, seed(i, lv))
             outs = {name: method(lq) for name, method in methods.items()}
             for name, c in ctrl.items():
@@ -332,7 +333,8 @@ def evaluate_val(faces_root: Path, methods: dict, ctrl: dict, detector: Detector
         if row:
             tiles.append(row)
         print(f"  val {i} ({i + 1}/{len(rows)}) {time.time() - t0:.1f}s", file=sys.stderr)
-    periods = {lv: {name: g.ratios() for name, g in t.items()} for lv, t in grids.items()}
+    gt_periods = gt_grid.ratios()
+    periods = {lv: {**{name: g.ratios() for name, g in t.items()}, "ground truth": gt_periods} for lv, t in grids.items()}
     return per, periods, gt_stats, tiles, len(rows)
 
 

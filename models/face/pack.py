@@ -42,16 +42,17 @@ def pack(data: Path, out: Path, mib: float, n_select: int) -> None:
     src = Path(index["src"]) / "train"
     rows = index["train"]
     select = sorted(index["select"])[:n_select]
-    rest = sorted((i for i in range(len(rows)) if i not in set(index["select"]) and not odd(rows[i])),
+    held = set(index["select"])  # all of them stay out of training, packed or not
+    rest = sorted((i for i in range(len(rows)) if i not in held and not odd(rows[i])),
                   key=lambda i: hashlib.sha1(rows[i]["file"].encode()).hexdigest())
     if out.exists():
         shutil.rmtree(out)
     (out / "faces").mkdir(parents=True)
     budget, used, kept = mib * 2 ** 20, 0, []
-    for i in [*select, *rest]:
+    for k, i in enumerate([*select, *rest]):
         size = (src / rows[i]["file"]).stat().st_size
         if used + size > budget - 2 ** 20:  # a MiB for the index
-            if i in select:
+            if k < len(select):
                 raise SystemExit(f"the selection faces alone exceed {mib} MiB")
             continue
         shutil.copyfile(src / rows[i]["file"], out / "faces" / rows[i]["file"])
