@@ -34,6 +34,7 @@ lint:
 	$(WASM_TARGET) clippy -p unblur-web --target wasm32-unknown-unknown --profile wasm-dev -- -D warnings
 	$(WASM_TARGET) clippy -p unblur-web-relaxed --target wasm32-unknown-unknown --profile wasm-dev -- -D warnings
 	$(WASM_TARGET) clippy -p unblur-web-relaxed --features bench --target wasm32-unknown-unknown --profile wasm-dev -- -D warnings
+	$(WASM_TARGET) clippy -p unblur-web-gpu --target wasm32-unknown-unknown --profile wasm-dev -- -D warnings
 	# The page's JavaScript, type-checked against its JSDoc and the worker protocol (web/protocol.js).
 	node_modules/.bin/tsc -p web
 	node_modules/.bin/tsc -p web/tsconfig.worker.json
@@ -57,6 +58,8 @@ test-e2e:
 	node tests/e2e/deblur.mjs
 	node tests/e2e/repair.mjs
 	node tests/e2e/face_models.mjs
+	# The GPU worker on Chromium's SwiftShader adapter, and the CPU where there is none.
+	node tests/e2e/gpu.mjs
 	# The exporter's GFPGAN and CodeFormer rows are left to `make bench`: the pth: rows run the same
 	# architectures in wasm, converted by the product's own converter.
 	RUNS=1 ARCHS=gemm-kernels,gpen-bfr-512,restoreformer++,rrdbnet-x4,rrdbnet-x2,pth:gfpgan,pth:codeformer node tests/e2e/exported.mjs

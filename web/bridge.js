@@ -3,6 +3,7 @@
 // worker (`fatal`) kills it, failing everything it still owed with WorkerDied.
 
 /** @typedef {import('./protocol.js').Request} Request */
+/** @typedef {import('./protocol.js').GpuRequest} GpuRequest */
 
 export class WorkerDied extends Error {}
 
@@ -12,10 +13,12 @@ export class Peer {
    * @param {WebAssembly.Module} module the compiled engine, shared by every worker
    * @param {string} build the wasm-bindgen glue's folder (engine.js)
    * @param {string} name for the browser's task manager and the tests
+   * @param {boolean} [gpu] the GPU worker (gpuworker.js) instead of a CPU one (worker.js)
    */
-  constructor(module, build, name) {
+  constructor(module, build, name, gpu = false) {
     this.name = name;
-    this.worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module', name });
+    const url = gpu ? new URL('./gpuworker.js', import.meta.url) : new URL('./worker.js', import.meta.url);
+    this.worker = new Worker(url, { type: 'module', name });
     this.pending = new Map();
     this.seq = 0;
     this.dead = null;
@@ -46,7 +49,7 @@ export class Peer {
 
   /**
    * Sends one request; resolves to the worker's reply.
-   * @param {Request} msg
+   * @param {Request | GpuRequest} msg
    * @param {Transferable[]} [transfer]
    * @returns {Promise<any>}
    */

@@ -27,6 +27,9 @@ manifest="${UNBLUR_MODELS_BUILD:-$root/models/build}/manifest.json"
 # web/wasm-relaxed over web/core-relaxed), so each wasm has its own file in the target folder (an
 # unchanged one is not relinked: fat LTO takes minutes), and one `cargo build` builds both: tract
 # once, then the two single-threaded fat-LTO links side by side on two cores.
+# A third package, web/wasm-gpu over web/core-gpu, is the GPU worker's engine (wgpu on WebGPU;
+# pkg-gpu/): the page fetches it only where the browser offers a WebGPU adapter. It gets no
+# wasm-opt pass: its hot loops are WGSL kernels on the GPU, and wasm-opt costs minutes.
 rm -rf "$site.tmp"
 mkdir -p "$site.tmp/models"
 wasm_opt=""
@@ -34,11 +37,12 @@ if [[ "$mode" == dist && -x "$root/node_modules/.bin/wasm-opt" ]]; then wasm_opt
 opt_pids=()
 opt_cache="$target/wasm-opt-cache"
 used=()
-crate_of() { case "$1" in simd128) echo unblur-web ;; relaxed) echo unblur-web-relaxed ;; *) echo "web/build.sh: unknown build $1" >&2; exit 2 ;; esac; }
-dir_of() { case "$1" in simd128) echo pkg ;; relaxed) echo pkg-relaxed ;; esac; }
+crate_of() { case "$1" in simd128) echo unblur-web ;; relaxed) echo unblur-web-relaxed ;; gpu) echo unblur-web-gpu ;; *) echo "web/build.sh: unknown build $1" >&2; exit 2 ;; esac; }
+dir_of() { case "$1" in simd128) echo pkg ;; relaxed) echo pkg-relaxed ;; gpu) echo pkg-gpu ;; esac; }
 wasm_of() { echo "$target/wasm32-unknown-unknown/$profile/$(crate_of "$1" | tr - _).wasm"; }
-echo "web/build.sh: wasm ($profile, simd128 and relaxed)" >&2
-CARGO_TARGET_DIR="$target" cargo build -p unblur-web -p unblur-web-relaxed --target wasm32-unknown-unknown --profile "$profile"
+echo "web/build.sh: wasm ($profile, simd128, relaxed and gpu)" >&2
+CARGO_TARGET_DIR="$target" cargo build -p unblur-web -p unblur-web-relaxed -p unblur-web-gpu --target wasm32-unknown-unknown --profile "$profile"
+wasm-bindgen --target web --no-typescript --out-name unblur_web_gpu --out-dir "$site.tmp/$(dir_of gpu)" "$(wasm_of gpu)"
 for variant in simd128 relaxed; do
   dir=$(dir_of "$variant")
   case "$variant" in simd128) opt_flags=() ;; relaxed) opt_flags=(--enable-relaxed-simd) ;; esac
@@ -87,7 +91,7 @@ for f in "$opt_cache"/*.wasm; do
 done
 
 # The page.
-for f in index.html app.js engine.js protocol.js bridge.js pool.js models.js worker.js facemodels.js store.js style.css icon.svg app.webmanifest; do
+for f in index.html app.js engine.js protocol.js bridge.js pool.js models.js worker.js gpu.js gpuworker.js facemodels.js store.js style.css icon.svg app.webmanifest; do
   cp "web/$f" "$site.tmp/$f"
 done
 mkdir -p "$site.tmp/ui"
@@ -120,8 +124,9 @@ python3 web/catalog.py "$site.tmp"
 # build replaces old caches; it precaches the app shell (not the models: the page caches them
 # after checking them).
 stamp="$(cd "$site.tmp" && find . -type f | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -c1-16)"
-# The wasm builds are left out: the page asks the worker to keep the one it runs.
-assets="$(cd "$site.tmp" && { echo ./; find . -type f ! -name '*.onnx' ! -path './pkg/*' ! -path './pkg-relaxed/*' | LC_ALL=C sort; } | python3 -c 'import json,sys; print(json.dumps([l.strip() for l in sys.stdin if l.strip()]))')"
+# The wasm builds are left out: the page asks the worker to keep the one it runs (and the GPU
+# worker's code, only where there is an adapter: a browser without WebGPU never fetches it).
+assets="$(cd "$site.tmp" && { echo ./; find . -type f ! -name '*.onnx' ! -path './pkg/*' ! -path './pkg-relaxed/*' ! -path './pkg-gpu/*' ! -name gpuworker.js | LC_ALL=C sort; } | python3 -c 'import json,sys; print(json.dumps([l.strip() for l in sys.stdin if l.strip()]))')"
 python3 - "web/sw.js" "$site.tmp/sw.js" "$stamp" "$assets" <<'PY'
 import sys
 src, dst, stamp, assets = sys.argv[1:]
@@ -135,7 +140,7 @@ echo "$stamp" > "$site.tmp/BUILD"
 # what ships.
 esbuild="$root/node_modules/.bin/esbuild"
 [[ -x "$esbuild" ]] || { echo "web/build.sh: $esbuild is missing; run: npm ci" >&2; exit 1; }
-for dir in "$site.tmp" "$site.tmp/ui" "$site.tmp/pkg" "$site.tmp/pkg-relaxed"; do
+for dir in "$site.tmp" "$site.tmp/ui" "$site.tmp/pkg" "$site.tmp/pkg-relaxed" "$site.tmp/pkg-gpu"; do
   mapfile -t files < <(find "$dir" -maxdepth 1 \( -name '*.js' -o -name '*.css' \) | LC_ALL=C sort)
   "$esbuild" "${files[@]}" --minify --log-level=warning --allow-overwrite --outdir="$dir"
 done

@@ -3,15 +3,25 @@
 // workers, one per core, each with its own wasm instance and networks (the upscaler, the face
 // model, the deblur network), fed deblur tiles, then tiles and faces, as transferable buffers, and
 // for a large face model one face worker of its own. The main thread only routes buffers and draws.
+//
+// Where the browser has a GPU (gpu.js decides), one GPU worker owns the device and runs the
+// upscaler's tiles and the faces (the face model, where the GPU engine can run it); the CPU
+// workers are its fallback: a GPU that fails (a lost device, out of memory, a failed dispatch)
+// hands the tiles and faces it held and all that remain to them, with the same tile shape, and
+// the job says so once (`info.gpuFailure`). The deblur stage and the detectors stay on the CPU.
 
 import { engineBuild } from './engine.js';
 import { Peer, WorkerDied } from './bridge.js';
+import { findAdapter } from './gpu.js';
 
 export { WorkerDied };
 
 /** A deblur tile's cost per pixel, relative to an SR tile's per input pixel (for progress and
  *  the time left): the deblur network is about 19 GMAC a megapixel, the upscalers 600–1,200. */
 const DEBLUR_COST = 0.03;
+/** A run on the GPU failed (a lost device, out of memory, a failed dispatch). */
+class GpuFailed extends Error {}
+
 export class Cancelled extends Error {
   constructor() {
     super('cancelled');
@@ -44,18 +54,20 @@ export class Pool {
     this.job = null;
     this.nets = {}; // slot → { key, a, b, t } what the runners should hold
     this.coordNets = {}; // slot → { key, bytes } what the coordinator should hold
+    /** The GPU worker while it runs, else null. */
+    this.gpu = null;
+    /**
+     * Which processor runs the upscaler (`reason`: why not the GPU).
+     * @type {{mode: string, active: boolean, name?: string, software?: boolean, reason?: string}}
+     */
+    this.gpuState = { mode: 'off', active: false, reason: 'not started' };
+    /** The GPU worker's start (or stop), settled before a restoration begins. */
+    this.gpuSettled = Promise.resolve(this.gpuState);
   }
 
   async start() {
     this.build = engineBuild();
-    const url = new URL(`./${this.build.dir}/unblur_web_bg.wasm`, import.meta.url);
-    try {
-      this.module = await WebAssembly.compileStreaming(fetch(url));
-    } catch {
-      const r = await fetch(url);
-      if (!r.ok) throw new Error(`the engine could not be loaded (HTTP ${r.status})`);
-      this.module = await WebAssembly.compile(await r.arrayBuffer());
-    }
+    this.module = await compile(`./${this.build.dir}/unblur_web_bg.wasm`);
     this.coord = this.spawn('coordinator');
     for (let i = 0; i < this.size; i++) this.runners.push(this.spawn(`runner-${i}`));
     const [init] = await Promise.all([this.coord.ready, ...this.runners.map((r) => r.ready)]);
@@ -67,6 +79,47 @@ export class Pool {
 
   spawn(name) {
     return new Peer(this.module, this.build.dir, name);
+  }
+
+  /**
+   * Starts the GPU worker as `mode` ('auto' | 'on' | 'off', gpu.js) allows, stopping the one
+   * running; resolves to the new `gpuState`, never rejects (no GPU is the CPU pool, not an error).
+   */
+  setGpu(mode) {
+    const prev = this.gpuSettled;
+    this.gpuSettled = (async () => {
+      await prev;
+      this.stopGpu('the processor choice changed');
+      const found = await findAdapter(mode);
+      if (found.ok === false) return (this.gpuState = { mode, active: false, reason: found.reason });
+      try {
+        // Fetched only now: a browser without an adapter never downloads the GPU engine.
+        const module = await compile('./pkg-gpu/unblur_web_gpu_bg.wasm');
+        const peer = new Peer(module, 'pkg-gpu', 'gpu', true);
+        const { adapter } = await peer.ready;
+        this.gpu = peer;
+        return (this.gpuState = { mode, active: true, name: found.name || adapter, software: found.software });
+      } catch (e) {
+        return (this.gpuState = { mode, active: false, reason: `the GPU could not start: ${e?.message ?? e}` });
+      }
+    })();
+    return this.gpuSettled;
+  }
+
+  /** Ends the GPU worker (its device goes with it); the CPU workers run everything. */
+  stopGpu(reason) {
+    this.gpu?.kill(reason);
+    this.gpu = null;
+  }
+
+  /** The tests' hook: the GPU worker destroys its device, as a lost GPU would. */
+  async loseGpu() {
+    await this.gpu?.call({ type: 'loseDevice' });
+  }
+
+  /** Which processor runs the upscaler, in words: the adapter, or "CPU, N workers". */
+  processor() {
+    return this.gpuState.active ? `GPU: ${this.gpuState.name}` : `CPU, ${this.runners.length} worker${this.runners.length === 1 ? '' : 's'}`;
   }
 
   /** Replaces dead workers with fresh ones (which load their networks when next needed). */
@@ -186,11 +239,26 @@ export class Pool {
     try {
       this.heal();
       await this.ensureCoordNet('detect');
+      await this.gpuSettled;
       // Load the networks everywhere at once; the first one tells the scales.
       const faceModel = !!this.nets.face;
       const heavy = faceModel && this.nets.face.heavy;
       const warm = () => Promise.all(this.runners.map((r) => Promise.all([this.ensureNet(r, 'sr'), faceModel && !heavy ? this.ensureNet(r, 'face') : null])));
-      const [first] = await warm();
+      // The GPU's networks: one it cannot run (an operator its engine lacks, a buffer over its
+      // limits) leaves that work to the CPU workers, and says so once.
+      const gpu = { peer: this.gpu, tiles: false, faces: false, failure: null, tiles_run: 0, faces_run: 0 };
+      const gpuFail = (e) => {
+        gpu.failure ??= String(e?.message ?? e);
+        gpu.tiles = gpu.faces = false;
+      };
+      const [first] = await Promise.all([
+        warm(),
+        gpu.peer &&
+          Promise.all([
+            this.ensureNet(gpu.peer, 'sr').then(() => (gpu.tiles = true), gpuFail),
+            faceModel && !heavy ? this.ensureNet(gpu.peer, 'face').then(() => (gpu.faces = true), () => {}) : null,
+          ]),
+      ]).then(([cpu]) => cpu);
       check();
       const srScale = first[0].srScale;
       // A heavy model's side is 512 (the converter builds only those; an ONNX was checked when added).
@@ -265,14 +333,22 @@ export class Pool {
       report();
 
       // The inference workers share one queue (with a heavy face model, tiles only); the face
-      // worker has the faces to itself.
+      // worker has the faces to itself. A running GPU takes the tiles (and the faces, if it
+      // holds the face model) from the CPU workers.
       const queue = heavy ? tiles.slice() : items.slice();
       const faceQueue = heavy ? faces.slice() : null;
       const faceRunners = faceModel ? Math.min(this.runners.length, 2) : this.runners.length;
       const next = (idx) => {
         if (idx === 'face') return faceQueue.shift() || null;
-        // Workers past `faceRunners` hold no face model: they take tiles only.
-        const k = queue.findIndex((it) => it.kind === 'tile' || idx < faceRunners);
+        const take = (it) =>
+          idx === 'gpu'
+            ? it.kind === 'tile'
+              ? gpu.tiles
+              : gpu.faces
+            : it.kind === 'tile'
+              ? !gpu.tiles
+              : !gpu.faces && idx < faceRunners; // workers past `faceRunners` hold no face model
+        const k = queue.findIndex(take);
         return k < 0 ? null : queue.splice(k, 1)[0];
       };
       const fetchInput = (it) => {
@@ -281,19 +357,29 @@ export class Pool {
         p.catch(() => {}); // awaited by the loop; a failure after a cancel is not news
         return p;
       };
-      const loop = async (runner, idx) => {
-        let pending = fetchInput(next(idx));
+      // `held`: the items this loop took and has not finished (given back if the GPU fails).
+      const loop = async (runner, idx, held = new Set()) => {
+        const take = () => {
+          const it = next(idx);
+          if (it) held.add(it);
+          return fetchInput(it);
+        };
+        let pending = take();
         while (pending) {
           const { it, data } = await pending;
           check();
-          pending = fetchInput(next(idx));
+          pending = take();
           const slot = it.kind === 'face' && faceModel ? 'face' : 'sr';
-          const out = await runner.call({ type: 'run', slot, data, h: it.h, w: it.w }, [data.buffer]);
+          const run = runner.call({ type: 'run', slot, data, h: it.h, w: it.w }, [data.buffer]);
+          // A GPU's failure is its own, not the job's: the CPU workers take over.
+          const out = idx === 'gpu' ? await run.catch((e) => Promise.reject(new GpuFailed(e?.message ?? String(e)))) : await run;
           check();
           const [, , h, w] = out.shape; // the network says what it returned
           const acc = await this.coord.call({ type: 'accept', kind: it.kind, i: it.i, data: out.data, h, w }, [out.data.buffer]);
           check();
+          held.delete(it);
           done.cost += it.cost;
+          if (idx === 'gpu') gpu[it.kind === 'tile' ? 'tiles_run' : 'faces_run']++;
           if (it.kind === 'tile') {
             done.tiles++;
             on.tile?.(acc.window, acc.rgba);
@@ -302,6 +388,32 @@ export class Pool {
             on.face?.(it.i);
           }
           report();
+        }
+      };
+      // Each CPU worker runs one loop at a time; the GPU's failure starts loops for those idle.
+      const looping = new Set();
+      const cpuLoop = async (r, idx) => {
+        if (looping.has(r)) return;
+        looping.add(r);
+        try {
+          await loop(r, idx);
+        } finally {
+          looping.delete(r);
+        }
+      };
+      // The GPU: a run that fails (a lost device, out of memory, a failed dispatch; not a
+      // cancel) gives back what it held, ends the GPU worker, and the CPU workers take the rest.
+      const gpuLoop = async () => {
+        const held = new Set();
+        try {
+          await loop(gpu.peer, 'gpu', held);
+        } catch (e) {
+          if (job.cancelled || !(e instanceof GpuFailed)) throw e;
+          gpuFail(e);
+          queue.unshift(...[...held].sort((a, b) => (a.kind === b.kind ? a.i - b.i : a.kind === 'face' ? -1 : 1)));
+          this.stopGpu('the GPU failed');
+          this.gpuState = { ...this.gpuState, active: false, reason: `the GPU failed: ${gpu.failure}` };
+          await Promise.all(this.runners.map((r, idx) => cpuLoop(r, idx)));
         }
       };
       // The face worker: a model that fails to load or runs out of memory leaves the remaining
@@ -326,7 +438,7 @@ export class Pool {
         })();
       // The first failure stops the others: a dead worker fails the whole job cleanly.
       await new Promise((resolve, reject) => {
-        const loops = [...this.runners.map((r, idx) => loop(r, idx)), ...facePeers.map(faceStage)];
+        const loops = [...this.runners.map((r, idx) => cpuLoop(r, idx)), ...(gpu.tiles || gpu.faces ? [gpuLoop()] : []), ...facePeers.map(faceStage)];
         let left = loops.length;
         loops.forEach((l) =>
           l.then(
@@ -341,6 +453,9 @@ export class Pool {
       check();
       // A face worker that failed: the faces no worker restored stay as the upscaler made them.
       if (faceError) info.faceFailure = { error: faceError, restored: done.faces, left: total.faces - done.faces };
+      // Where the upscaler and the faces ran, and why the GPU stopped (or never began), once.
+      info.gpu = gpu.peer ? { name: this.gpuState.name, tiles: gpu.tiles_run, faces: gpu.faces_run } : null;
+      if (gpu.failure) info.gpuFailure = gpu.failure;
       on.finishing?.();
       const res = await this.coord.call({ type: 'finish', format: options.format, quality: options.jpeg_quality, stem });
       return { bytes: res.bytes, name: res.name, mime: res.mime, info };
@@ -471,7 +586,9 @@ export class Pool {
   }
 
   stopBusy() {
-    // Fresh workers still starting are left to start; busy ones are stopped mid-computation.
+    // Fresh workers still starting are left to start; busy ones are stopped mid-computation. A
+    // busy GPU worker is ended too and started again (its device with it).
+    if (this.gpu?.busy) this.setGpu(this.gpuState.mode);
     for (const r of this.runners) if (r.busy && !r.initializing) r.kill('cancelled');
     for (const p of this.facePeers || []) p.kill('cancelled');
     if (this.coord.busy) this.coord.kill('cancelled');
@@ -491,5 +608,17 @@ export class Pool {
   /** Face `i` of the last job: two 512×512 RGBA images, before then after. */
   async facePair(i) {
     return (await this.coord.call({ type: 'facePair', i })).rgba;
+  }
+}
+
+/** Compiles a wasm module of this site (streaming where the server sends it as wasm). */
+async function compile(path) {
+  const url = new URL(path, import.meta.url);
+  try {
+    return await WebAssembly.compileStreaming(fetch(url));
+  } catch {
+    const r = await fetch(url);
+    if (!r.ok) throw new Error(`the engine could not be loaded (HTTP ${r.status})`);
+    return WebAssembly.compile(await r.arrayBuffer());
   }
 }

@@ -7,7 +7,7 @@
 // Who sends what: every worker takes `init`; the coordinating worker `probe`, `upscaler`, `detect`, `damage`, `job`,
 // `deblurDecide`, `deblurEnd`, `faces`, `input`, `accept`, `finish`, `encode`, `facePair` and a
 // `net` for the face detector and the damage detector; the inference workers and the face worker `net` and `run`; the face
-// model worker `recv*` and `addFile`.
+// model worker `recv*` and `addFile`; the GPU worker (gpuworker.js) `init`, `net`, `run` and `loseDevice` (GpuRequest).
 //
 // One photo, in the coordinating worker: `job` (decode, repair where its mask says, plan the deblur stage) → the deblur
 // tiles it names first (`input`/`accept` of kind 'deblur', run on the inference workers) →
@@ -27,7 +27,8 @@
  * @typedef {{type: 'init', module: WebAssembly.Module, build: string}} Init
  *   Loads the wasm-bindgen glue of `build` ('pkg' or 'pkg-relaxed') with the compiled engine;
  *   replies `{formats: [{id, label, mime}], scales: {min, max}}`, the core's output formats and
- *   the scales a restoration offers.
+ *   the scales a restoration offers. In the GPU worker (`build` 'pkg-gpu'), it also opens the
+ *   device and replies `{adapter}`, the adapter in words.
  * @typedef {{type: 'probe', bytes: Uint8Array}} Probe
  *   A photo's header: `{info: {format, width, height, max_scale}}` (upright, after EXIF
  *   orientation; `max_scale`: the largest scale whose result this device holds).
@@ -83,11 +84,19 @@
  *   Forgets a partial download.
  * @typedef {{type: 'addFile', file: File}} AddFile
  *   A face model file from the user's device, hashed, converted and stored: a StoredModel.
+ * @typedef {{type: 'loseDevice'}} LoseDevice
+ *   The GPU worker destroys its device, as a lost GPU would (the tests' hook): its runs fail from
+ *   then on and the pool hands their work to the CPU workers.
  */
 
 /**
  * @typedef {Init | Probe | UpscalerModels | LoadNet | Detect | FindDamage | Run | StartJob | DeblurDecide | DeblurEnd | FindFaces |
  *   Input | Accept | Finish | FacePair | RecvBegin | RecvChunk | RecvEnd | RecvDrop | AddFile} Request
+ */
+
+/**
+ * What the GPU worker answers: `run` resolves when the GPU's readback does.
+ * @typedef {Init | LoadNet | Run | LoseDevice} GpuRequest
  */
 
 /**

@@ -28,11 +28,12 @@ self.addEventListener('activate', (event) => {
   );
 });
 
-// The page names the wasm build it runs (engine.js); only that one of the two is kept.
+// The page names the wasm build it runs (engine.js); only that one of the two is kept, and the
+// GPU worker's code only where the page runs it.
 self.addEventListener('message', (event) => {
   const { type, urls } = event.data || {};
   if (type !== 'keep' || !Array.isArray(urls)) return;
-  const ok = urls.filter((u) => typeof u === 'string' && /^pkg(-relaxed)?\/unblur_web(_bg\.wasm|\.js)$/.test(u));
+  const ok = urls.filter((u) => typeof u === 'string' && (/^pkg(-relaxed)?\/unblur_web(_bg\.wasm|\.js)$/.test(u) || /^(pkg-gpu\/unblur_web_gpu(_bg\.wasm|\.js)|gpuworker\.js)$/.test(u)));
   const reply = (m) => event.ports[0]?.postMessage(m);
   event.waitUntil(
     caches

@@ -62,8 +62,11 @@ const CHROMIUM = () => ({
   args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
 });
 
-export function launchChromium() {
-  return chromium.launch(CHROMIUM());
+/** `args`: more flags; with WebGPU's (`--enable-unsafe-webgpu` …) `--disable-gpu` is left out. */
+export function launchChromium(args = []) {
+  const base = CHROMIUM();
+  if (args.length) base.args = [...base.args.filter((a) => !(args.includes('--enable-unsafe-webgpu') && a === '--disable-gpu')), ...args];
+  return chromium.launch(base);
 }
 
 /** The same Chromium with a real profile in `dir` (a disk HTTP cache, as a person's browser has;

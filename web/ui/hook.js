@@ -21,6 +21,14 @@ export function installTestHook() {
       const m = items[i]?.repair?.mask;
       return m ? base64(m) : null;
     },
+    /** The tests' lost GPU: the GPU worker destroys its device (resolves once it has). */
+    loseGpu() {
+      return state.pool.loseGpu();
+    },
+    /** Which processor runs the upscaler: {mode, active, name?, reason?}. */
+    get gpu() {
+      return state.pool?.gpuState;
+    },
     get items() {
       return items.map(({ name, status, error, info, faces, result, damage, repair }) => ({
         name, status, error, info, faces,

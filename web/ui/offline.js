@@ -21,6 +21,14 @@ export function keepOffline(dir) {
     .catch(() => {});
 }
 
+/** Asks the service worker to keep the GPU worker's code too, once the page runs it (a browser
+ *  without an adapter never fetches it, so it is not precached). */
+export function keepGpuOffline() {
+  navigator.serviceWorker?.ready
+    .then((reg) => reg.active.postMessage({ type: 'keep', urls: ['gpuworker.js', 'pkg-gpu/unblur_web_gpu.js', 'pkg-gpu/unblur_web_gpu_bg.wasm'] }))
+    .catch(() => {});
+}
+
 const offlineParts = new Set();
 /** The page works offline once the service worker keeps the engine and every shipped model is
  *  in the cache. */

@@ -9,12 +9,13 @@ import { items, state } from './state.js';
 import { select, renderQueue, pending, statusText, skippedFaces } from './queue.js';
 import { renderItem, sizeProblem } from './view.js';
 import { prepareNets, readyText } from './start.js';
-import { refreshFaceModels } from './settingspanel.js';
+import { refreshFaceModels, showSettings } from './settingspanel.js';
 import { loadFacePairs } from './result.js';
 import { restorationEnded } from './offline.js';
 
 let previewScale = 1;
 let deblurFailureSaid = false;
+const gpuFailuresSaid = new Set();
 
 function setupCanvas(info) {
   const c = $('progress-canvas');
@@ -112,12 +113,19 @@ async function restoreOne(it) {
     const seconds = (performance.now() - t0) / 1000;
     if (it.result) URL.revokeObjectURL(it.result.url);
     const blob = new Blob([res.bytes], { type: res.mime });
-    it.result = { blob, url: URL.createObjectURL(blob), name: res.name, width: res.info.outWidth, height: res.info.outHeight, faces: res.info.faces.length, restored: res.info.faces.length - (res.info.faceFailure?.left ?? 0), scale, format, seconds, deblur, verdict: res.info.deblur, repaired: !!it.repair, faceEls: null };
+    it.result = { blob, url: URL.createObjectURL(blob), name: res.name, width: res.info.outWidth, height: res.info.outHeight, faces: res.info.faces.length, restored: res.info.faces.length - (res.info.faceFailure?.left ?? 0), scale, format, seconds, deblur, verdict: res.info.deblur, repaired: !!it.repair, gpu: res.info.gpu, faceEls: null };
     it.status = 'done';
     if (!skippedFaces(it)) it.faces = res.info.faces;
     if (res.info.deblurFailure && !deblurFailureSaid) {
       deblurFailureSaid = true; // said once: every photo after would fail the same way
       toast(`Sharpening could not run (${res.info.deblurFailure}), so ${it.name} was restored without it${items.length > 1 ? ', as the next photos will be' : ''}.`, 'warning');
+    }
+    if (res.info.gpuFailure && !gpuFailuresSaid.has(res.info.gpuFailure)) {
+      gpuFailuresSaid.add(res.info.gpuFailure);
+      // The GPU worker has stopped (or could not take this network): said once, from then on the CPU runs.
+      toast(`The GPU could not go on (${res.info.gpuFailure}); the CPU workers ${res.info.gpu?.tiles || res.info.gpu?.faces ? 'finished' : 'restored'} ${it.name}.`, 'warning');
+      readyText();
+      showSettings();
     }
     if (res.info.faceFailure) {
       const f = res.info.faceFailure;

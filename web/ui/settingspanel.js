@@ -3,11 +3,12 @@
 
 import * as faceStore from '../facemodels.js';
 import { $, mb, fmtScale, toast } from './dom.js';
-import { settings, saveSettings, visit, deblurMode } from './settings.js';
-import { models, items } from './state.js';
+import { settings, saveSettings, visit, deblurMode, gpuMode } from './settings.js';
+import { models, items, state } from './state.js';
 import { renderItem } from './view.js';
 import { detectFaces } from './queue.js';
 import { askAndInstall } from './facedialog.js';
+import { startGpu } from './start.js';
 
 /** What each Sharpen blur mode does, under the choice. */
 const DEBLUR_HINTS = {
@@ -24,6 +25,12 @@ export function showSettings() {
   const deblur = deblurMode();
   $('deblur').value = deblur;
   $('deblur-hint').textContent = `${DEBLUR_HINTS[deblur]}${visit.deblur ? ' (this visit, as the address asks)' : ''}.`;
+  const gpu = gpuMode();
+  $('gpu').value = gpu;
+  const gs = state.pool?.gpuState;
+  const runs = state.pool ? `Runs on: ${state.pool.processor()}` : '';
+  const why = gs && !gs.active && gpu !== 'off' && gs.mode === gpu ? ` (${gs.reason})` : '';
+  $('gpu-hint').textContent = `${runs}${why}${visit.gpu ? ' · this visit, as the address asks' : ''}.`;
   $('faces').checked = settings.faces;
   $('strength').value = settings.strength;
   $('strength-out').textContent = settings.strength.toFixed(2);
@@ -83,6 +90,13 @@ $('deblur').addEventListener('change', () => {
   visit.deblur = undefined; // a choice made here ends the address's
   saveSettings();
   showSettings();
+});
+$('gpu').addEventListener('change', () => {
+  settings.gpu = $('gpu').value;
+  visit.gpu = undefined;
+  saveSettings();
+  showSettings();
+  startGpu();
 });
 $('model').addEventListener('change', () => {
   settings.model = $('model').value;

@@ -3,10 +3,10 @@
 
 import { Pool } from '../pool.js';
 import { $, clamp, mb, plural, toast, friendly, setEngine } from './dom.js';
-import { settings, deblurMode } from './settings.js';
+import { settings, deblurMode, gpuMode } from './settings.js';
 import { models, state } from './state.js';
 import { showSettings, faceChoice, storedChoice, currentModel, refreshFaceModels } from './settingspanel.js';
-import { keepOffline, keepModelsOffline } from './offline.js';
+import { keepOffline, keepModelsOffline, keepGpuOffline } from './offline.js';
 
 /** The download's format choice, from the core's list (an unknown setting becomes the default). */
 function showFormats(formats) {
@@ -29,7 +29,20 @@ function showScales({ min, max }) {
 
 export function readyText() {
   const off = navigator.serviceWorker?.controller && document.body.dataset.offline === 'ready' ? ' · works offline' : '';
-  setEngine(`Ready · ${plural(state.pool.runners.length, 'worker')} · ${state.pool.build.name}${off}`, 'ready');
+  const gpu = state.pool.gpuState.active ? ` · GPU: ${state.pool.gpuState.name}` : '';
+  setEngine(`Ready${gpu} · ${plural(state.pool.runners.length, 'worker')} · ${state.pool.build.name}${off}`, 'ready');
+}
+
+/** Starts (or stops) the GPU worker as the processor choice says; the settings and the header
+ *  say which processor runs once it is known. A restoration waits for it. */
+export function startGpu() {
+  const pool = state.pool;
+  if (!pool) return;
+  pool.setGpu(gpuMode()).then((gs) => {
+    if (gs.active) keepGpuOffline();
+    showSettings();
+    if (document.body.dataset.engine === 'ready' && !pool.job) readyText();
+  });
 }
 
 async function loadModels(list, what) {
@@ -82,6 +95,7 @@ export async function startEngine() {
     const pool = (state.pool = new Pool());
     await Promise.all([pool.start(), models.manifest()]);
     keepOffline(pool.build.dir);
+    startGpu();
     showFormats(pool.formats);
     showScales(pool.scales);
     const sel = $('model');

@@ -41,45 +41,22 @@ impl std::fmt::Debug for GpuDevice {
 
 impl GpuDevice {
     /// The best adapter `choice` allows, with its own buffer limits.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn new(choice: GpuChoice) -> Result<Self, GpuError> {
-        Self::open(choice, false)
+        pollster::block_on(Self::open(choice, false))
     }
 
     /// As [`GpuDevice::new`], but with wgpu's default limits throughout (128 MiB bindings,
     /// 256 MiB buffers): what the tests use to exercise the engine's splitting of large work.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn with_default_limits(choice: GpuChoice) -> Result<Self, GpuError> {
-        Self::open(choice, true)
+        pollster::block_on(Self::open(choice, true))
     }
 
-    fn open(choice: GpuChoice, default_limits: bool) -> Result<Self, GpuError> {
-        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
-            backends: wgpu::Backends::PRIMARY,
-            ..wgpu::InstanceDescriptor::new_without_display_handle_from_env()
-        });
-        let mut adapters: Vec<wgpu::Adapter> =
-            pollster::block_on(instance.enumerate_adapters(wgpu::Backends::PRIMARY))
-                .into_iter()
-                .filter(|a| {
-                    a.get_downlevel_capabilities()
-                        .flags
-                        .contains(wgpu::DownlevelFlags::COMPUTE_SHADERS)
-                })
-                .collect();
-        let found: Vec<String> = adapters.iter().map(|a| describe(&a.get_info())).collect();
-        if choice == GpuChoice::Auto {
-            adapters.retain(|a| a.get_info().device_type != wgpu::DeviceType::Cpu);
-        }
-        adapters.sort_by_key(|a| rank(a.get_info().device_type));
-        let Some(adapter) = adapters.into_iter().next() else {
-            return Err(GpuError::NoAdapter(if found.is_empty() {
-                "no Vulkan, Metal or DX12 adapter with compute shaders".into()
-            } else {
-                format!(
-                    "only software adapters ({}), which `auto` leaves to the CPU engine",
-                    found.join(", ")
-                )
-            }));
-        };
+    /// Opens a device; natively through [`GpuDevice::new`], in the browser awaited by the page's
+    /// GPU worker (where nothing may block).
+    pub async fn open(choice: GpuChoice, default_limits: bool) -> Result<Self, GpuError> {
+        let adapter = Self::adapter(choice).await?;
         let offered = adapter.limits();
         let limits = if default_limits {
             wgpu::Limits::default()
@@ -90,15 +67,17 @@ impl GpuDevice {
                 ..wgpu::Limits::default()
             }
         };
-        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
-            label: Some("unblur"),
-            required_features: wgpu::Features::empty(),
-            required_limits: limits.clone(),
-            experimental_features: wgpu::ExperimentalFeatures::disabled(),
-            memory_hints: wgpu::MemoryHints::Performance,
-            trace: wgpu::Trace::Off,
-        }))
-        .map_err(|e| GpuError::Device(e.to_string()))?;
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor {
+                label: Some("unblur"),
+                required_features: wgpu::Features::empty(),
+                required_limits: limits.clone(),
+                experimental_features: wgpu::ExperimentalFeatures::disabled(),
+                memory_hints: wgpu::MemoryHints::Performance,
+                trace: wgpu::Trace::Off,
+            })
+            .await
+            .map_err(|e| GpuError::Device(e.to_string()))?;
         let errors = Arc::new(Mutex::new(None::<String>));
         let sink = errors.clone();
         device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
@@ -107,6 +86,13 @@ impl GpuDevice {
                 *slot = Some(e.to_string());
             }
         }));
+        let lost = errors.clone();
+        device.set_device_lost_callback(move |reason, message| {
+            let mut slot = lost.lock().unwrap();
+            if slot.is_none() {
+                *slot = Some(format!("the GPU device was lost ({reason:?}): {message}"));
+            }
+        });
         Ok(GpuDevice {
             device,
             queue,
@@ -114,6 +100,59 @@ impl GpuDevice {
             limits,
             errors,
         })
+    }
+
+    /// Natively: every Vulkan, Metal or DX12 adapter with compute shaders, ranked, software ones
+    /// dropped under `auto`.
+    #[cfg(not(target_arch = "wasm32"))]
+    async fn adapter(choice: GpuChoice) -> Result<wgpu::Adapter, GpuError> {
+        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
+            backends: wgpu::Backends::PRIMARY,
+            ..wgpu::InstanceDescriptor::new_without_display_handle_from_env()
+        });
+        let mut adapters: Vec<wgpu::Adapter> = instance
+            .enumerate_adapters(wgpu::Backends::PRIMARY)
+            .await
+            .into_iter()
+            .filter(|a| {
+                a.get_downlevel_capabilities()
+                    .flags
+                    .contains(wgpu::DownlevelFlags::COMPUTE_SHADERS)
+            })
+            .collect();
+        let found: Vec<String> = adapters.iter().map(|a| describe(&a.get_info())).collect();
+        if choice == GpuChoice::Auto {
+            adapters.retain(|a| a.get_info().device_type != wgpu::DeviceType::Cpu);
+        }
+        adapters.sort_by_key(|a| rank(a.get_info().device_type));
+        adapters.into_iter().next().ok_or_else(|| {
+            GpuError::NoAdapter(if found.is_empty() {
+                "no Vulkan, Metal or DX12 adapter with compute shaders".into()
+            } else {
+                format!(
+                    "only software adapters ({}), which `auto` leaves to the CPU engine",
+                    found.join(", ")
+                )
+            })
+        })
+    }
+
+    /// In the browser: the adapter WebGPU gives (high performance preferred). The page decides
+    /// `auto` before it loads this code at all (it asks `navigator.gpu` and leaves a fallback
+    /// adapter such as SwiftShader to the CPU pool), so both choices take what is offered here.
+    #[cfg(target_arch = "wasm32")]
+    async fn adapter(_choice: GpuChoice) -> Result<wgpu::Adapter, GpuError> {
+        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
+            backends: wgpu::Backends::BROWSER_WEBGPU,
+            ..wgpu::InstanceDescriptor::new_without_display_handle()
+        });
+        instance
+            .request_adapter(&wgpu::RequestAdapterOptions {
+                power_preference: wgpu::PowerPreference::HighPerformance,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| GpuError::NoAdapter(e.to_string()))
     }
 
     /// The adapter, in words: name, kind, backend.
@@ -131,6 +170,12 @@ impl GpuDevice {
         &self.limits
     }
 
+    /// Destroys the device, as a driver reset or a lost GPU would (the page's test hook): every
+    /// later run fails with [`GpuError::Execution`].
+    pub fn destroy(&self) {
+        self.device.destroy();
+    }
+
     /// The first error wgpu reported since the last call, as a [`GpuError::Execution`].
     pub(crate) fn take_error(&self) -> Result<(), GpuError> {
         match self.errors.lock().unwrap().take() {
@@ -140,14 +185,23 @@ impl GpuDevice {
     }
 
     /// Blocks until the queue's work so far is done.
+    #[cfg(not(target_arch = "wasm32"))]
     pub(crate) fn wait(&self) -> Result<(), GpuError> {
         self.device
             .poll(wgpu::PollType::wait_indefinitely())
             .map_err(|e| GpuError::Execution(e.to_string()))?;
         self.take_error()
     }
+
+    /// In the browser nothing may block: the work goes on as the event loop turns (a readback
+    /// awaits its mapping); here only the errors reported so far are taken.
+    #[cfg(target_arch = "wasm32")]
+    pub(crate) fn wait(&self) -> Result<(), GpuError> {
+        self.take_error()
+    }
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 fn rank(t: wgpu::DeviceType) -> u8 {
     match t {
         wgpu::DeviceType::DiscreteGpu => 0,

@@ -9,7 +9,8 @@
 //! [`CONV_BUDGET`] multiply-adds, element-wise work in chunks of [`LINEAR_CHUNK`] elements.
 
 use std::collections::HashMap;
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use tract_onnx::prelude::TypedModel;
 use tract_onnx::tract_core::internal::DimLike;
@@ -57,8 +58,31 @@ pub struct GpuNetwork {
     /// binary operation; PReLU slopes).
     consts: Vec<Vec<wgpu::Buffer>>,
     plans: Mutex<HashMap<Vec<usize>, Arc<Plan>>>,
-    /// One run at a time: a plan's buffers are shared by its runs.
+    /// Threads that share the network take turns at [`GpuNetwork::run`] (native only: the
+    /// browser's worker awaits [`GpuNetwork::run_async`]).
+    #[cfg(not(target_arch = "wasm32"))]
     running: Mutex<()>,
+    /// A run is in flight (a plan's buffers are shared by its runs); held across the readback's
+    /// await, so a flag rather than a lock.
+    busy: AtomicBool,
+}
+
+/// The `busy` flag while a run holds it.
+struct Busy<'a>(&'a AtomicBool);
+
+impl<'a> Busy<'a> {
+    fn take(flag: &'a AtomicBool) -> Result<Self, GpuError> {
+        if flag.swap(true, Ordering::Acquire) {
+            return Err(GpuError::Execution("a run is already in progress".into()));
+        }
+        Ok(Busy(flag))
+    }
+}
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
 }
 
 impl std::fmt::Debug for GpuNetwork {
@@ -116,7 +140,9 @@ impl GpuNetwork {
             kernels,
             consts,
             plans: Mutex::new(HashMap::new()),
+            #[cfg(not(target_arch = "wasm32"))]
             running: Mutex::new(()),
+            busy: AtomicBool::new(false),
         })
     }
 
@@ -127,8 +153,25 @@ impl GpuNetwork {
 
     /// Runs the network on one f32 input (NCHW, batch 1); returns its output as (shape, data),
     /// in a list as [`Network::run`] does.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn run(&self, shape: &[usize], data: Vec<f32>) -> Result<Outputs, GpuError> {
-        let _one = self.running.lock().unwrap();
+        // Threads that share this network take turns.
+        let _turn = self.running.lock().unwrap();
+        let _one = Busy::take(&self.busy)?;
+        pollster::block_on(self.submit_and_read(shape, data))
+    }
+
+    /// [`GpuNetwork::run`] as a future: in the browser the readback completes only when the
+    /// worker's event loop turns, so the page's GPU worker awaits it instead of blocking.
+    /// A second run started before the first one ends is refused (the page's worker awaits one
+    /// run at a time).
+    pub async fn run_async(&self, shape: &[usize], data: Vec<f32>) -> Result<Outputs, GpuError> {
+        let _one = Busy::take(&self.busy)?;
+        self.submit_and_read(shape, data).await
+    }
+
+    /// One run; the caller holds `busy`.
+    async fn submit_and_read(&self, shape: &[usize], data: Vec<f32>) -> Result<Outputs, GpuError> {
         let plan = self.plan(shape)?;
         if data.len() != shape.iter().product::<usize>() {
             return Err(GpuError::Input(format!(
@@ -154,15 +197,19 @@ impl GpuNetwork {
         let mut enc = device.create_command_encoder(&Default::default());
         enc.copy_buffer_to_buffer(&plan.output, 0, &plan.readback, 0, bytes);
         queue.submit([enc.finish()]);
-        let (tx, rx) = mpsc::channel();
+        let (tx, rx) = futures_channel::oneshot::channel();
         plan.readback
             .slice(..)
             .map_async(wgpu::MapMode::Read, move |r| {
                 let _ = tx.send(r);
             });
+        // Natively this drives the mapping to its end; in the browser it returns at once and the
+        // mapping completes as the event loop turns.
         self.dev.wait()?;
-        rx.recv()
-            .map_err(|e| GpuError::Execution(e.to_string()))?
+        let mapped = rx.await;
+        self.dev.take_error()?;
+        mapped
+            .map_err(|_| GpuError::Execution("the GPU device was lost during a run".into()))?
             .map_err(|e| GpuError::Execution(e.to_string()))?;
         let out: Vec<f32> = {
             let view = plan
@@ -181,6 +228,9 @@ impl GpuNetwork {
         if let Some(p) = self.plans.lock().unwrap().get(shape) {
             return Ok(p.clone());
         }
+        // Natively the plan's wgpu handles are Send and Sync; in the browser (one thread) they
+        // are not, and need not be.
+        #[allow(clippy::arc_with_non_send_sync)]
         let plan = Arc::new(self.build_plan(shape)?);
         self.dev.wait()?;
         self.plans

@@ -1,7 +1,9 @@
 //! The rule that picks a network's engine: `auto`, `on` or `off` for the GPU, and the CPU engine
 //! ([`Network`]) for whatever the GPU cannot run — a network it cannot lower, a device it cannot
 //! open, a tile it fails on — reported once, never an error of the restoration. Compiled with or
-//! without the `gpu` feature (without it, only the CPU runs).
+//! without the `gpu` feature (without it, only the CPU runs). Native only: in the browser the
+//! page's GPU worker is the GPU's side (`web/wasm-gpu`) and the pool does the falling back, so
+//! there this is the CPU-only form.
 
 use std::sync::Mutex;
 
@@ -54,9 +56,9 @@ type Outputs = Vec<(Vec<usize>, Vec<f32>)>;
 
 /// A CPU network's GPU counterpart, where there is one, with the fallback rule.
 pub struct Accelerator {
-    #[cfg(feature = "gpu")]
+    #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
     gpu: Option<super::GpuNetwork>,
-    #[cfg(feature = "gpu")]
+    #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
     failed: std::sync::atomic::AtomicBool,
     device: Option<String>,
     /// Why the CPU runs what was asked of the GPU, until taken.
@@ -67,9 +69,9 @@ impl Accelerator {
     /// The CPU only.
     pub fn off() -> Self {
         Accelerator {
-            #[cfg(feature = "gpu")]
+            #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
             gpu: None,
-            #[cfg(feature = "gpu")]
+            #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
             failed: Default::default(),
             device: None,
             note: Mutex::new(None),
@@ -84,7 +86,7 @@ impl Accelerator {
         if mode == GpuMode::Off {
             return a;
         }
-        #[cfg(feature = "gpu")]
+        #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
         {
             use super::{GpuChoice, GpuDevice, GpuError, GpuNetwork};
             let choice = if mode == GpuMode::On {
@@ -106,7 +108,7 @@ impl Accelerator {
                 Err(e) => a.set_note(format!("the CPU runs {what}: {e}")),
             }
         }
-        #[cfg(not(feature = "gpu"))]
+        #[cfg(not(all(feature = "gpu", not(target_arch = "wasm32"))))]
         {
             let _ = net;
             if mode == GpuMode::On {
@@ -118,11 +120,11 @@ impl Accelerator {
 
     /// Whether the GPU runs the network (until a failure hands it back to the CPU).
     pub fn active(&self) -> bool {
-        #[cfg(feature = "gpu")]
+        #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
         {
             self.gpu.is_some() && !self.failed.load(std::sync::atomic::Ordering::Relaxed)
         }
-        #[cfg(not(feature = "gpu"))]
+        #[cfg(not(all(feature = "gpu", not(target_arch = "wasm32"))))]
         false
     }
 
@@ -143,7 +145,7 @@ impl Accelerator {
     /// Runs `net` (the CPU network this was made from) on one input: on the GPU while it is
     /// active; after a GPU error, on the CPU from then on.
     pub fn run(&self, net: &Network, shape: &[usize], data: Vec<f32>) -> Result<Outputs> {
-        #[cfg(feature = "gpu")]
+        #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
         if let Some(gpu) = self.gpu.as_ref().filter(|_| self.active()) {
             match gpu.run(shape, data.clone()) {
                 Ok(out) => return Ok(out),
