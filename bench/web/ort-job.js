@@ -2,12 +2,13 @@
 // inference script: fetch the photo and the fp32 model, decode, run the model over TILE² tiles
 // each padded by PAD pixels (its output cropped back), assemble the RGBA result and encode it as
 // PNG with the browser's own encoder. In a worker (onnxruntime-web's threads need one off the
-// main thread); `threads` > 1 only on a cross-origin-isolated page. Replies with the times.
-import * as ort from '/ort/ort.wasm.min.mjs';
+// main thread); `threads` > 1 only on a cross-origin-isolated page. `ep`: 'wasm' (the CPU), or
+// 'webgpu' (onnxruntime-web's WebGPU build and provider). Replies with the times.
 
-self.onmessage = async ({ data: { photo, model, threads, tile, pad } }) => {
+self.onmessage = async ({ data: { photo, model, threads, tile, pad, ep = 'wasm' } }) => {
   try {
     const t0 = performance.now();
+    const ort = await import(ep === 'webgpu' ? '/ort/ort.webgpu.min.mjs' : '/ort/ort.wasm.min.mjs');
     ort.env.wasm.wasmPaths = '/ort/';
     ort.env.wasm.numThreads = threads;
     ort.env.wasm.simd = true;
@@ -15,7 +16,7 @@ self.onmessage = async ({ data: { photo, model, threads, tile, pad } }) => {
       fetch(photo).then((r) => r.blob()).then((b) => createImageBitmap(b)),
       fetch(model).then((r) => r.arrayBuffer()),
     ]);
-    const session = await ort.InferenceSession.create(new Uint8Array(bytes), { executionProviders: ['wasm'], graphOptimizationLevel: 'all' });
+    const session = await ort.InferenceSession.create(new Uint8Array(bytes), { executionProviders: [ep], graphOptimizationLevel: 'all' });
     const tLoad = performance.now();
     const { width: w, height: h } = img;
     const ctx = new OffscreenCanvas(w, h).getContext('2d');
