@@ -411,8 +411,11 @@ export class Pool {
           if (job.cancelled || !(e instanceof GpuFailed)) throw e;
           gpuFail(e);
           queue.unshift(...[...held].sort((a, b) => (a.kind === b.kind ? a.i - b.i : a.kind === 'face' ? -1 : 1)));
-          this.stopGpu('the GPU failed');
-          this.gpuState = { ...this.gpuState, active: false, reason: `the GPU failed: ${gpu.failure}` };
+          // (Unless the choice changed meanwhile and another GPU worker has taken its place.)
+          if (this.gpu === gpu.peer) {
+            this.stopGpu('the GPU failed');
+            this.gpuState = { ...this.gpuState, active: false, reason: `the GPU failed: ${gpu.failure}` };
+          }
           await Promise.all(this.runners.map((r, idx) => cpuLoop(r, idx)));
         }
       };

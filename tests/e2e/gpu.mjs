@@ -44,7 +44,7 @@ const assert = (c, msg) => {
 
 const photos = path.join(outRoot, 'photos');
 await mkdir(photos, { recursive: true });
-// A face (its box ~80 px) on a 168×160 canvas (0.027 MP: SwiftShader runs the ×4 network at a
+// A face (its box ~70 px) on a 136×128 canvas (0.017 MP: SwiftShader runs the ×4 network at a
 // fraction of a GMAC/s); and a 272×184 scene crop (0.05 MP) for the tests that run on the CPU.
 const PORTRAIT = path.join(photos, 'portrait.png');
 const LANDSCAPE = path.join(photos, 'scene.png');
@@ -53,9 +53,9 @@ python(
 import sys
 from PIL import Image
 face, scene, portrait, land = sys.argv[1:5]
-f = Image.open(face).convert('RGB').resize((128, 128), Image.Resampling.LANCZOS)
-c = Image.new('RGB', (168, 160), (120, 110, 100))
-c.paste(f, (20, 16))
+f = Image.open(face).convert('RGB').resize((112, 112), Image.Resampling.LANCZOS)
+c = Image.new('RGB', (136, 128), (120, 110, 100))
+c.paste(f, (12, 8))
 c.save(portrait)
 s = Image.open(scene).convert('RGB')
 w, h = s.size

@@ -30,7 +30,7 @@ export function showSettings() {
   const gs = state.pool?.gpuState;
   const runs = state.pool ? `Runs on: ${state.pool.processor()}` : '';
   const why = gs && !gs.active && gpu !== 'off' && gs.mode === gpu ? ` (${gs.reason})` : '';
-  $('gpu-hint').textContent = `${runs}${why}${visit.gpu ? ' · this visit, as the address asks' : ''}.`;
+  $('gpu-hint').textContent = `${runs}${why}${visit.gpu ? ' (this visit, as the address asks)' : ''}.`;
   $('faces').checked = settings.faces;
   $('strength').value = settings.strength;
   $('strength-out').textContent = settings.strength.toFixed(2);
