@@ -175,9 +175,16 @@ def random_photo_degrade(photo: np.ndarray, scale: float, rng: np.random.Generat
         op = ("fade", rng.uniform(0.3, 0.8), rng.uniform(0.85, 1.0), rng.uniform(0.0, 0.08))
     im = Image.fromarray(photo)
     # Blur (σ in template pixels at 512, GFPGAN's 0.1–10 range, mostly ≤ 7); Pillow's radius is σ.
-    if rng.random() < 0.85:
+    # A quarter of the blurred photos are out of focus instead (issue 32: the face stage restores
+    # the faces of missed-focus photos): a soft-edged disk of radius 2–12 template pixels, the
+    # deblurring network's own kernel family.
+    blur = rng.random()
+    if blur < 0.64:
         im = im.filter(ImageFilter.GaussianBlur(rng.uniform(0.4, 7.0) / scale))
     x = np.asarray(im, np.float32) / 255.0
+    if 0.64 <= blur < 0.85:
+        from deblur.blur import convolve, disk_kernel
+        x = convolve(x, disk_kernel(max(1.0, rng.uniform(2.0, 12.0) / scale), edge=rng.uniform(1.0, 2.5)))
     if rng.random() < 0.15:
         x = motion_blur(x, max(3, int(rng.integers(6, 20) / scale)), rng.uniform(0, np.pi))
     x = _color(x, op)
