@@ -259,6 +259,8 @@ export class Pool {
             faceModel && !heavy ? this.ensureNet(gpu.peer, 'face').then(() => (gpu.faces = true), () => {}) : null,
           ]),
       ]).then(([cpu]) => cpu);
+      // Without a face model, a face is an upscaler run like a tile's.
+      if (!faceModel) gpu.faces = gpu.tiles;
       check();
       const srScale = first[0].srScale;
       // A heavy model's side is 512 (the converter builds only those; an ONNX was checked when added).

@@ -9,8 +9,8 @@
 //    settings say why;
 //  - without the flags, ?gpu=auto restores on the CPU and says so, and the page never fetches
 //    the GPU worker's code (gpuworker.js, pkg-gpu/);
-//  - a device lost in the middle of a job (the GPU worker's device.destroy(), from the test hook)
-//    hands the rest to the CPU workers: the job finishes within 50 dB of a CPU-only run, and
+//  - a device lost in the middle of a job (the GPU worker's device.destroy(), from the test hook;
+//    the default face stage, so the face too is an upscaler run on the GPU) hands the rest to the CPU workers: the job finishes within 50 dB of a CPU-only run, and
 //    the page says so once.
 //
 //   node tests/e2e/gpu.mjs        UNBLUR_SITE=dir  CHROMIUM=path  E2E_ONLY=name,name
@@ -248,18 +248,20 @@ test('no adapter: ?gpu=auto restores on the CPU, says so, and fetches no GPU cod
 });
 
 test('a device lost in the middle of a job: the CPU workers finish it, within 50 dB of a CPU-only run, and the page says so once', async () => {
-  // Small tiles, so the job has several and the GPU is lost after its first.
-  const query = `${QUERY}&tile=64`;
+  // The default face stage (the upscaler on the face), so the face is an upscaler run on the GPU
+  // too; small tiles, so the job has several and the GPU is lost after its first.
+  const query = `${QUERY.replace(`&${OWN_FACE}`, '')}&tile=64`;
   const b = await browserAt(GPU_FLAGS, `?${query}&gpu=on`);
   try {
     assert((await gpuSettled(b.page)).active, 'the GPU did not start');
-    await addPhoto(b.page, LANDSCAPE);
+    await addPhoto(b.page, PORTRAIT);
     await watchToasts(b.page);
     const lost = await restore(b.page, 'lost.png', async (p) => {
       await p.waitForFunction(() => parseInt(/** @type {HTMLElement} */ (document.querySelector('#progress'))?.dataset.tiles || '0', 10) >= 1, null, { timeout: TIMEOUT, polling: 100 });
       await p.evaluate(() => /** @type {any} */ (window).unblur.loseGpu());
     });
     assert(lost.result.gpu && lost.result.gpu.tiles >= 1, `the GPU ran no tile before it was lost: ${JSON.stringify(lost.result.gpu)}`);
+    assert(lost.result.faces === 1 && lost.result.gpu.faces === 1, `faces ${lost.result.faces}, on the GPU ${lost.result.gpu.faces} (the face comes first)`);
     const toasts = () => b.page.evaluate(() => [...new Set(/** @type {any} */ (window).__toasts)]);
     const said = (await toasts()).filter((t) => /The GPU could not go on/.test(t));
     assert(said.length === 1, `the page said it ${said.length} times: ${(await toasts()).join(' | ')}`);
@@ -270,17 +272,17 @@ test('a device lost in the middle of a job: the CPU workers finish it, within 50
 
     const cpuPage = await b.page.context().newPage();
     await openPage(cpuPage, `${base}?${query}&gpu=off`);
-    await addPhoto(cpuPage, LANDSCAPE);
+    await addPhoto(cpuPage, PORTRAIT);
     const cpu = await restore(cpuPage, 'cpu.png');
     const [d] = psnr([lost.file, cpu.file]);
     assert(d >= 50, `the job after the loss is ${d?.toFixed(1)} dB from a CPU-only run (bar 50)`);
     // The page goes on: the next photo restores on the CPU.
-    await addPhoto(b.page, PORTRAIT);
+    await addPhoto(b.page, LANDSCAPE);
     const next = await restore(b.page, 'after.png');
     assert(!next.result.gpu, 'the next photo still went to the lost GPU');
     const again = (await toasts()).filter((t) => /The GPU could not go on/.test(t));
     assert(again.length === 1, `after the next photo the page has said it ${again.length} times`);
-    return `${lost.result.gpu.tiles} tiles on the GPU before the loss; ${d.toFixed(1)} dB from the CPU-only run`;
+    return `the face and ${lost.result.gpu.tiles} tile(s) on the GPU before the loss; ${d.toFixed(1)} dB from the CPU-only run`;
   } finally {
     await b.browser.close();
   }
