@@ -1,4 +1,4 @@
-// The bridge to one Web Worker (worker.js): its own wasm instance, and the requests waiting for
+// The bridge to one Web Worker (worker.js, or gpuworker.js for the GPU): its own wasm instance, and the requests waiting for
 // its replies. Every message is one of protocol.js; a reply is {id, ok, ...} and a trap in the
 // worker (`fatal`) kills it, failing everything it still owed with WorkerDied.
 

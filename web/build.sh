@@ -25,8 +25,8 @@ manifest="${UNBLUR_MODELS_BUILD:-$root/models/build}/manifest.json"
 # Two builds of the same engine (web/engine.js picks one at load time): pkg/ with SIMD128, and
 # pkg-relaxed/ whose GEMM kernels also use relaxed SIMD. Each is a package of its own (web/wasm,
 # web/wasm-relaxed over web/core-relaxed), so each wasm has its own file in the target folder (an
-# unchanged one is not relinked: fat LTO takes minutes), and one `cargo build` builds both: tract
-# once, then the two single-threaded fat-LTO links side by side on two cores.
+# unchanged one is not relinked: fat LTO takes minutes), and one `cargo build` builds them all:
+# tract once, then the single-threaded fat-LTO links side by side on two cores.
 # A third package, web/wasm-gpu over web/core-gpu, is the GPU worker's engine (wgpu on WebGPU;
 # pkg-gpu/): the page fetches it only where the browser offers a WebGPU adapter. It gets no
 # wasm-opt pass: its hot loops are WGSL kernels on the GPU, and wasm-opt costs minutes.

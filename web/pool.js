@@ -92,14 +92,16 @@ export class Pool {
       this.stopGpu('the processor choice changed');
       const found = await findAdapter(mode);
       if (found.ok === false) return (this.gpuState = { mode, active: false, reason: found.reason });
+      let peer = null;
       try {
         // Fetched only now: a browser without an adapter never downloads the GPU engine.
         const module = await compile('./pkg-gpu/unblur_web_gpu_bg.wasm');
-        const peer = new Peer(module, 'pkg-gpu', 'gpu', true);
+        peer = new Peer(module, 'pkg-gpu', 'gpu', true);
         const { adapter } = await peer.ready;
         this.gpu = peer;
         return (this.gpuState = { mode, active: true, name: found.name || adapter, software: found.software });
       } catch (e) {
+        peer?.kill('the GPU could not start');
         return (this.gpuState = { mode, active: false, reason: `the GPU could not start: ${e?.message ?? e}` });
       }
     })();
@@ -256,9 +258,15 @@ export class Pool {
         gpu.peer &&
           Promise.all([
             this.ensureNet(gpu.peer, 'sr').then(() => (gpu.tiles = true), gpuFail),
-            faceModel && !heavy ? this.ensureNet(gpu.peer, 'face').then(() => (gpu.faces = true), () => {}) : null,
+            faceModel && !heavy ? this.ensureNet(gpu.peer, 'face').then(() => (gpu.faces = !gpu.failure), () => {}) : null,
           ]),
       ]).then(([cpu]) => cpu);
+      if (gpu.failure && this.gpu === gpu.peer) {
+        // It cannot run this upscaler: the CPU workers run everything, and the page says so
+        // (choosing the processor again starts it afresh).
+        this.stopGpu('the GPU cannot run the upscaler');
+        this.gpuState = { ...this.gpuState, active: false, reason: `the GPU cannot run this upscaler: ${gpu.failure}` };
+      }
       // Without a face model, a face is an upscaler run like a tile's.
       if (!faceModel) gpu.faces = gpu.tiles;
       check();
@@ -390,9 +398,12 @@ export class Pool {
             on.face?.(it.i);
           }
           report();
+          // Work the GPU gave back while this one ran (the loop would otherwise end here).
+          pending ??= take();
         }
       };
-      // Each CPU worker runs one loop at a time; the GPU's failure starts loops for those idle.
+      // Each CPU worker runs one loop at a time; the GPU's failure starts loops for those idle
+      // (a busy one takes the given-back work when its item is done).
       const looping = new Set();
       const cpuLoop = async (r, idx) => {
         if (looping.has(r)) return;
@@ -456,6 +467,7 @@ export class Pool {
         );
       });
       check();
+      if (queue.length) throw new Error(`${queue.length} tile(s) or face(s) were left unrun`);
       // A face worker that failed: the faces no worker restored stay as the upscaler made them.
       if (faceError) info.faceFailure = { error: faceError, restored: done.faces, left: total.faces - done.faces };
       // Where the upscaler and the faces ran, and why the GPU stopped (or never began), once.

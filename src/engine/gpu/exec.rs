@@ -172,6 +172,18 @@ impl GpuNetwork {
 
     /// One run; the caller holds `busy`.
     async fn submit_and_read(&self, shape: &[usize], data: Vec<f32>) -> Result<Outputs, GpuError> {
+        // This run's own errors (an invalid dispatch, out of memory), tied to it by error scopes:
+        // in the browser they arrive asynchronously, possibly after the readback, and would
+        // otherwise fail the next run instead of this one. (A scope left by an early return is
+        // popped when dropped, in stack order.)
+        let oom = self
+            .dev
+            .device
+            .push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let invalid = self
+            .dev
+            .device
+            .push_error_scope(wgpu::ErrorFilter::Validation);
         let plan = self.plan(shape)?;
         if data.len() != shape.iter().product::<usize>() {
             return Err(GpuError::Input(format!(
@@ -206,6 +218,10 @@ impl GpuNetwork {
         // Natively this drives the mapping to its end; in the browser it returns at once and the
         // mapping completes as the event loop turns.
         self.dev.wait()?;
+        let (invalid, oom) = (invalid.pop(), oom.pop());
+        if let Some(e) = invalid.await.or(oom.await) {
+            return Err(GpuError::Execution(e.to_string()));
+        }
         let mapped = rx.await;
         self.dev.take_error()?;
         mapped
