@@ -102,6 +102,8 @@ $('model').addEventListener('change', () => {
   settings.model = $('model').value;
   saveSettings();
   showSettings();
+  // A GPU stopped because it could not run the last upscaler gets a try with this one.
+  if (state.pool && !state.pool.gpuState.active && /cannot run this upscaler/.test(state.pool.gpuState.reason || '')) startGpu();
 });
 $('face-model').addEventListener('change', async () => {
   const v = $('face-model').value;
