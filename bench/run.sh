@@ -52,6 +52,8 @@ fi
 if [[ "${BENCH_SKIP:-}" != browser && "${BENCH_SKIP:-}" != page && -z "${BENCH_QUICK:-}" ]]; then
   log "the page's whole ×4 job against onnxruntime-web (single thread and threaded)"
   node bench/page_vs_ort.mjs 2
+  log "the ×4 job on the GPU: the page's GPU worker against onnxruntime-web's WebGPU provider (SwiftShader here; ~7 min)"
+  BENCH_ORT_TILES=64,128,256 node bench/page_vs_ort_gpu.mjs 1
 fi
 log "done in $((SECONDS - start)) s"
 python3 bench/report.py bench/out
