@@ -15,6 +15,11 @@ use unblur::engine::gpu::{GpuChoice, GpuDevice, GpuError, GpuNetwork};
 use unblur::engine::Network;
 use wasm_bindgen::prelude::*;
 
+// The same `Output` the CPU workers' boundary hands the page.
+#[path = "../../wasm/src/output.rs"]
+mod output;
+use output::Output;
+
 #[wasm_bindgen(start)]
 pub fn start() {
     console_error_panic_hook::set_once();
@@ -136,23 +141,5 @@ impl Net {
     pub fn face_side(&self) -> Result<usize, JsError> {
         self.face_side
             .ok_or_else(|| JsError::new("this network is not a face model"))
-    }
-}
-
-/// A network's output: its NCHW shape and its planar data (taken once).
-#[wasm_bindgen]
-pub struct Output {
-    shape: Vec<u32>,
-    data: Vec<f32>,
-}
-
-#[wasm_bindgen]
-impl Output {
-    pub fn shape(&self) -> Vec<u32> {
-        self.shape.clone()
-    }
-
-    pub fn data(&mut self) -> Vec<f32> {
-        std::mem::take(&mut self.data)
     }
 }

@@ -11,6 +11,9 @@ use unblur::image_io::{self, Photo};
 use unblur::{Options, RestoreJob};
 use wasm_bindgen::prelude::*;
 
+mod output;
+use output::Output;
+
 #[wasm_bindgen(start)]
 pub fn start() {
     console_error_panic_hook::set_once();
@@ -149,25 +152,6 @@ impl Damage {
     }
     pub fn mask(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.mask)
-    }
-}
-
-/// A network's output: its shape (NCHW) and its values, planar. `data` hands the values over
-/// once (no copy is kept in the wasm heap); `free()` it after.
-#[wasm_bindgen]
-pub struct Output {
-    shape: Vec<u32>,
-    data: Vec<f32>,
-}
-
-#[wasm_bindgen]
-impl Output {
-    pub fn shape(&self) -> Vec<u32> {
-        self.shape.clone()
-    }
-
-    pub fn data(&mut self) -> Vec<f32> {
-        std::mem::take(&mut self.data)
     }
 }
 
