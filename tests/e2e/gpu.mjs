@@ -9,6 +9,7 @@
 //    settings say why;
 //  - without the flags, ?gpu=auto restores on the CPU and says so, and the page never fetches
 //    the GPU worker's code (gpuworker.js, pkg-gpu/);
+//  - the choice is kept across visits, `?gpu=` lasts one visit, and a bad value is reported;
 //  - a device lost in the middle of a job (the GPU worker's device.destroy(), from the test hook;
 //    the default face stage, so the face too is an upscaler run on the GPU) hands the rest to the CPU workers: the job finishes within 50 dB of a CPU-only run, and
 //    the page says so once.
@@ -242,6 +243,34 @@ test('no adapter: ?gpu=auto restores on the CPU, says so, and fetches no GPU cod
     assert(!gpuCode.length, `a browser without an adapter fetched ${gpuCode.join(', ')}`);
     assert(requested.some((p) => p.includes('/gpu.js')), 'the page did not even load gpu.js (is this the right build?)');
     return `${hint} · ${requested.length} requests, none for the GPU's code`;
+  } finally {
+    await b.browser.close();
+  }
+});
+
+test('the Processor choice: kept across visits, ?gpu= for one visit only, a bad value reported', async () => {
+  const b = await browserAt([], '');
+  try {
+    const open = async (q) => {
+      await openPage(b.page, `${base}${q}`);
+      await gpuSettled(b.page);
+    };
+    await open('');
+    await b.page.selectOption('#gpu', 'off');
+    await open('');
+    assert((await b.page.inputValue('#gpu')) === 'off', 'the choice CPU was not kept');
+    const hint = await b.page.textContent('#gpu-hint');
+    assert(/^Runs on: CPU, \d+ workers?\.$/.test(hint), `with CPU chosen the hint says "${hint}"`);
+    await open('?gpu=on');
+    assert((await b.page.inputValue('#gpu')) === 'on', '?gpu=on is not shown');
+    assert(/this visit, as the address asks/.test(await b.page.textContent('#gpu-hint')), 'the hint does not say ?gpu= is for this visit');
+    await open('');
+    assert((await b.page.inputValue('#gpu')) === 'off', '?gpu=on was kept beyond its visit');
+    await open('?gpu=sometimes');
+    const toast = (await b.page.textContent('#toast')).trim();
+    assert((await b.page.isVisible('#toast')) && /\?gpu=sometimes.*auto, on or off/.test(toast), `no toast for a bad ?gpu: "${toast}"`);
+    assert((await b.page.inputValue('#gpu')) === 'auto', `a bad ?gpu uses ${await b.page.inputValue('#gpu')}, not the default`);
+    return `toast: "${toast}"`;
   } finally {
     await b.browser.close();
   }
