@@ -4,8 +4,6 @@
 // GPU in the middle of a job. A run returns a promise (a readback completes only as this
 // worker's event loop turns), so messages may arrive while one is in flight.
 
-import { storeDir } from './store.js';
-
 /** @typedef {import('./protocol.js').GpuRequest} GpuRequest */
 
 let glue = null;
@@ -20,11 +18,6 @@ function take(slot) {
 const u8 = (b) => (b instanceof Uint8Array ? b : new Uint8Array(b));
 const f32 = (b) => (b instanceof Float32Array ? b : new Float32Array(b));
 
-async function storeRead(name) {
-  const fh = await (await storeDir()).getFileHandle(name);
-  return new Uint8Array(await (await fh.getFile()).arrayBuffer());
-}
-
 /**
  * One handler per GPU request type of protocol.js.
  * @type {{[K in GpuRequest['type']]: (msg: Extract<GpuRequest, {type: K}>) => any}}
@@ -38,12 +31,12 @@ const handlers = {
     return { adapter: await glue.open_device(false) };
   },
 
-  // As worker.js's: the upscaler from `a` (with its partner `b` at `denoise`), a face model
-  // from bytes or from the store. A network the GPU engine cannot run is refused here.
-  async net({ slot, key, a, b, denoise, stored, fidelity }) {
+  // As worker.js's: the upscaler from `a` (with its partner `b` at `denoise`), or the build's own
+  // face model from `a`. (A stored, published face model is heavy: it keeps its own CPU face
+  // worker and never comes here.) A network the GPU engine cannot run is refused here.
+  net({ slot, key, a, b, denoise }) {
     if (nets[slot]?.key !== key) {
-      if (stored) a = await storeRead(stored);
-      const net = stored ? glue.Net.face(u8(a), fidelity ?? undefined) : denoise != null ? glue.Net.upscaler(u8(a), b ? u8(b) : undefined, denoise) : new glue.Net(u8(a));
+      const net = denoise != null ? glue.Net.upscaler(u8(a), b ? u8(b) : undefined, denoise) : new glue.Net(u8(a));
       nets[slot]?.net.free();
       nets[slot] = { key, net };
     }
