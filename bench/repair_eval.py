@@ -25,12 +25,24 @@ Compared, each with the true mask:
                   by 1 px as Unblur widens it
   unblur x1 auto  `unblur restore --scale 1 --faces off --repair auto`: detection, fill, clean-up
 
+Wide holes, a second held-out recipe (`--wide`): 2 to 4 stains per photo, each a blob of 2 to 4
+overlapping ellipses with half-axes of 4 to 18 px, opacity 0.85 to 1, light, dark or brown,
+its edge softened by σ 0 to 1 px; the fill alone, on the photo as it is (no SR after it):
+  none            the stained photo
+  cv2 telea +1    OpenCV's Telea with the mask widened by 1 px (Unblur's Telea is the same within
+                  a few units of 65535: src/repair/telea.rs)
+  unblur fill     the core's fill (`unblur::repair::repair` through bench/native's --fill): Telea,
+                  then the wide parts by patches (src/repair/patch.rs)
+and a side-by-side sheet of the first photos (clean, stained, cv2, Unblur) at 1:1 in
+bench/out/repair_wide.png.
+
 The CLI at ×1 still runs the SR network (denoise, then back to ×1), so its overall PSNR carries the
 clean-up's own change; "unblur x1" shows it, so the fill's share is the difference.
 
     pip install opencv-python-headless pillow   # Pillow ≥ 11 reads the photos' AVIF
     cargo build --release
     python3 bench/repair_eval.py [--photos 20] [--seed 31] [--crop 320]
+    python3 bench/repair_eval.py --wide       # needs target/release/unblur-bench-native (bench/run.sh builds it)
 
 Prints a table and writes bench/out/repair_eval.json. `--calibrate` first chooses the
 detector's logit threshold and the coverage worth repairing (src/repair/detect.rs) on training
@@ -276,6 +288,86 @@ def damage(clean, rng):
     return np.clip(np.round(out), 0, 255).astype(np.uint8), mask
 
 
+def stains(clean, rng):
+    """The wide-hole recipe: the stained photo (uint8 RGB) and the true mask (bool)."""
+    h, w, _ = clean.shape
+    out = clean.astype(np.float32)
+    mask = np.zeros((h, w), bool)
+    for _ in range(rng.integers(2, 5)):
+        a = np.zeros((h, w), np.float32)
+        cx, cy = rng.uniform([30, 30], [w - 30, h - 30])
+        for _ in range(rng.integers(2, 5)):
+            ax = tuple(int(v) for v in rng.uniform(4, 18, size=2))
+            centre = (int(cx + rng.uniform(-10, 10)), int(cy + rng.uniform(-10, 10)))
+            cv2.ellipse(a, centre, ax, rng.uniform(0, 180), 0, 360, 1.0, -1, cv2.LINE_AA)
+        sigma = rng.uniform(0, 1.0)
+        if sigma > 0.3:
+            a = cv2.GaussianBlur(a, (0, 0), sigma)
+            a /= max(a.max(), 1e-6)
+        a *= rng.uniform(0.85, 1.0)
+        kind = rng.integers(0, 3)
+        colour = [rng.uniform(220, 250)] * 3 if kind == 0 else [rng.uniform(10, 40)] * 3 if kind == 1 \
+            else [rng.uniform(140, 180), rng.uniform(100, 130), rng.uniform(50, 80)]
+        out = out * (1 - a[..., None]) + np.array(colour, np.float32) * a[..., None]
+        mask |= a >= 0.1
+    return np.clip(np.round(out), 0, 255).astype(np.uint8), mask
+
+
+def wide_holes(a):
+    """The fill alone on wide holes: none, cv2's Telea (+1 px) and the core's fill."""
+    native = ROOT / "target/release/unblur-bench-native"
+    if not native.exists():
+        sys.exit(f"missing {native}: cargo build --release --manifest-path bench/native/Cargo.toml --target-dir target")
+    rng = np.random.default_rng(a.seed + 1000)
+    rows, sheet = [], []
+    methods = ["none", "cv2 telea +1", "unblur fill"]
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = pathlib.Path(tmp)
+        for path in pick(a.photos):
+            clean = np.asarray(Image.open(path).convert("RGB"))
+            h, w, _ = clean.shape
+            y, x = max(0, (h - a.crop) // 2), max(0, (w - a.crop) // 2)
+            clean = clean[y:y + a.crop, x:x + a.crop]
+            damaged, mask = stains(clean, rng)
+            m8 = mask.astype(np.uint8) * 255
+            telea = cv2.cvtColor(cv2.inpaint(cv2.cvtColor(damaged, cv2.COLOR_RGB2BGR),
+                                             cv2.dilate(m8, np.ones((3, 3), np.uint8)), 5,
+                                             cv2.INPAINT_TELEA), cv2.COLOR_BGR2RGB)
+            Image.fromarray(damaged).save(tmp / "d.png")
+            Image.fromarray(m8).save(tmp / "m.png")
+            out = subprocess.run([str(native), "--fill", str(tmp / "d.png"), str(tmp / "m.png"), "1",
+                                  str(tmp / "f.png")], capture_output=True, text=True, check=True)
+            seconds = json.loads(out.stdout.splitlines()[-1])["median_ms"] / 1e3
+            f16 = cv2.cvtColor(cv2.imread(str(tmp / "f.png"), cv2.IMREAD_UNCHANGED), cv2.COLOR_BGR2RGB)
+            fill = (f16.astype(np.float64) / 257.0).round().astype(np.uint8)  # 16-bit PNG
+            results = {"none": damaged, "cv2 telea +1": telea, "unblur fill": fill}
+            row = {"photo": str(path.relative_to(PHOTOS)), "mask_fraction": float(mask.mean()),
+                   "fill_seconds": seconds}
+            for k, v in results.items():
+                row[k] = {"psnr_mask": psnr(v, clean, mask), "psnr_all": psnr(v, clean)}
+            rows.append(row)
+            print(f"{row['photo']}: stains {100 * row['mask_fraction']:.2f} %, "
+                  + ", ".join(f"{k} {row[k]['psnr_mask']:.1f}" for k in methods), file=sys.stderr)
+            if len(sheet) < 6:
+                sheet.append(np.concatenate([clean, damaged, telea, fill], axis=1))
+    mean = {k: {m: float(np.mean([r[k][m] for r in rows])) for m in ("psnr_mask", "psnr_all")}
+            for k in methods}
+    print(f"\nwide holes: {len(rows)} photos ({a.crop}² crops), stains on "
+          f"{100 * np.mean([r['mask_fraction'] for r in rows]):.2f} % of the pixels on average "
+          f"(seed {a.seed + 1000}); the fill alone, no SR\n")
+    print("| method | PSNR in mask (dB) | PSNR overall (dB) |")
+    print("|---|---:|---:|")
+    for k in methods:
+        print(f"| {k} | {mean[k]['psnr_mask']:.2f} | {mean[k]['psnr_all']:.2f} |")
+    wins = sum(r["unblur fill"]["psnr_mask"] > r["cv2 telea +1"]["psnr_mask"] for r in rows)
+    print(f"\nunblur fill above cv2's Telea inside the mask on {wins} of {len(rows)} photos; "
+          f"fill {np.mean([r['fill_seconds'] for r in rows]):.2f} s per photo (one thread)")
+    OUT.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.concatenate(sheet, axis=0)).save(OUT / "repair_wide.png")
+    (OUT / "repair_wide.json").write_text(json.dumps(
+        {"seed": a.seed + 1000, "crop": a.crop, "opencv": cv2.__version__, "photos": rows, "mean": mean}, indent=1))
+
+
 def psnr(a, b, where=None):
     d = a.astype(np.float64) - b.astype(np.float64)
     if where is not None:
@@ -310,7 +402,12 @@ def main():
     ap.add_argument("--models", default=os.environ.get("UNBLUR_MODELS"))
     ap.add_argument("--calibrate", action="store_true",
                     help="choose the threshold and the coverage worth repairing on training photos, then stop")
+    ap.add_argument("--wide", action="store_true",
+                    help="only the wide-hole recipe: the fill alone against cv2's Telea")
     a = ap.parse_args()
+    if a.wide:
+        wide_holes(a)
+        return
     if a.calibrate:
         cal = calibrate(Detector(DETECTOR, 0.0), 20, a.seed, a.crop)
         OUT.mkdir(parents=True, exist_ok=True)

@@ -1,7 +1,8 @@
 """The whole-photo stages before the tiles, timed per megapixel natively: the deblurring network
 (`unblur-deblur`, on the stage's own 288² tile: 256² owned plus 16 px of context each side), the
 damage detector (`unblur-repair`, on a 1024×1024 copy: one megapixel in one piece, as the core
-runs it) and the repair fill (Telea on a real 1 MP photo with 1 % of it masked). Unblur's engine
+runs it) and the repair fill on a real 1 MP photo with 1 % of it masked, by thin strokes (Telea
+alone) and by wide stains (Telea, then the patch fill). Unblur's engine
 (tract), one thread, the forms the site ships; the networks' GMAC per megapixel beside them.
 The same networks in wasm are `bench/browser.mjs`'s `unblur-deblur` and `unblur-repair` rows.
 
@@ -78,11 +79,20 @@ def main() -> int:
             m[np.clip(ys + 1, 0, 1023), xs] = True
         mask = os.path.join(work, "mask.png")
         Image.fromarray(m.astype(np.uint8) * 255).save(mask)
-        out = subprocess.run([TRACT, "--fill", photo, mask, str(a.reps)], capture_output=True, text=True, check=True)
-        r = json.loads(out.stdout.splitlines()[-1])
-        rows.append({"stage": "repair fill (Telea)", "form": "-", "input": f"1024×1024, {100 * r['masked'] / r['pixels']:.1f} % masked",
-                     "ms_per_run": r["median_ms"], "ms_per_mp": r["median_ms"] / (r["pixels"] / 1e6),
-                     "gmac_per_mp": None, "gmac_per_s": None, "plan_ms": None})
+        # Wide stains besides: discs of radius 8-20 px, where the patch fill runs after Telea.
+        stained = np.zeros_like(m)
+        yy, xx = np.mgrid[:1024, :1024]
+        while stained.mean() < 0.01:
+            cx, cy = rng.integers(40, 984, 2)
+            stained |= (xx - cx) ** 2 + (yy - cy) ** 2 <= rng.integers(8, 21) ** 2
+        stains = os.path.join(work, "stains.png")
+        Image.fromarray(stained.astype(np.uint8) * 255).save(stains)
+        for label, path in [("repair fill (scratches: Telea)", mask), ("repair fill (stains: Telea, then patches)", stains)]:
+            out = subprocess.run([TRACT, "--fill", photo, path, str(a.reps)], capture_output=True, text=True, check=True)
+            r = json.loads(out.stdout.splitlines()[-1])
+            rows.append({"stage": label, "form": "-", "input": f"1024×1024, {100 * r['masked'] / r['pixels']:.1f} % masked",
+                         "ms_per_run": r["median_ms"], "ms_per_mp": r["median_ms"] / (r["pixels"] / 1e6),
+                         "gmac_per_mp": None, "gmac_per_s": None, "plan_ms": None})
     print("| stage (native, one thread) | form | input | ms per run | ms per MP | GMAC per MP | GMAC/s |")
     print("|---|---|---|---:|---:|---:|---:|")
     for r in rows:

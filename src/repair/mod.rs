@@ -4,12 +4,14 @@
 //!
 //! The mask is in the upright frame (after the photo's EXIF orientation) at the photo's exact
 //! size; it is widened by [`DILATE`] pixels to take in a scratch's soft edge, and only the pixels
-//! of the widened mask are written: every other pixel stays bit-exact. The fill is Telea's fast
-//! marching ([`telea`]), which suits defects a few pixels wide; wide holes (torn corners, large
-//! stains) come out blurred and would need a patch-based fill, which Unblur does not have yet.
+//! of the widened mask are written: every other pixel stays bit-exact. Defects a few pixels wide
+//! (scratches, cracks, dust) are filled by Telea's fast marching ([`telea`]); wider holes (torn
+//! corners, stains, large spots), which diffusion would blur, by patches of the photo around them
+//! ([`patch`], PatchMatch as content-aware fill does), started from Telea's fill.
 //! The mask comes from the user or from the damage detector ([`detect`]).
 
 pub mod detect;
+pub mod patch;
 pub mod telea;
 
 use crate::error::{Error, Result};
@@ -142,7 +144,7 @@ impl Mask {
 }
 
 /// Repairs `rgb` where `mask` says it is damaged: the mask widened by [`DILATE`], then filled by
-/// [`telea::inpaint`] with [`RADIUS`]. Pixels outside the widened mask are not written. A mask of
+/// [`telea::inpaint`] with [`RADIUS`] and its wide parts again by [`patch::fill_wide`]. Pixels outside the widened mask are not written. A mask of
 /// another size than the photo is an error naming both sizes.
 pub fn repair(rgb: &mut Rgb16Image, mask: &Mask) -> Result<()> {
     mask.check_fits(rgb.width(), rgb.height())?;
@@ -150,7 +152,9 @@ pub fn repair(rgb: &mut Rgb16Image, mask: &Mask) -> Result<()> {
         return Ok(());
     }
     let hole = mask.dilated(DILATE);
+    // Telea everywhere first: the whole fill of thin defects, and the coarse start of the wide.
     telea::inpaint(rgb, hole.damaged(), RADIUS);
+    patch::fill_wide(rgb, hole.damaged());
     Ok(())
 }
 

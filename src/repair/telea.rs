@@ -9,8 +9,8 @@
 //!
 //! Fast marching fills a thin defect from its rim inwards, each pixel a weighted mean of the
 //! known pixels within the radius, weighted towards those along the normal to the rim: right for
-//! scratches, cracks and dust a few pixels wide. Wide holes come out smooth and blurred; they
-//! need a patch-based fill, which this module is not.
+//! scratches, cracks and dust a few pixels wide. Wide holes come out smooth and blurred: there
+//! its fill is only the start of the patch-based one ([`super::patch`]).
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;

@@ -96,6 +96,7 @@ fn smoothest_block(img: &RgbImage, side: u32) -> (u32, u32) {
     best.1
 }
 
+/// Scratches, specks and two wide stains (so both fills run): only the widened mask is written.
 #[test]
 fn pixels_outside_the_dilated_mask_are_bit_exact() {
     let bytes = std::fs::read(dev("old-photos/old_b.png")).unwrap();
@@ -106,6 +107,14 @@ fn pixels_outside_the_dilated_mask_are_bit_exact() {
     let mut v: Vec<u8> = mask.damaged().iter().map(|&d| d as u8).collect();
     for (x, y) in [(0u32, 5u32), (300, 700), (w - 1, h - 1)] {
         v[(y * w + x) as usize] = 1;
+    }
+    // A stain wide enough for the patch fill (a 31×21 block), and one in the corner.
+    for (x0, y0, bw, bh) in [(w / 3, h / 2, 31, 21), (w - 20, 0, 20, 16)] {
+        for y in y0..y0 + bh {
+            for x in x0..x0 + bw {
+                v[(y * w + x) as usize] = 1;
+            }
+        }
     }
     mask = Mask::new(w, h, &v).unwrap();
     let job = RestoreJob::with_repair(&bytes, Some(&mask), &Options::default(), 4, None).unwrap();

@@ -11,9 +11,10 @@
 //! `unblur-bench-native --threads MODEL TILES N... FILE:H:W`
 //!     tiles per second with N threads each running whole tiles on the one shared plan (what
 //!     the CLI does): TILES tiles in all per N, after one warm-up run per thread.
-//! `unblur-bench-native --fill PHOTO MASK REPS`
-//!     the repair stage's fill (`unblur::repair::repair`: the mask widened, Telea's fill) on a
-//!     decoded photo, REPS times, one thread.
+//! `unblur-bench-native --fill PHOTO MASK REPS [OUT.png]`
+//!     the repair stage's fill (`unblur::repair::repair`: the mask widened, Telea's fill, the
+//!     wide parts by patches) on a decoded photo, REPS times, one thread; the filled photo to
+//!     OUT.png (16-bit) when given, for `bench/repair_eval.py`'s fill-alone rows.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
@@ -59,7 +60,7 @@ fn main() {
         eprintln!(
             "usage: unblur-bench-native [--profile] MODEL REPS FILE:H:W...\n       \
              unblur-bench-native --threads MODEL TILES N... FILE:H:W\n       \
-             unblur-bench-native --fill PHOTO MASK REPS\n       \
+             unblur-bench-native --fill PHOTO MASK REPS [OUT.png]\n       \
              unblur-bench-native --gemm   (the f32 GEMM family measured at start-up, as JSON)"
         );
         std::process::exit(2)
@@ -72,7 +73,9 @@ fn main() {
             serde_json::to_string(unblur::engine::gemm_native::choose()).unwrap()
         ),
         Some("--threads") if args.len() >= 6 => threads(&args[2], &args[3], &args[4..]),
-        Some("--fill") if args.len() == 5 => fill(&args[2], &args[3], &args[4]),
+        Some("--fill") if (5..=6).contains(&args.len()) => {
+            fill(&args[2], &args[3], &args[4], args.get(5))
+        }
         Some(a) if !a.starts_with("--") && args.len() >= 4 => times(&args[1], &args[2], &args[3..]),
         _ => usage(),
     }
@@ -185,16 +188,20 @@ fn threads(model: &str, tiles: &str, rest: &[String]) {
     }
 }
 
-fn fill(photo: &str, mask: &str, reps: &str) {
+fn fill(photo: &str, mask: &str, reps: &str, out: Option<&String>) {
     let photo = unblur::image_io::decode(&std::fs::read(photo).expect("read photo")).expect("photo");
     let mask = unblur::Mask::decode(&std::fs::read(mask).expect("read mask")).expect("mask");
     let reps: usize = reps.parse().expect("REPS");
     let mut runs = Vec::with_capacity(reps);
-    for _ in 0..reps {
-        let mut rgb = photo.rgb.clone();
+    let mut rgb = photo.rgb.clone();
+    for _ in 0..reps.max(1) {
+        rgb = photo.rgb.clone();
         let t0 = Instant::now();
         unblur::repair::repair(&mut rgb, &mask).expect("repair");
         runs.push(ms(t0));
+    }
+    if let Some(out) = out {
+        rgb.save(out).expect("write OUT.png");
     }
     let pixels = photo.width() as f64 * photo.height() as f64;
     println!(
