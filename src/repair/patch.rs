@@ -389,7 +389,8 @@ fn distance(level: &Level, t: (usize, usize), s: (usize, usize), limit: f32) -> 
         for dx in -(R as isize)..=R as isize {
             let a = level.get(t.0 as isize + dx, t.1 as isize + dy);
             let b = level.px[srow + (s.0 as isize + dx) as usize];
-            sum += (a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2) + (a[2] - b[2]).powi(2);
+            let (d0, d1, d2) = (a[0] - b[0], a[1] - b[1], a[2] - b[2]);
+            sum += d0 * d0 + d1 * d1 + d2 * d2;
         }
         if sum > limit {
             return sum;
@@ -474,7 +475,9 @@ fn patch_match(
 }
 
 /// Each target pixel the mean of what the patches over it found, weighted by how well each
-/// matched (Wexler et al.: exp(−d / 2σ²), σ² the 75th percentile of the distances).
+/// matched: (1 + d / 2σ²)⁻⁴, σ² the 75th percentile of the distances (Wexler et al. weigh by
+/// exp(−d / 2σ²); a rational weight is the same shape and, unlike `exp`, rounds alike in wasm and
+/// natively, so the page and the CLI find the same patches).
 fn vote(
     level: &Level,
     targets: &[(usize, usize)],
@@ -487,7 +490,8 @@ fn vote(
     let sigma2 = sorted[sorted.len() * 3 / 4].max(1e-6);
     let mut acc = vec![[0.0f32; 4]; w * h];
     for (k, &t) in targets.iter().enumerate() {
-        let weight = (-dist[k] / (2.0 * sigma2)).exp().max(1e-8);
+        let u = 1.0 + dist[k] / (2.0 * sigma2);
+        let weight = (1.0 / (u * u * u * u)).max(1e-8);
         let s = field[k];
         for dy in -(R as isize)..=R as isize {
             let ty = t.1 as isize + dy;
@@ -576,7 +580,8 @@ mod tests {
         for ((p, q), &m) in a.pixels().zip(b.pixels()).zip(hole) {
             if m {
                 for c in 0..3 {
-                    sum += ((p.0[c] as f64 - q.0[c] as f64) / 65535.0).powi(2);
+                    let d = (p.0[c] as f64 - q.0[c] as f64) / 65535.0;
+                    sum += d * d;
                 }
                 n += 3;
             }
