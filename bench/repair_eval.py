@@ -34,7 +34,8 @@ its edge softened by σ 0 to 1 px; the fill alone, on the photo as it is (no SR 
   unblur fill     the core's fill (`unblur::repair::repair` through bench/native's --fill): Telea,
                   then the wide parts by patches (src/repair/patch.rs)
 and a side-by-side sheet of the first photos (clean, stained, cv2, Unblur) at 1:1 in
-bench/out/repair_wide.png.
+bench/out/repair_wide.png (`--docs`: 160² crops around the largest stain of the first five CC0 or
+Kodak photos, docs/repair-stains.jpg).
 
 The CLI at ×1 still runs the SR network (denoise, then back to ×1), so its overall PSNR carries the
 clean-up's own change; "unblur x1" shows it, so the fill's share is the difference.
@@ -313,13 +314,22 @@ def stains(clean, rng):
     return np.clip(np.round(out), 0, 255).astype(np.uint8), mask
 
 
+def public_domain(path):
+    """Whether a photo is CC0 or Kodak's unrestricted release (manifest.csv): free to show in docs/."""
+    import csv
+    rel = str(path.relative_to(PHOTOS))
+    with open(PHOTOS / "manifest.csv") as f:
+        lic = next((r["license"] for r in csv.DictReader(f) if r["file"] == rel), "")
+    return lic.startswith("CC0") or lic.startswith("Kodak")
+
+
 def wide_holes(a):
     """The fill alone on wide holes: none, cv2's Telea (+1 px) and the core's fill."""
     native = ROOT / "target/release/unblur-bench-native"
     if not native.exists():
         sys.exit(f"missing {native}: cargo build --release --manifest-path bench/native/Cargo.toml --target-dir target")
     rng = np.random.default_rng(a.seed + 1000)
-    rows, sheet = [], []
+    rows, sheet, docs = [], [], []
     methods = ["none", "cv2 telea +1", "unblur fill"]
     with tempfile.TemporaryDirectory() as tmp:
         tmp = pathlib.Path(tmp)
@@ -350,6 +360,16 @@ def wide_holes(a):
                   + ", ".join(f"{k} {row[k]['psnr_mask']:.1f}" for k in methods), file=sys.stderr)
             if len(sheet) < 6:
                 sheet.append(np.concatenate([clean, damaged, telea, fill], axis=1))
+            if len(docs) < 5 and public_domain(path):
+                # 160² at 1:1 around the largest stain: clean, stained, cv2's Telea, Unblur.
+                n, _, stats, cent = cv2.connectedComponentsWithStats(m8)
+                k = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+                cx, cy = (int(v) for v in cent[k])
+                x0 = min(max(0, cx - 80), a.crop - 160)
+                y0 = min(max(0, cy - 80), a.crop - 160)
+                cut = lambda im: np.pad(im[y0:y0 + 160, x0:x0 + 160], ((0, 0), (0, 6), (0, 0)),
+                                        constant_values=255)
+                docs.append(np.concatenate([cut(clean), cut(damaged), cut(telea), cut(fill)], axis=1))
     mean = {k: {m: float(np.mean([r[k][m] for r in rows])) for m in ("psnr_mask", "psnr_all")}
             for k in methods}
     print(f"\nwide holes: {len(rows)} photos ({a.crop}² crops), stains on "
@@ -364,6 +384,10 @@ def wide_holes(a):
           f"fill {np.mean([r['fill_seconds'] for r in rows]):.2f} s per photo (one thread)")
     OUT.mkdir(parents=True, exist_ok=True)
     Image.fromarray(np.concatenate(sheet, axis=0)).save(OUT / "repair_wide.png")
+    if a.docs:
+        rows_px = [np.pad(r, ((0, 6), (0, 0), (0, 0)), constant_values=255) for r in docs]
+        Image.fromarray(np.concatenate(rows_px, axis=0)).save(ROOT / "docs/repair-stains.jpg", quality=92)
+        print("wrote docs/repair-stains.jpg")
     (OUT / "repair_wide.json").write_text(json.dumps(
         {"seed": a.seed + 1000, "crop": a.crop, "opencv": cv2.__version__, "photos": rows, "mean": mean}, indent=1))
 
@@ -404,6 +428,8 @@ def main():
                     help="choose the threshold and the coverage worth repairing on training photos, then stop")
     ap.add_argument("--wide", action="store_true",
                     help="only the wide-hole recipe: the fill alone against cv2's Telea")
+    ap.add_argument("--docs", action="store_true",
+                    help="with --wide: docs/repair-stains.jpg, 1:1 crops of the first five public-domain photos")
     a = ap.parse_args()
     if a.wide:
         wide_holes(a)
