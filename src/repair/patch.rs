@@ -53,18 +53,50 @@ pub fn fill_wide(rgb: &mut Rgb16Image, hole: &[bool]) -> usize {
     let (w, h) = (rgb.width() as usize, rgb.height() as usize);
     assert_eq!(hole.len(), w * h, "the hole is the image's size");
     let depth = chessboard_depth(hole, w, h);
-    let mut seen = vec![false; w * h];
+    let mut wide = wide_parts(hole, &depth, w, h);
     let mut filled = 0;
     for start in 0..w * h {
-        if depth[start] < WIDE || seen[start] {
+        if !wide[start] {
             continue;
         }
-        let (pixels, bbox, thickness) = component(hole, &depth, w, h, start, &mut seen);
-        if fill_component(rgb, hole, &pixels, bbox, thickness) {
+        let (pixels, bbox) = component(&mut wide, w, h, start);
+        let deepest = pixels.iter().map(|&i| depth[i]).max().unwrap_or(0);
+        if fill_component(rgb, hole, &pixels, bbox, deepest) {
             filled += 1;
         }
     }
     filled
+}
+
+/// The hole's wide parts: its pixels within [`WIDE`] (chessboard) of a pixel [`WIDE`] deep, so a
+/// stain with its rim, and of a thin crack leaving it only the first few pixels (the rest of the
+/// crack stays Telea's fill, and a crack network joining two stains does not make one window of
+/// the whole photo).
+fn wide_parts(hole: &[bool], depth: &[u8], w: usize, h: usize) -> Vec<bool> {
+    let r = WIDE as usize;
+    // A square dilation of the deep pixels, separably with running counts, kept inside the hole.
+    let mut rows = vec![false; w * h];
+    let mut count = vec![0u32; w.max(h) + 1];
+    for y in 0..h {
+        for x in 0..w {
+            count[x + 1] = count[x] + (depth[y * w + x] >= WIDE) as u32;
+        }
+        for x in 0..w {
+            let (a, b) = (x.saturating_sub(r), (x + r).min(w - 1));
+            rows[y * w + x] = count[b + 1] > count[a];
+        }
+    }
+    let mut out = vec![false; w * h];
+    for x in 0..w {
+        for y in 0..h {
+            count[y + 1] = count[y] + rows[y * w + x] as u32;
+        }
+        for y in 0..h {
+            let (a, b) = (y.saturating_sub(r), (y + r).min(h - 1));
+            out[y * w + x] = hole[y * w + x] && count[b + 1] > count[a];
+        }
+    }
+    out
 }
 
 /// Each hole pixel's chessboard distance to the nearest known pixel (or the border, taken as
@@ -111,37 +143,29 @@ fn chessboard_depth(hole: &[bool], w: usize, h: usize) -> Vec<u8> {
 
 type Box4 = (usize, usize, usize, usize);
 
-/// The 8-connected component of the hole holding `start`: its pixels, its box (x0, y0, x1, y1
-/// inclusive) and its deepest depth.
-fn component(
-    hole: &[bool],
-    depth: &[u8],
-    w: usize,
-    h: usize,
-    start: usize,
-    seen: &mut [bool],
-) -> (Vec<usize>, Box4, u8) {
+/// The 8-connected component of `wide` holding `start`, taken out of it: its pixels and its box
+/// (x0, y0, x1, y1 inclusive).
+fn component(wide: &mut [bool], w: usize, h: usize, start: usize) -> (Vec<usize>, Box4) {
     let mut pixels = vec![start];
-    seen[start] = true;
-    let (mut bbox, mut deepest) = ((w, h, 0, 0), 0u8);
+    wide[start] = false;
+    let mut bbox = (w, h, 0, 0);
     let mut next = 0;
     while next < pixels.len() {
         let i = pixels[next];
         next += 1;
         let (x, y) = (i % w, i / w);
         bbox = (bbox.0.min(x), bbox.1.min(y), bbox.2.max(x), bbox.3.max(y));
-        deepest = deepest.max(depth[i]);
         for ny in y.saturating_sub(1)..=(y + 1).min(h - 1) {
             for nx in x.saturating_sub(1)..=(x + 1).min(w - 1) {
                 let j = ny * w + nx;
-                if hole[j] && !seen[j] {
-                    seen[j] = true;
+                if wide[j] {
+                    wide[j] = false;
                     pixels.push(j);
                 }
             }
         }
     }
-    (pixels, bbox, deepest)
+    (pixels, bbox)
 }
 
 /// One level of the window: the colours (0…1), which pixels are unknown (any hole pixel, whether
@@ -214,7 +238,7 @@ fn fill_component(
     hole: &[bool],
     pixels: &[usize],
     bbox: Box4,
-    thickness: u8,
+    deepest: u8,
 ) -> bool {
     let (w, h) = (rgb.width() as usize, rgb.height() as usize);
     let (bw, bh) = (bbox.2 - bbox.0 + 1, bbox.3 - bbox.1 + 1);
@@ -250,7 +274,7 @@ fn fill_component(
     // The pyramid, down until the hole is about a patch across (the depth halves each level) and
     // while a level still holds patches to draw from.
     let mut levels = vec![fine];
-    let mut depth = thickness as usize;
+    let mut depth = deepest as usize;
     while levels.len() < MAX_LEVELS && depth > R + 1 {
         let next = levels.last().unwrap().down();
         if next.w < 4 * SIDE || next.h < 4 * SIDE {
@@ -695,6 +719,32 @@ mod tests {
         let all = vec![true; 64 * 64];
         assert_eq!(fill_wide(&mut out, &all), 0);
         assert_eq!(out, img);
+    }
+
+    #[test]
+    fn a_thin_crack_leaving_a_stain_stays_telea_s_beyond_the_stain() {
+        let (w, h) = (200, 100);
+        let mut hole = square_hole(w, h, 30, 40, 16);
+        for x in 46..190 {
+            for y in 47..49 {
+                hole[y * w + x] = true; // a 2-px crack from the stain to the right
+            }
+        }
+        let depth = chessboard_depth(&hole, w, h);
+        let wide = wide_parts(&hole, &depth, w, h);
+        assert!(wide[48 * w + 38], "the stain");
+        assert!(wide[48 * w + 46], "the crack's first pixels");
+        assert!(!wide[48 * w + 50], "the crack far from the stain");
+        let img = stripes(w as u32, h as u32);
+        let mut out = img.clone();
+        assert_eq!(fill_wide(&mut out, &hole), 1);
+        for x in 60..190 {
+            assert_eq!(
+                out.get_pixel(x, 48),
+                img.get_pixel(x, 48),
+                "the crack at x = {x}"
+            );
+        }
     }
 
     #[test]
