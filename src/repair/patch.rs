@@ -6,20 +6,22 @@
 //!
 //! Telea's diffusion ([`super::telea`]) is right for a defect a few pixels wide; across a wider
 //! hole it draws the rim's colours inwards into a smooth blur where grass, fabric or a wall should
-//! go on. Here every [`WIDE`] component of the hole is filled in a window around it: each patch
-//! that touches the hole is matched to the most similar whole patch of the window that touches no
-//! hole pixel, and each hole pixel becomes the mean of what the patches over it found, weighted by
-//! how well each matched; repeated from a coarse copy (where the hole is a few pixels across and
-//! Telea's fill is the start) to the photo's resolution. Only the component's pixels are written.
+//! go on. Here each component of the hole's wide parts (see [`WIDE`]) is filled in a window around
+//! it: each patch that touches it is matched to the most similar whole patch of the window that
+//! touches no hole pixel, and each of its pixels becomes the mean of what the patches over it
+//! found, weighted by how well each matched; repeated from a coarse copy (where the hole is a few
+//! pixels across and Telea's fill is the start) to the photo's resolution. Only the wide parts'
+//! pixels are written.
 //!
 //! Deterministic: the random search draws from a generator seeded by the component's place, so
 //! the page and the CLI fill the same hole the same way.
 
 use crate::Rgb16Image;
 
-/// A component of the hole is filled here when some pixel of it lies this many pixels or more
-/// from the nearest known pixel (chessboard distance; rim pixels are 1), i.e. the hole is at least
-/// `2·WIDE − 1` pixels across somewhere. Narrower defects are Telea's.
+/// The hole's wide parts are its pixels within this distance (chessboard) of a pixel that lies
+/// this many pixels or more from the nearest known one (rim pixels are 1): where the hole is at
+/// least `2·WIDE − 1` pixels across, with its rim. Narrower defects, and a crack beyond the first
+/// few pixels out of a stain, are Telea's.
 pub const WIDE: u8 = 4;
 
 /// The patch's radius: 7×7 patches.
@@ -46,9 +48,9 @@ const EM_COARSE: usize = 8;
 const EM_FINE: usize = 2;
 const PM_PASSES: usize = 3;
 
-/// Fills each wide component of `hole` (row-major, the photo's size) in `rgb`, which must already
-/// hold a first guess there (Telea's fill): it is the start at the coarsest level. Returns how many
-/// components were filled. Pixels outside the wide components are not written.
+/// Fills the wide parts of `hole` (row-major, the photo's size) in `rgb`, which must already hold
+/// a first guess there (Telea's fill): it is the start at the coarsest level. Returns how many
+/// components of the wide parts were filled. No other pixel is written.
 pub fn fill_wide(rgb: &mut Rgb16Image, hole: &[bool]) -> usize {
     let (w, h) = (rgb.width() as usize, rgb.height() as usize);
     assert_eq!(hole.len(), w * h, "the hole is the image's size");
