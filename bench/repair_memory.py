@@ -34,17 +34,18 @@ OUT = REPO / "bench" / "out"
 
 
 def run(args: list[str]) -> tuple[float, float, str]:
-    """Wall seconds, max RSS in MB and the last line of stderr of one fresh process."""
-    started = time.time()
-    p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    _, _, usage = os.wait4(p.pid, 0)
-    wall = time.time() - started
-    err = p.stderr.read().decode()
-    p.stdout.close()
-    p.stderr.close()
-    if p.returncode not in (None, 0) and "→" not in err:
-        sys.exit(f"{' '.join(args)} failed:\n{err}")
-    return wall, usage.ru_maxrss / 1024, err.strip().splitlines()[-1] if err.strip() else ""
+    """Wall seconds, max RSS in MB and the last line of stderr of one fresh process (stderr to a
+    file: a pipe left unread could fill and stall the run)."""
+    with tempfile.TemporaryFile() as err:
+        started = time.time()
+        p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=err)
+        _, status, usage = os.wait4(p.pid, 0)
+        wall = time.time() - started
+        err.seek(0)
+        said = err.read().decode().strip()
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(f"{' '.join(args)} failed:\n{said}")
+    return wall, usage.ru_maxrss / 1024, said.splitlines()[-1] if said else ""
 
 
 def main() -> int:

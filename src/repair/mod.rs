@@ -144,8 +144,9 @@ impl Mask {
 }
 
 /// Repairs `rgb` where `mask` says it is damaged: the mask widened by [`DILATE`], then filled by
-/// [`telea::inpaint`] with [`RADIUS`] and its wide parts again by [`patch::fill_wide`]. Pixels outside the widened mask are not written. A mask of
-/// another size than the photo is an error naming both sizes.
+/// [`telea::inpaint`] with [`RADIUS`] and its wide parts again by [`patch::fill_wide`]. Pixels
+/// outside the widened mask are not written. A mask of another size than the photo is an error
+/// naming both sizes.
 pub fn repair(rgb: &mut Rgb16Image, mask: &Mask) -> Result<()> {
     mask.check_fits(rgb.width(), rgb.height())?;
     if mask.count() == 0 {

@@ -75,30 +75,16 @@ pub fn fill_wide(rgb: &mut Rgb16Image, hole: &[bool]) -> usize {
 /// crack stays Telea's fill, and a crack network joining two stains does not make one window of
 /// the whole photo).
 fn wide_parts(hole: &[bool], depth: &[u8], w: usize, h: usize) -> Vec<bool> {
-    let r = WIDE as usize;
-    // A square dilation of the deep pixels, separably with running counts, kept inside the hole.
-    let mut rows = vec![false; w * h];
-    let mut count = vec![0u32; w.max(h) + 1];
-    for y in 0..h {
-        for x in 0..w {
-            count[x + 1] = count[x] + (depth[y * w + x] >= WIDE) as u32;
-        }
-        for x in 0..w {
-            let (a, b) = (x.saturating_sub(r), (x + r).min(w - 1));
-            rows[y * w + x] = count[b + 1] > count[a];
-        }
+    let deep = super::Mask {
+        width: w as u32,
+        height: h as u32,
+        damaged: depth.iter().map(|&d| d >= WIDE).collect(),
+    };
+    let mut near = deep.dilated(WIDE as usize).damaged;
+    for (n, &in_hole) in near.iter_mut().zip(hole) {
+        *n &= in_hole;
     }
-    let mut out = vec![false; w * h];
-    for x in 0..w {
-        for y in 0..h {
-            count[y + 1] = count[y] + rows[y * w + x] as u32;
-        }
-        for y in 0..h {
-            let (a, b) = (y.saturating_sub(r), (y + r).min(h - 1));
-            out[y * w + x] = hole[y * w + x] && count[b + 1] > count[a];
-        }
-    }
-    out
+    near
 }
 
 /// Each hole pixel's chessboard distance to the nearest known pixel (or the border, taken as
@@ -287,19 +273,22 @@ fn fill_component(
     }
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ ((bbox.1 * w + bbox.0) as u64 + 1));
     let n = levels.len();
-    let mut nnf: Option<Vec<(usize, usize)>> = None;
+    let mut coarser: Option<(Targets, Vec<(usize, usize)>)> = None;
     for li in (0..n).rev() {
         let sources = Sources::new(&levels[li]);
         if sources.list.is_empty() {
             return false;
         }
-        let targets = target_centres(&levels[li]);
-        let mut field = match nnf.take() {
+        let targets = Targets::new(&levels[li]);
+        let mut field = match coarser.take() {
             None => targets
+                .list
                 .iter()
                 .map(|_| sources.random(&mut rng))
                 .collect::<Vec<_>>(),
-            Some(coarse) => upsample_field(&levels[li + 1], &coarse, &targets, &sources, &mut rng),
+            Some((coarse, coarse_field)) => {
+                upsample_field(&coarse, &coarse_field, &targets, &sources, &mut rng)
+            }
         };
         let em = if n == 1 {
             EM_FINE
@@ -308,7 +297,7 @@ fn fill_component(
         };
         for _ in 0..em {
             let dist = patch_match(&levels[li], &targets, &mut field, &sources, &mut rng);
-            levels[li].px = vote(&levels[li], &targets, &field, &dist);
+            levels[li].px = vote(&levels[li], &targets.list, &field, &dist);
         }
         if li > 0 {
             // The next level's start: its target pixels from this level's result.
@@ -323,7 +312,7 @@ fn fill_component(
                 }
             }
         }
-        nnf = Some(field);
+        coarser = Some((targets, field));
     }
     let fine = &levels[0];
     for &i in pixels {
@@ -337,6 +326,7 @@ fn fill_component(
 /// Where a source patch may be centred: wholly inside the level and touching no unknown pixel.
 struct Sources {
     w: usize,
+    h: usize,
     ok: Vec<bool>,
     list: Vec<(usize, usize)>,
 }
@@ -369,7 +359,7 @@ impl Sources {
                 }
             }
         }
-        Sources { w, ok, list }
+        Sources { w, h, ok, list }
     }
 
     fn random(&self, rng: &mut Rng) -> (usize, usize) {
@@ -380,8 +370,38 @@ impl Sources {
         x >= 0
             && y >= 0
             && (x as usize) < self.w
-            && (y as usize) < self.ok.len() / self.w
+            && (y as usize) < self.h
             && self.ok[y as usize * self.w + x as usize]
+    }
+}
+
+/// The centres of the patches that touch a target pixel, row-major, and where each lies in that
+/// list: built once a level, for its PatchMatch passes and for the next level's start.
+struct Targets {
+    w: usize,
+    list: Vec<(usize, usize)>,
+    /// For each pixel of the level, its place in `list`, or `u32::MAX`.
+    index: Vec<u32>,
+}
+
+impl Targets {
+    fn new(level: &Level) -> Targets {
+        let list = target_centres(level);
+        let mut index = vec![u32::MAX; level.w * level.h];
+        for (k, &(x, y)) in list.iter().enumerate() {
+            index[y * level.w + x] = k as u32;
+        }
+        Targets {
+            w: level.w,
+            list,
+            index,
+        }
+    }
+
+    /// The place in `list` of the target centred at (x, y), if one is.
+    fn at(&self, x: usize, y: usize) -> Option<usize> {
+        let k = self.index[y * self.w + x];
+        (k != u32::MAX).then_some(k as usize)
     }
 }
 
@@ -430,16 +450,14 @@ fn distance(level: &Level, t: (usize, usize), s: (usize, usize), limit: f32) -> 
 /// target's distance to its match.
 fn patch_match(
     level: &Level,
-    targets: &[(usize, usize)],
+    targets: &Targets,
     field: &mut [(usize, usize)],
     sources: &Sources,
     rng: &mut Rng,
 ) -> Vec<f32> {
     let w = level.w;
-    let mut index = vec![u32::MAX; level.w * level.h];
-    for (k, &(x, y)) in targets.iter().enumerate() {
-        index[y * w + x] = k as u32;
-    }
+    let index = targets;
+    let targets = &targets.list;
     let mut dist: Vec<f32> = targets
         .iter()
         .zip(field.iter())
@@ -473,9 +491,8 @@ fn patch_match(
                 if nx < 0 || ny < 0 || nx as usize >= w || ny as usize >= level.h {
                     continue;
                 }
-                let j = index[ny as usize * w + nx as usize];
-                if j != u32::MAX {
-                    let m = field[j as usize];
+                if let Some(j) = index.at(nx as usize, ny as usize) {
+                    let m = field[j];
                     let cand = (
                         m.0 as isize + t.0 as isize - nx,
                         m.1 as isize + t.1 as isize - ny,
@@ -555,23 +572,19 @@ fn vote(
 /// target over it, doubled and shifted by its place in the 2×2, or a random source where that is
 /// not one.
 fn upsample_field(
-    coarse: &Level,
+    coarse: &Targets,
     coarse_field: &[(usize, usize)],
-    targets: &[(usize, usize)],
+    targets: &Targets,
     sources: &Sources,
     rng: &mut Rng,
 ) -> Vec<(usize, usize)> {
-    let coarse_targets = target_centres(coarse);
-    let mut index = vec![u32::MAX; coarse.w * coarse.h];
-    for (k, &(x, y)) in coarse_targets.iter().enumerate() {
-        index[y * coarse.w + x] = k as u32;
-    }
+    let coarse_h = coarse.index.len() / coarse.w;
     targets
+        .list
         .iter()
         .map(|&(x, y)| {
-            let j = index[(y / 2).min(coarse.h - 1) * coarse.w + (x / 2).min(coarse.w - 1)];
-            if j != u32::MAX {
-                let m = coarse_field[j as usize];
+            if let Some(j) = coarse.at((x / 2).min(coarse.w - 1), (y / 2).min(coarse_h - 1)) {
+                let m = coarse_field[j];
                 let cand = ((2 * m.0 + x % 2) as isize, (2 * m.1 + y % 2) as isize);
                 if sources.valid(cand.0, cand.1) {
                     return (cand.0 as usize, cand.1 as usize);
@@ -649,15 +662,15 @@ mod tests {
             target: hole,
         };
         let sources = Sources::new(&level);
-        let targets = target_centres(&level);
+        let targets = Targets::new(&level);
         let mut rng = Rng(7);
-        let mut field: Vec<_> = targets.iter().map(|_| sources.list[0]).collect();
+        let mut field: Vec<_> = targets.list.iter().map(|_| sources.list[0]).collect();
         let mut dist = Vec::new();
         for _ in 0..4 {
             dist = patch_match(&level, &targets, &mut field, &sources, &mut rng);
         }
         let mut exact = 0;
-        for (k, &t) in targets.iter().enumerate() {
+        for (k, &t) in targets.list.iter().enumerate() {
             let best = sources
                 .list
                 .iter()
@@ -671,12 +684,12 @@ mod tests {
         }
         eprintln!(
             "{exact} of {} targets found their nearest patch",
-            targets.len()
+            targets.list.len()
         );
         assert!(
-            exact * 100 >= targets.len() * 90,
+            exact * 100 >= targets.list.len() * 90,
             "{exact} of {} targets found their nearest patch",
-            targets.len()
+            targets.list.len()
         );
     }
 
