@@ -9,7 +9,8 @@ use common::*;
 
 #[test]
 fn a_batch_reports_each_file_and_goes_on_after_bad_ones() {
-    let dir = tempdir("cli-batch");
+    let tmp = tempdir("cli-batch");
+    let dir = tmp.path();
     let good = dir.join("good.png");
     std::fs::write(
         &good,
@@ -60,7 +61,8 @@ fn a_batch_reports_each_file_and_goes_on_after_bad_ones() {
 
 #[test]
 fn scales_five_and_six_give_exact_sizes_and_a_too_large_one_names_the_scale_that_fits() {
-    let dir = tempdir("cli-scales");
+    let tmp = tempdir("cli-scales");
+    let dir = tmp.path();
     let photo = dir.join("small.png");
     std::fs::write(
         &photo,
@@ -104,14 +106,15 @@ fn scales_five_and_six_give_exact_sizes_and_a_too_large_one_names_the_scale_that
 
 #[test]
 fn an_input_is_never_overwritten() {
-    let dir = tempdir("cli-overwrite");
+    let tmp = tempdir("cli-overwrite");
+    let dir = tmp.path();
     let png = small_png("codeformer/whole_imgs/01.jpg", 100, 10, 32, 32);
     // a.png's output name is a-unblur-x2.png, which is also an input here.
     std::fs::write(dir.join("a.png"), &png).unwrap();
     std::fs::write(dir.join("a-unblur-x2.png"), &png).unwrap();
     let out = unblur_cli()
         .args(["restore", "--json", "--faces", "off", "--out"])
-        .arg(&dir)
+        .arg(dir)
         .arg(dir.join("a.png"))
         .arg(dir.join("a-unblur-x2.png"))
         .output()
@@ -144,7 +147,8 @@ fn bad_settings_and_a_corrupt_model_folder_give_clear_errors() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("scale 9 is not between 1 and 6"));
 
     // A model folder whose SR file is corrupt: refused by its checksum, with the file named.
-    let dir = tempdir("cli-models");
+    let tmp = tempdir("cli-models");
+    let dir = tmp.path();
     let src = model_dir();
     for e in std::fs::read_dir(&src).unwrap() {
         let p = e.unwrap().path();
@@ -167,7 +171,7 @@ fn bad_settings_and_a_corrupt_model_folder_give_clear_errors() {
     bytes[1000] ^= 0xff;
     std::fs::write(dir.join(&file), bytes).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_unblur"))
-        .env("UNBLUR_MODELS", &dir)
+        .env("UNBLUR_MODELS", dir)
         .args(["restore", "--denoise", "0.5", "--out", "/tmp/x", "y.png"])
         .output()
         .unwrap();
@@ -176,7 +180,7 @@ fn bad_settings_and_a_corrupt_model_folder_give_clear_errors() {
     assert!(err.contains(&file) && err.contains("checksum"), "{err}");
     std::fs::remove_file(dir.join(&file)).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_unblur"))
-        .env("UNBLUR_MODELS", &dir)
+        .env("UNBLUR_MODELS", dir)
         .args(["restore", "--denoise", "0.5", "--out", "/tmp/x", "y.png"])
         .output()
         .unwrap();
@@ -187,7 +191,8 @@ fn bad_settings_and_a_corrupt_model_folder_give_clear_errors() {
 /// the same photo, to within one level of rounding.
 #[test]
 fn either_gemm_kernel_family_gives_the_same_photo() {
-    let dir = tempdir("cli-gemm");
+    let tmp = tempdir("cli-gemm");
+    let dir = tmp.path();
     std::fs::write(
         dir.join("in.png"),
         small_png("codeformer/whole_imgs/01.jpg", 120, 40, 48, 40),

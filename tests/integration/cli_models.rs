@@ -117,13 +117,14 @@ fn stderr(out: &std::process::Output) -> String {
 
 #[test]
 fn a_catalog_model_is_fetched_only_when_asked_checked_resumed_and_restores() {
-    let dir = tempdir("models-fetch");
+    let tmp = tempdir("models-fetch");
+    let dir = tmp.path();
     let served = dir.join("served");
     std::fs::create_dir_all(&served).unwrap();
     let pth = root().join("models/build/checkpoints/gfpgan.pth");
     std::os::unix::fs::symlink(&pth, served.join("gfpgan.pth")).unwrap();
     let h = host(&served, dir.join("requests.log"));
-    let models = models_with_test_entry(&dir, h.port);
+    let models = models_with_test_entry(dir, h.port);
     let cache = dir.join("cache");
     let photo = dev("codeformer/cropped_faces/0143.png");
     let restore = |face: &Path, out: &str, extra: &[&str]| {
@@ -223,5 +224,4 @@ fn a_catalog_model_is_fetched_only_when_asked_checked_resumed_and_restores() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("only CodeFormer"), "{}", stderr(&out));
     drop(h);
-    let _ = std::fs::remove_dir_all(&dir); // half a gigabyte of download and conversion
 }

@@ -158,12 +158,13 @@ pub fn sideways_jpeg() -> (image::RgbImage, Vec<u8>) {
     (src, jpeg)
 }
 
-/// A fresh, empty folder for one test: `unblur-<what>-<pid>` in the temp folder.
-pub fn tempdir(what: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("unblur-{what}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+/// A fresh, empty folder for one test, `unblur-<what>-*` in the temp folder, removed when the
+/// returned guard drops (CI runs on a long-lived machine: folders left behind pile up).
+pub fn tempdir(what: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("unblur-{what}-"))
+        .tempdir()
+        .unwrap()
 }
 
 /// The `unblur` binary with the built models.

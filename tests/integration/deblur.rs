@@ -300,7 +300,8 @@ fn the_options_json_takes_deblur_and_names_the_allowed_values() {
 
 #[test]
 fn the_cli_takes_deblur_auto_on_off() {
-    let dir = tempdir("deblur-cli");
+    let tmp = tempdir("deblur-cli");
+    let dir = tmp.path();
     let photo = dir.join("streaked.png");
     std::fs::write(&photo, png(&streak(&sharp(), 15))).unwrap();
     let bad = unblur_cli()

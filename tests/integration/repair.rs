@@ -211,7 +211,8 @@ fn repair_comes_before_the_tiles() {
 
 #[test]
 fn the_cli_repairs_with_a_mask_and_changes_the_photo_only_near_it() {
-    let dir = tempdir("repair-cli");
+    let tmp = tempdir("repair-cli");
+    let dir = tmp.path();
     let clean = load(&dev("old-photos/old_b.png"))
         .crop_imm(200, 300, 192, 160)
         .to_rgb8();
@@ -400,7 +401,8 @@ fn auto_without_a_damage_detector_is_an_error_naming_the_fix() {
 
 #[test]
 fn the_cli_repairs_auto_and_says_how_much_it_found() {
-    let dir = tempdir("repair-cli-auto");
+    let tmp = tempdir("repair-cli-auto");
+    let dir = tmp.path();
     let (_, _, damaged) = scratched_print();
     let crop = DynamicImage::ImageRgb8(damaged).crop_imm(100, 200, 320, 240);
     let photo = dir.join("scratched.png");
