@@ -117,9 +117,8 @@ def onnx_of(path: Path, work: Path) -> Path:
     out = work / "onnx" / f"{path.stem}-{sha256_file(path)[:12]}.onnx"
     if not out.exists():
         import torch
-        from face.net512 import FaceNet512, export_onnx
-        g = FaceNet512()
-        g.load_state_dict({k: v.float() for k, v in torch.load(path, map_location="cpu").items()})
+        from face.net512 import FaceNet512, export_onnx, load_generator
+        g = load_generator(FaceNet512(), torch.load(path, map_location="cpu"))
         export_onnx(g, out)
     return out
 

@@ -4,12 +4,19 @@ face stage cuts (RGB −1…1, the face-model convention) and returns the face a
     256²×3 ─e0 (2 conv)─▶ 256²·c0 ─s2─▶ 128²·c1 ─s2─▶ 64²·c2 ─s2─▶ 32²·c3 (a res block)
         ─s2─▶ 16²·c4 (1 conv) ─nearest ×2, add─▶ 32²·c3 (2 conv)
     decoder, at each side: nearest ×2, conv, concat the encoder's skip, 2 conv
-        64² ─▶ 128² ─▶ 256² ─conv, PixelShuffle 2─▶ 512²·c5 ─2 conv─▶ 3 residual
+        64² ─▶ 128² ─▶ 256² ─bilinear ×2, conv─▶ 512²·c5 ─2 conv─▶ 3 residual
     + the input brought to 512² (bilinear) ─▶ RGB −1…1, [1,3,512,512]
 
 The encoder reaches 16² (the face's eyes, nose and mouth all inside one receptive field), so
 the decoder knows where it is on the face. Only plain ops: Conv, PReLU, Add, Concat, Resize
-(nearest ×2, and one bilinear ×2 for the residual), DepthToSpace.
+(nearest ×2 inside the U-Net, bilinear ×2 to 512² and for the residual).
+
+The last ×2 is a resize-convolution (Odena et al. 2016), not a sub-pixel convolution: the
+PixelShuffle it replaced gives each of the four output phases its own filter, and trained on CPU
+budgets it left a visible 2-px grid (the period-2 measure 6.8–7.4× on held-back faces, the ground
+truth 0.84) that the periodic loss did not remove. A bilinear ×2 has no energy at the 512²
+Nyquist frequency and the convolutions after it are shift-invariant, so nothing imprints a phase.
+`load_generator` converts a shuffle checkpoint (the mean of the four phases' filters).
 
 Training cost: `forward(x, crop=(y, x, side))` runs the encoder and the 32²–128² decoder on the
 whole face, and the full-resolution stages (256², 512²) only on a window of the 512² output
@@ -27,10 +34,10 @@ from torch.nn import functional as F
 
 IN_SIDE = 256
 OUT_SIDE = 512
-# Periods (in output pixels) that the strides, nearest upsamplings and the shuffle can imprint:
-# the shuffle 2, the 256² stage 2·1, the stride-2 encoders at 128/64/32/16 → 4, 8, 16, 32.
+# Periods (in output pixels) that the strides and the upsamplings can imprint: the ×2 to 512² and
+# the 256² stage 2·1, the stride-2 encoders at 128/64/32/16 → 4, 8, 16, 32.
 PERIODS = (2, 4, 8, 16, 32)
-MARGIN = 8  # pixels at 256² around a window for the cropped stages (they see 4 px: 3 convs + shuffle convs)
+MARGIN = 8  # pixels at 256² around a window for the cropped stages (they see ~6: 3 convs, the bilinear ×2, 3 convs at 512²)
 
 
 def conv(ci: int, co: int, stride: int = 1) -> nn.Conv2d:
@@ -86,7 +93,8 @@ class FaceNet512(nn.Module):
         self.d2 = Up(c3, c2, c2)                    # 64²
         self.d1 = Up(c2, c1, c1)                    # 128²
         self.d0 = Up(c1, c0, c0)                    # 256² (full resolution of the input)
-        self.to512 = nn.Sequential(conv(c0, 4 * c5), nn.PixelShuffle(2), nn.PReLU(c5))
+        self.to512 = nn.Sequential(nn.Upsample(scale_factor=2.0, mode="bilinear", align_corners=False),
+                                   conv(c0, c5), nn.PReLU(c5))
         self.head = nn.Sequential(conv(c5, c5), nn.PReLU(c5), conv(c5, 3))
         nn.init.normal_(self.head[-1].weight, std=1e-3)
         nn.init.zeros_(self.head[-1].bias)
@@ -143,6 +151,22 @@ class FaceNet512(nn.Module):
         for h in hooks:
             h.remove()
         return total
+
+
+def load_generator(net: FaceNet512, state: dict) -> FaceNet512:
+    """Loads generator weights (any dtype) into `net`; a checkpoint of the sub-pixel design
+    (`to512.0` a conv to 4·c5 channels before a PixelShuffle) becomes the resize-convolution's
+    conv as the mean of its four phases' filters: the same response on smooth features, the
+    phase differences (the grid) dropped."""
+    state = {k: v.float() for k, v in state.items()}
+    w = state.get("to512.0.weight")
+    if w is not None and w.dim() == 4:
+        c5 = w.shape[0] // 4
+        state["to512.1.weight"] = w.view(c5, 4, *w.shape[1:]).mean(1)
+        state["to512.1.bias"] = state.pop("to512.0.bias").view(c5, 4).mean(1)
+        del state["to512.0.weight"]
+    net.load_state_dict(state)
+    return net
 
 
 def export_onnx(net: FaceNet512, path: Path, opset: int = 13) -> None:

@@ -48,7 +48,7 @@ from torch.nn import functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from face.data512 import Faces512  # noqa: E402
 from face.losses512 import component_patches, diff_augment, period_loss  # noqa: E402
-from face.net512 import PERIODS, FaceNet512, export_onnx, fp16_state  # noqa: E402
+from face.net512 import PERIODS, FaceNet512, export_onnx, fp16_state, load_generator  # noqa: E402
 from face.prepare512 import OUT as DATA  # noqa: E402
 from face.train import PatchD, masked_l1  # noqa: E402
 from face.yunet_torch import YuNetLandmarks, landmark_loss  # noqa: E402
@@ -242,7 +242,7 @@ def main(argv=None) -> int:
     elif args.init_gen:
         # A committed candidate (fp16 generator) on a machine without ckpt.pt: the generator
         # goes on from it; the discriminators and optimisers start afresh (and warm up again).
-        G.load_state_dict({k: v.float() for k, v in torch.load(args.init_gen, map_location=device).items()})
+        load_generator(G, torch.load(args.init_gen, map_location=device))
         print(f"generator from {args.init_gen}", flush=True)
     if args.export_only:
         print(json.dumps({"onnx": str(out / "face.onnx"), "max_diff": export_checked(G, out / "face.onnx")}))

@@ -126,12 +126,36 @@ def test_network_exports_256_in_512_out_and_onnxruntime_agrees(tmp_path):
     dims = lambda v: [d.dim_value for d in v.type.tensor_type.shape.dim]  # noqa: E731
     assert dims(m.graph.input[0]) == [1, 3, 256, 256] and dims(m.graph.output[0]) == [1, 3, 512, 512]
     ops = {n.op_type for n in m.graph.node}
-    assert ops <= {"Conv", "PRelu", "Add", "Concat", "Resize", "DepthToSpace", "Constant", "Identity"}, ops
+    assert ops <= {"Conv", "PRelu", "Add", "Concat", "Resize", "Constant", "Identity"}, ops
     for n in m.graph.node:
         for a in n.attribute:
             assert a.s != b"pytorch_half_pixel", "tract and the product's converter use half_pixel"
     assert check_onnx(net, path) < 1e-3
     assert net.macs() <= 20e9 and sum(p.numel() for p in net.parameters()) * 2 <= 2e6
+
+
+def test_a_pixel_shuffle_checkpoint_loads_as_the_resize_convolution():
+    """A generator saved before the last ×2 became a resize-convolution (the committed
+    candidates) loads: the conv is its four phases' mean, and with equal phases the 512² stage
+    gives exactly what the shuffle gave on a constant feature map (inside the zero padding's border)."""
+    import torch
+    from face.net512 import FaceNet512, load_generator
+    torch.manual_seed(1)
+    new = FaceNet512()
+    old = {k: v.half() for k, v in new.state_dict().items() if not k.startswith("to512.1.")}
+    w, b = new.to512[1].weight.detach(), new.to512[1].bias.detach()
+    old["to512.0.weight"] = w.repeat_interleave(4, 0).half()  # PixelShuffle: channel c·4 + phase
+    old["to512.0.bias"] = (b.repeat_interleave(4, 0) + torch.tensor([0.3, -0.1, 0.0, -0.2]).repeat(b.numel())).half()
+    got = load_generator(FaceNet512(), old)
+    assert torch.allclose(got.to512[1].weight, w.half().float())
+    assert torch.allclose(got.to512[1].bias, b.half().float() + 0.0, atol=2e-3)  # the phase offsets average out
+    f = torch.full((1, new.ch[0], 8, 8), 0.5)
+    shuffle = torch.nn.Sequential(torch.nn.Conv2d(new.ch[0], 4 * new.ch[5], 3, 1, 1), torch.nn.PixelShuffle(2))
+    with torch.no_grad():
+        shuffle[0].weight.copy_(old["to512.0.weight"].float())
+        shuffle[0].bias.copy_(got.to512[1].bias.repeat_interleave(4, 0))
+        inner = (..., slice(2, -2), slice(2, -2))  # the zero padding's border differs by scale
+        assert torch.allclose(got.to512[:2](f)[inner], shuffle(f)[inner], atol=1e-5)
 
 
 def test_controls_sharpen_and_grain_as_tuned_and_keep_within_the_psnr_cost():
