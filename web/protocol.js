@@ -18,9 +18,11 @@
 /** @typedef {'sr' | 'face' | 'detect' | 'deblur' | 'repair'} Slot */
 /** @typedef {'tile' | 'face' | 'deblur'} ItemKind */
 /**
- * The deblur stage's verdict (the core's `Verdict`): whether the deblurred photo was kept, the
- * kind of blur found ('motion' | 'defocus', with its words in `label`), and the estimate's figures.
- * @typedef {{applied: boolean, kind: string, label: string, residual: number, anisotropy: number}} Verdict
+ * The deblur stage's verdict (the core's `Verdict`): whether the deblurred photo was kept and how
+ * much of the network's change it took (`strength`, 0…1: `auto` sharpens a photo it barely calls
+ * blurred only in part), the kind of blur found ('motion' | 'defocus' | 'blur', with its words
+ * in `label`), and the estimate's figures.
+ * @typedef {{applied: boolean, strength: number, kind: string, label: string, residual: number, anisotropy: number}} Verdict
  */
 
 /**

@@ -48,6 +48,13 @@ pub const SAMPLE_PIXELS: usize = 1_000_000;
 /// ([`Verdict::residual`], in 8-bit levels) is above `TAU_R` (1.667 calibrated: 5 % false fires
 /// and 12 % missed blurs on the calibration photos).
 pub const TAU_R: f32 = 1.67;
+/// Where `auto` applies the network in full: between [`TAU_R`] and here it blends the deblurred
+/// photo in with strength (R − τ_R)/(τ_full − τ_R) ([`Verdict::strength`]). The held-out sharp
+/// photos that fire lie just above τ_R (R 1.69–2.23), where a full application changes them by
+/// 34–36 dB and the bound is 38. Calibrated by `evaluate.py --calibrate` (2.957): the smallest
+/// τ_full that keeps the sharp calibration photos that fire within 39 dB of their input, all but
+/// one in 40.
+pub const TAU_FULL: f32 = 2.96;
 /// The blur is called motion blur when the sharpening gain's anisotropy
 /// ([`Verdict::anisotropy`]) is above `TAU_A`, else out of focus. `None`: the anisotropy does not
 /// tell them apart well enough yet (with v1 the best threshold on the calibration photos, 1.144,
@@ -133,19 +140,26 @@ pub struct Verdict {
     pub residual: f32,
     /// The sharpening gain's largest over smallest value across four directions (1: isotropic).
     pub anisotropy: f32,
+    /// How much of the network's change the photo takes: 1 with `on`, 0 when not applied, and
+    /// with `auto` rising from 0 at [`TAU_R`] to 1 at [`TAU_FULL`].
+    pub strength: f32,
 }
 
 impl Verdict {
-    /// The verdict on measured statistics: `on` applies whatever they say, `auto` when the
-    /// residual is above [`TAU_R`].
+    /// The verdict on measured statistics: `on` applies whatever they say in full, `auto` when
+    /// the residual is above [`TAU_R`], in full from [`TAU_FULL`].
     pub fn decide(mode: DeblurMode, stats: &Stats) -> Verdict {
         let (residual, anisotropy) = (stats.residual() as f32, stats.anisotropy() as f32);
+        let strength = match mode {
+            DeblurMode::On => 1.0,
+            DeblurMode::Auto if residual > TAU_R => {
+                ((residual - TAU_R) / (TAU_FULL - TAU_R)).min(1.0)
+            }
+            _ => 0.0,
+        };
         Verdict {
-            applied: match mode {
-                DeblurMode::On => true,
-                DeblurMode::Auto => residual > TAU_R,
-                DeblurMode::Off => false,
-            },
+            applied: strength > 0.0,
+            strength,
             kind: match TAU_A {
                 Some(t) if anisotropy > t => BlurKind::Motion,
                 Some(_) => BlurKind::Defocus,
@@ -160,6 +174,29 @@ impl Verdict {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn auto_blends_in_part_just_above_its_threshold_and_in_full_from_tau_full() {
+        let at = |r: f32| {
+            let mut s = Stats::default();
+            s.set_residual_for_test(r);
+            (
+                Verdict::decide(DeblurMode::Auto, &s),
+                Verdict::decide(DeblurMode::On, &s),
+            )
+        };
+        let (below, on) = at(TAU_R * 0.99);
+        assert!(!below.applied && below.strength == 0.0, "{below:?}");
+        assert!(on.applied && on.strength == 1.0, "{on:?}");
+        let (half, _) = at((TAU_R + TAU_FULL) / 2.0);
+        assert!(
+            half.applied && (half.strength - 0.5).abs() < 1e-3,
+            "{half:?}"
+        );
+        let (full, _) = at(TAU_FULL * 1.5);
+        assert_eq!(full.strength, 1.0, "{full:?}");
+        const { assert!(TAU_FULL > TAU_R) };
+    }
 
     #[test]
     fn the_mode_parses_and_a_bad_one_names_the_allowed_values() {
@@ -185,6 +222,7 @@ mod tests {
             kind: BlurKind::Motion,
             residual: 3.5,
             anisotropy: 2.0,
+            strength: 1.0,
         };
         let j = serde_json::to_value(v).unwrap();
         assert_eq!(j["kind"], "motion");

@@ -151,12 +151,17 @@ impl Stage {
     }
 
     /// Ends the stage: when the verdict deblurs, `photo` becomes the deblurred canvas (every
-    /// tile must have arrived); otherwise it is not touched. Returns the verdict.
+    /// tile must have arrived), or with a [`Verdict::strength`] under 1 that share of the way
+    /// from the photo to it; otherwise it is not touched. Returns the verdict.
     pub fn finish(self, photo: &mut Rgb16Image) -> Result<Verdict> {
         self.ready()?;
         let verdict = self.verdict.expect("decided: ready() says so");
         if verdict.applied {
-            *photo = self.canvas.finish();
+            let mut out = self.canvas.finish();
+            if verdict.strength < 1.0 {
+                blend(&mut out, photo, verdict.strength);
+            }
+            *photo = out;
         }
         Ok(verdict)
     }
@@ -175,6 +180,15 @@ impl Stage {
             },
             Some(_) => Ok(()),
         }
+    }
+}
+
+/// `out` ← `photo` + `a`·(`out` − `photo`), rounded; f32 as IEEE has it, so wasm and native agree.
+fn blend(out: &mut Rgb16Image, photo: &Rgb16Image, a: f32) {
+    assert_eq!(out.dimensions(), photo.dimensions());
+    for (o, &p) in out.iter_mut().zip(photo.iter()) {
+        let p = p as f32;
+        *o = (p + a * (*o as f32 - p)).round().clamp(0.0, 65535.0) as u16;
     }
 }
 
@@ -263,6 +277,19 @@ mod tests {
         let v = s.finish(&mut out).unwrap();
         assert!(v.applied && v.residual > 2.0, "{v:?}");
         assert!(out.as_raw().iter().all(|&v| v == 0));
+    }
+
+    #[test]
+    fn a_partial_strength_takes_that_share_of_the_change() {
+        let p = photo(40, 30);
+        let mut out = Rgb16Image::from_pixel(40, 30, image::Rgb([0, 65535, 1000]));
+        blend(&mut out, &p, 0.25);
+        for (o, q) in out.pixels().zip(p.pixels()) {
+            for (c, target) in [0f32, 65535.0, 1000.0].into_iter().enumerate() {
+                let expect = q[c] as f32 + 0.25 * (target - q[c] as f32);
+                assert!((o[c] as f32 - expect).abs() <= 0.5, "{} vs {expect}", o[c]);
+            }
+        }
     }
 
     #[test]

@@ -196,6 +196,28 @@ def test_statistics_r_and_a():
     assert evaluate.stat_a(x, iso) < 1.1
 
 
+def test_auto_blend_psnr_from_its_terms_and_the_ramp_calibration():
+    rng = np.random.default_rng(1)
+    clean = (gaussian_blobs(rng, 48, 56) * 255).astype(np.uint8)
+    x = blur.to_u8(blur.convolve(clean.astype(np.float32) / 255, blur.disk_kernel(2.0)))
+    y = np.clip(clean.astype(int) + rng.integers(-2, 3, clean.shape), 0, 255).astype(np.uint8)
+    t = evaluate.blend_terms(x, y, clean)
+    for a in (0.0, 0.3, 1.0):
+        blended = np.round(x + a * (y.astype(float) - x)).astype(np.uint8)
+        # the terms give the blend's PSNR, up to its rounding to 8 bits
+        assert evaluate.psnr_blend(t, a) == pytest.approx(evaluate.psnr(blended, clean), abs=0.15)
+    assert evaluate.strength(1.0, 1.5, 3.0) == 0.0 and evaluate.strength(2.25, 1.5, 3.0) == pytest.approx(0.5)
+    assert evaluate.strength(9.0, 1.5, 3.0) == 1.0
+    # Sharp calibration rows: two fire; the ramp keeps them ≥ 39 dB, but for the allowance.
+    rows = [{"R": 0.5, "psnr_vs_input": 50.0}] * 38 + [{"R": 2.0, "psnr_vs_input": 33.0},
+                                                       {"R": 3.0, "psnr_vs_input": 31.0}]
+    tf = evaluate.pick_tau_full(rows, 1.5)  # 40 rows: one may stay past the bound
+    assert 33.0 - 20 * np.log10(evaluate.strength(2.0, 1.5, tf)) == pytest.approx(39.0)
+    assert 31.0 - 20 * np.log10(evaluate.strength(3.0, 1.5, tf)) < 39.0
+    tf_all = evaluate.pick_tau_full(rows[:20] + rows[-2:], 1.5)  # 22 rows: no allowance
+    assert 31.0 - 20 * np.log10(evaluate.strength(3.0, 1.5, tf_all)) == pytest.approx(39.0)
+
+
 def test_wiener_with_true_kernel_helps():
     rng = np.random.default_rng(0)
     clean = (gaussian_blobs(rng, 64, 72) * 255).astype(np.uint8)

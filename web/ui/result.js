@@ -35,7 +35,8 @@ export function showResult(it) {
 }
 
 /**
- * The deblur stage's outcome: "Sharpened: motion blur" (or "out of focus", or "blur" while the core names no kind) with Undo
+ * The deblur stage's outcome: "Sharpened: motion blur" (or "out of focus", or "blur" while the core names no kind; with
+ * the share taken when `auto` sharpened in part: "Sharpened: blur (40 %)") with Undo
  * sharpening, which restores the photo again without the stage; once undone, "Not sharpened"
  * with Sharpen, which restores it again with the stage on. The choice is the photo's own.
  * `#done[data-deblur]` is the verdict's kind when applied, else "none".
@@ -47,7 +48,9 @@ function showDeblur(it) {
   $('done').dataset.deblur = applied ? v.kind : 'none';
   const undone = !applied && it.deblur === 'off';
   $('deblur-row').hidden = !applied && !undone;
-  $('deblur-text').textContent = applied ? `Sharpened: ${v.label}` : 'Not sharpened';
+  // A partial strength (auto, on a photo it barely calls blurred) is said, as a share.
+  const part = applied && v.strength < 1 ? ` (${Math.round(v.strength * 100)} %)` : '';
+  $('deblur-text').textContent = applied ? `Sharpened: ${v.label}${part}` : 'Not sharpened';
   const b = $('deblur-toggle');
   b.textContent = applied ? 'Undo sharpening' : 'Sharpen';
   b.dataset.action = applied ? 'off' : 'on';

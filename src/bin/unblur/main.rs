@@ -398,7 +398,13 @@ fn run(cli: Cli) -> unblur::Result<bool> {
                             );
                         }
                         if let Some(v) = verdict.filter(|v| v.applied) {
-                            eprintln!("Sharpened: {}", v.kind.label());
+                            // As the page says it: the share when auto sharpened in part.
+                            let part = if v.strength < 1.0 {
+                                format!(" ({:.0} %)", v.strength * 100.0)
+                            } else {
+                                String::new()
+                            };
+                            eprintln!("Sharpened: {}{part}", v.kind.label());
                         }
                     }
                     Err(e) => {

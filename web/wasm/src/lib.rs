@@ -309,7 +309,7 @@ impl Job {
     }
 
     /// Ends the deblur stage: the photo becomes the deblurred one if the verdict applies it.
-    /// Returns the verdict as JSON `{applied, kind, label, residual, anisotropy}`, or nothing
+    /// Returns the verdict as JSON `{applied, strength, kind, label, residual, anisotropy}`, or nothing
     /// when there was no stage. `skip`: the network could not run; the photo stays as it is.
     pub fn end_deblur(&mut self, skip: bool) -> Result<Option<String>, JsError> {
         if skip {
