@@ -1,7 +1,7 @@
 """The whole-photo stages before the tiles, timed per megapixel natively: the deblurring network
 (`unblur-deblur`, on the stage's own 288² tile: 256² owned plus 16 px of context each side), the
-damage detector (`unblur-repair`, on a 1024×1024 copy: one megapixel in one piece, as the core
-runs it) and the repair fill on a real 1 MP photo with 1 % of it masked, by thin strokes (Telea
+damage detector (`unblur-repair`, on a 1024×1024 copy as the core runs it: in two bands of 512
+rows, each seen with 32 rows of context, 1024×544 a run) and the repair fill on a real 1 MP photo with 1 % of it masked, by thin strokes (Telea
 alone) and by wide stains (Telea, then the patch fill). Unblur's engine
 (tract), one thread, the forms the site ships; the networks' GMAC per megapixel beside them.
 The same networks in wasm are `bench/browser.mjs`'s `unblur-deblur` and `unblur-repair` rows.
@@ -27,8 +27,8 @@ REPO = os.path.dirname(HERE)
 BUILD = os.path.join(REPO, "models", "build")
 PHOTO = os.path.join(REPO, "..", "shared", "data", "dev", "codeformer", "whole_imgs", "02.png")
 TRACT = os.path.join(REPO, "target", "release", "unblur-bench-native")
-# (model id, input side, owned pixels of one run, GMAC per megapixel of input)
-NETS = [("unblur-deblur", 288, 256 * 256, 18.91), ("unblur-repair", 1024, 1024 * 1024, 10.90)]
+# (model id, input height, width, owned pixels of one run, GMAC per megapixel of input)
+NETS = [("unblur-deblur", 288, 288, 256 * 256, 18.91), ("unblur-repair", 544, 1024, 512 * 1024, 10.90)]
 
 
 def shipped(mid: str) -> str:
@@ -53,18 +53,18 @@ def main() -> int:
     rows = []
     env = dict(os.environ, TRACT_DISABLE_DIRECT_SPATIAL="true")  # as the CLI sets it
     with tempfile.TemporaryDirectory() as work:
-        for mid, side, owned, gmac in NETS:
+        for mid, h, w, owned, gmac in NETS:
             model, form = shipped(mid)
-            x = rgb[:side, :side].astype(np.float32).transpose(2, 0, 1)[None] / 255.0
+            x = rgb[:h, :w].astype(np.float32).transpose(2, 0, 1)[None] / 255.0
             tile = os.path.join(work, f"{mid}.f32")
             np.ascontiguousarray(x).astype("<f4").tofile(tile)
-            out = subprocess.run([TRACT, model, str(a.reps), f"{tile}:{side}:{side}"], capture_output=True,
+            out = subprocess.run([TRACT, model, str(a.reps), f"{tile}:{h}:{w}"], capture_output=True,
                                  text=True, check=True, env=env)
             r = json.loads(out.stdout.splitlines()[-1])
             ms = float(np.median(r["runs_ms"]))
-            rows.append({"stage": mid, "form": form, "input": f"{side}×{side}", "ms_per_run": ms,
+            rows.append({"stage": mid, "form": form, "input": f"{w}×{h}", "ms_per_run": ms,
                          "ms_per_mp": ms / (owned / 1e6), "gmac_per_mp": gmac,
-                         "gmac_per_s": gmac * side * side / 1e6 / (ms / 1e3), "plan_ms": r["plan_ms"]})
+                         "gmac_per_s": gmac * h * w / 1e6 / (ms / 1e3), "plan_ms": r["plan_ms"]})
         photo = os.path.join(work, "photo.png")
         Image.fromarray(rgb).save(photo)
         rng = np.random.default_rng(0)

@@ -130,22 +130,11 @@ impl RestoreJob {
         repair::repair(&mut self.photo.rgb, mask)
     }
 
-    /// The damage detector's plan for this photo: its input shape and its input, a ≤ 1 MP copy
-    /// ([`repair::detect::Plan`]); the network's output goes to [`RestoreJob::damage`]. Read
-    /// before the repair, the deblur stage, the faces and the tiles.
-    pub fn damage_plan(&self) -> repair::detect::Plan {
-        repair::detect::Plan::new(self.photo.width(), self.photo.height())
-    }
-
-    /// The damage detector's input (see [`RestoreJob::damage_plan`]).
-    pub fn damage_input(&self) -> Vec<f32> {
-        self.damage_plan().input(&self.photo.rgb)
-    }
-
-    /// What the detector found, from its output for [`RestoreJob::damage_input`]: the mask at the
-    /// photo's size, to show, correct and pass to [`RestoreJob::repair`].
-    pub fn damage(&self, shape: &[usize], logits: &[f32]) -> Result<repair::detect::Damage> {
-        self.damage_plan().damage(shape, logits)
+    /// What the damage detector `net` finds in the photo ([`repair::detect::detect`], on a
+    /// ≤ 1 MP copy, in bands): the mask at the photo's size, to show, correct and pass to
+    /// [`RestoreJob::repair`]. Asked before the repair, the deblur stage, the faces and the tiles.
+    pub fn find_damage(&self, net: &Network) -> Result<repair::detect::Damage> {
+        repair::detect::detect(net, &self.photo.rgb)
     }
 
     // --- deblur ---

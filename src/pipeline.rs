@@ -269,10 +269,7 @@ impl Restorer {
                             .into(),
                     ));
                 };
-                let plan = job.damage_plan();
-                let mut out = net.run(&plan.shape(), job.damage_input())?;
-                let (shape, logits) = out.swap_remove(0);
-                let found = job.damage(&shape, &logits)?;
+                let found = job.find_damage(net)?;
                 if found.worth_repairing() {
                     job.repair(&found.mask)?;
                 }

@@ -317,11 +317,8 @@ fn scratched_print() -> (RgbImage, Mask, RgbImage) {
 /// The damage detector on a photo, through the job's steps as the page drives them.
 fn found(bytes: &[u8]) -> Damage {
     let job = RestoreJob::new(bytes, &Options::default(), 4, None).unwrap();
-    let plan = job.damage_plan();
     let net = repair_restorer().damage_detector.as_ref().unwrap();
-    let mut out = net.run(&plan.shape(), job.damage_input()).unwrap();
-    let (shape, logits) = out.swap_remove(0);
-    job.damage(&shape, &logits).unwrap()
+    job.find_damage(net).unwrap()
 }
 
 #[test]
@@ -428,4 +425,45 @@ fn the_cli_repairs_auto_and_says_how_much_it_found() {
         .unwrap();
     assert_eq!(e.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&e.stderr).contains("nope.png"));
+}
+
+/// The detector runs in bands (`detect::Plan::bands`) to hold a band's memory, not the copy's; its
+/// context covers the receptive field, so the logits are those of the copy in one piece. On the
+/// cracked dev print brought to 1 MP (3 bands).
+#[test]
+fn the_detector_in_bands_gives_the_logits_of_one_piece() {
+    let print = load(&dev("old-photos/scratched_a.png")).to_rgb16();
+    let (w, h) = print.dimensions();
+    let s = ((1u64 << 20) as f64 / (w as f64 * h as f64)).sqrt();
+    let photo = image::imageops::resize(
+        &print,
+        (w as f64 * s) as u32,
+        (h as f64 * s) as u32,
+        image::imageops::FilterType::Lanczos3,
+    );
+    let plan = repair::detect::Plan::new(photo.width(), photo.height());
+    assert!(plan.bands().len() >= 2, "{:?}", plan.bands());
+    let net = repair_restorer().damage_detector.as_ref().unwrap();
+    let input = plan.input(&photo);
+    let (shape, banded) = plan.logits(net, &input).unwrap();
+    let (whole_shape, whole) = net.run(&plan.shape(), input).unwrap().swap_remove(0);
+    assert_eq!(shape, whole_shape);
+    let worst = banded
+        .iter()
+        .zip(&whole)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    let damaged = whole
+        .iter()
+        .filter(|&&l| l > repair::detect::THRESHOLD)
+        .count();
+    eprintln!(
+        "{} bands, {damaged} logits above the threshold, worst difference {worst:e}",
+        plan.bands().len()
+    );
+    assert!(damaged > 1000, "the print's cracks: {damaged}");
+    assert!(worst < 1e-3, "{worst}");
+    let a = plan.damage(&shape, &banded).unwrap();
+    let b = plan.damage(&whole_shape, &whole).unwrap();
+    assert_eq!(a.mask, b.mask);
 }
