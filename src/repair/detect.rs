@@ -122,18 +122,19 @@ impl Plan {
 
     /// The bands the detector runs on, as `(rows of the padded copy it sees, rows it gives)`,
     /// both `[start, end)`: the copy's padded rows split evenly into the fewest bands of at most
-    /// [`BAND_ROWS`] (multiples of [`MULTIPLE`]), each seen with up to [`BAND_CONTEXT`] rows
-    /// around it.
+    /// [`BAND_ROWS`] (multiples of [`MULTIPLE`]), each seen with at least [`BAND_CONTEXT`] rows
+    /// around it where the copy has them. Every band is seen through a window of the same height
+    /// (shifted inwards at the copy's ends), so that the network's plan is built for one shape.
     pub fn bands(&self) -> Vec<([usize; 2], [usize; 2])> {
         let [_, _, ph, _] = self.shape();
         let n = ph.div_ceil(BAND_ROWS);
         let band = (ph / MULTIPLE).div_ceil(n) * MULTIPLE;
+        let window = (band + 2 * BAND_CONTEXT).min(ph);
         (0..ph)
             .step_by(band)
             .map(|a| {
-                let b = (a + band).min(ph);
-                let seen = [a.saturating_sub(BAND_CONTEXT), (b + BAND_CONTEXT).min(ph)];
-                (seen, [a, b])
+                let s0 = a.saturating_sub(BAND_CONTEXT).min(ph - window);
+                ([s0, s0 + window], [a, (a + band).min(ph)])
             })
             .collect()
     }
@@ -275,12 +276,13 @@ mod tests {
             let [_, _, ph, _] = p.shape();
             let bands = p.bands();
             assert_eq!(bands.len(), ph.div_ceil(BAND_ROWS), "{w}×{h}");
+            let window = bands[0].0[1] - bands[0].0[0];
             let mut next = 0;
             for ([s0, s1], [a, b]) in bands {
                 assert_eq!(a, next, "{w}×{h}: contiguous");
                 assert!(b - a <= BAND_ROWS && a % MULTIPLE == 0 && s0 % MULTIPLE == 0);
-                assert_eq!(s0, a.saturating_sub(BAND_CONTEXT));
-                assert_eq!(s1, (b + BAND_CONTEXT).min(ph));
+                assert_eq!(s1 - s0, window, "{w}×{h}: one shape");
+                assert!(s0 <= a.saturating_sub(BAND_CONTEXT) && s1 >= (b + BAND_CONTEXT).min(ph));
                 next = b;
             }
             assert_eq!(next, ph, "{w}×{h}: every row");
