@@ -96,13 +96,13 @@ impl Stats {
         }
     }
 
-    /// R: the mean absolute change, in 8-bit levels (0 when nothing was measured).
     /// Statistics whose residual is `r` (the verdict's tests).
     #[cfg(test)]
     pub(crate) fn set_residual_for_test(&mut self, r: f32) {
         (self.abs_sum, self.samples) = (r as f64 * 1000.0, 1000);
     }
 
+    /// R: the mean absolute change, in 8-bit levels (0 when nothing was measured).
     pub fn residual(&self) -> f64 {
         self.abs_sum / self.samples.max(1) as f64
     }

@@ -152,10 +152,7 @@ impl Plan {
             }
             let (shape, out) = net.run(&[1, 3, rows, pw], band)?.swap_remove(0);
             if shape != [1, 1, rows, pw] {
-                return Err(Error::Model(format!(
-                    "the damage detector gave {shape:?} for a {pw}×{rows} input; a damage \
-                     detector gives one logit a pixel, [1, 1, {rows}, {pw}]"
-                )));
+                return Err(not_one_logit_a_pixel(&shape, rows, pw));
             }
             logits[a * pw..b * pw].copy_from_slice(&out[(a - s0) * pw..(b - s0) * pw]);
         }
@@ -190,11 +187,7 @@ impl Plan {
     pub fn damage(&self, shape: &[usize], logits: &[f32]) -> Result<Damage> {
         let [_, _, ph, pw] = self.shape();
         if shape != [1, 1, ph, pw] || logits.len() != ph * pw {
-            return Err(Error::Model(format!(
-                "the damage detector gave {shape:?} for a {}×{} input; a damage detector gives \
-                 one logit a pixel, [1, 1, {ph}, {pw}]",
-                pw, ph
-            )));
+            return Err(not_one_logit_a_pixel(shape, ph, pw));
         }
         let (sx, sy) = (
             self.copy_w as f32 / self.width as f32,
@@ -226,6 +219,14 @@ impl Plan {
             mask,
         })
     }
+}
+
+/// The error for a detector output that is not one logit a pixel of its `h`×`w` input.
+fn not_one_logit_a_pixel(shape: &[usize], h: usize, w: usize) -> Error {
+    Error::Model(format!(
+        "the damage detector gave {shape:?} for a {w}×{h} input; a damage detector gives one \
+         logit a pixel, [1, 1, {h}, {w}]"
+    ))
 }
 
 /// A damage detector takes one RGB image of any size and gives one logit a pixel.
