@@ -54,6 +54,8 @@ export class Pool {
     this.job = null;
     this.nets = {}; // slot → { key, a, b, t } what the runners should hold
     this.coordNets = {}; // slot → { key, bytes } what the coordinator should hold
+    /** The damage detector the inference workers load (`setDamageDetector`), or null. */
+    this.damageNet = null;
     /** The GPU worker while it runs, else null. */
     this.gpu = null;
     /**
@@ -139,12 +141,24 @@ export class Pool {
     return this.setCoordNet('detect', key, bytes);
   }
 
-  /** The damage detector (old-photo repair), in the coordinating worker beside the face detector. */
-  setDamageDetector(key, bytes) {
-    return this.setCoordNet('repair', key, bytes);
+  /** The damage detector (old-photo repair): each inference worker loads it when it first runs a
+   *  band (the coordinator cuts the photo into bands, one a worker). Fails for a network that
+   *  cannot be one. */
+  async setDamageDetector(key, bytes) {
+    this.damageNet = { key, a: bytes };
+    this.heal();
+    await this.ensureDamageNet(this.runners[0]);
   }
 
-  /** A network the coordinating worker itself runs (`slot` 'detect' or 'repair'), kept here so a
+  async ensureDamageNet(peer) {
+    const want = this.damageNet;
+    if (peer.nets.repair === want.key) return;
+    await peer.ready;
+    await peer.call({ type: 'net', slot: 'repair', key: want.key, a: want.a });
+    peer.nets.repair = want.key;
+  }
+
+  /** A network the coordinating worker itself runs (the face detector, slot 'detect'), kept here so a
    *  fresh coordinator (after heal) loads it again when next needed. */
   async setCoordNet(slot, key, bytes) {
     this.coordNets[slot] = { key, bytes };
@@ -208,14 +222,41 @@ export class Pool {
 
   /**
    * The damage in a photo (scratches, cracks, dust), or null when this build has no damage
-   * detector: `{width, height, coverage, worth, mask}` (see protocol.js `damage`).
+   * detector: `{width, height, coverage, worth, mask}` (see protocol.js `damageEnd`). The
+   * coordinator cuts the photo's copy into a band per inference worker (`workers` of them, at
+   * most all) and they run side by side (beside a restoration's tiles, if one is running); the
+   * result also says how many `bands` ran and in how many `ms`. One photo at a time.
    */
-  async findDamage(bytes) {
-    if (!this.coordNets.repair) return null;
+  findDamage(bytes, workers = this.size) {
+    if (!this.damageNet) return Promise.resolve(null);
+    const run = (this.damageQueue ?? Promise.resolve()).catch(() => {}).then(() => this.searchDamage(bytes, workers));
+    this.damageQueue = run;
+    return run;
+  }
+
+  async searchDamage(bytes, workers) {
+    const t0 = performance.now();
     this.heal();
-    await this.ensureCoordNet('repair');
-    const { width, height, coverage, worth, mask } = await this.coord.call({ type: 'damage', bytes });
-    return { width, height, coverage, worth, mask: new Uint8Array(mask) };
+    const runners = this.runners.slice(0, Math.max(1, workers));
+    await this.coord.ready;
+    const { bands, shape } = await this.coord.call({ type: 'damage', bytes, workers: runners.length });
+    const [, , h, w] = shape;
+    let next = 0;
+    await Promise.all(
+      runners.map(async (r) => {
+        if (next >= bands) return;
+        await this.ensureDamageNet(r);
+        while (next < bands) {
+          const i = next++;
+          const { data } = await this.coord.call({ type: 'input', kind: 'damage', i });
+          const out = await r.call({ type: 'run', slot: 'repair', data, h, w }, [data.buffer]);
+          const [, , oh, ow] = out.shape;
+          await this.coord.call({ type: 'accept', kind: 'damage', i, data: out.data, h: oh, w: ow }, [out.data.buffer]);
+        }
+      }),
+    );
+    const { width, height, coverage, worth, mask } = await this.coord.call({ type: 'damageEnd' });
+    return { width, height, coverage, worth, mask: new Uint8Array(mask), bands, ms: performance.now() - t0 };
   }
 
   // --- one restoration ---

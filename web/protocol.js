@@ -4,9 +4,9 @@
 // Pixels, model bytes and downloads travel as transferable buffers. `make lint` type-checks the
 // page's modules and the worker against these types (tsc --checkJs, web/tsconfig*.json).
 //
-// Who sends what: every worker takes `init`; the coordinating worker `probe`, `upscaler`, `detect`, `damage`, `job`,
+// Who sends what: every worker takes `init`; the coordinating worker `probe`, `upscaler`, `detect`, `damage`, `damageEnd`, `job`,
 // `deblurDecide`, `deblurEnd`, `faces`, `input`, `accept`, `finish`, `encode`, `facePair` and a
-// `net` for the face detector and the damage detector; the inference workers and the face worker `net` and `run`; the face
+// `net` for the face detector; the inference workers (the damage detector among their nets) and the face worker `net` and `run`; the face
 // model worker `recv*` and `addFile`; the GPU worker (gpuworker.js) `init`, `net`, `run` and `loseDevice` (GpuRequest).
 //
 // One photo, in the coordinating worker: `job` (decode, repair where its mask says, plan the deblur stage) → the deblur
@@ -14,15 +14,18 @@
 // `deblurDecide` (the rest to run, none for a sharp photo) → those → `deblurEnd` (the photo is
 // now the deblurred one, if applied) → `faces` (detect on that photo) → SR tiles and faces
 // (`input`/`accept` of kind 'tile' and 'face') → `finish`.
+// One photo's damage, beside that: `damage` (decode, cut the copy into bands) → each band
+// (`input`/`accept` of kind 'damage', run on the inference workers' damage detector) → `damageEnd`.
 
 /** @typedef {'sr' | 'face' | 'detect' | 'deblur' | 'repair'} Slot */
-/** @typedef {'tile' | 'face' | 'deblur'} ItemKind */
+/** @typedef {'tile' | 'face' | 'deblur' | 'damage'} ItemKind */
 /**
  * The deblur stage's verdict (the core's `Verdict`): whether the deblurred photo was kept and how
  * much of the network's change it took (`strength`, 0…1: `auto` sharpens a photo it barely calls
  * blurred only in part), the kind of blur found ('motion' | 'defocus' | 'blur', with its words
- * in `label`), and the estimate's figures.
- * @typedef {{applied: boolean, strength: number, kind: string, label: string, residual: number, anisotropy: number}} Verdict
+ * in `label`), the estimate's figures, and what to say of it (`summary`, the core's sentence:
+ * "Sharpened: blur (40 %)"; absent when not applied).
+ * @typedef {{applied: boolean, strength: number, kind: string, label: string, summary?: string, residual: number, anisotropy: number}} Verdict
  */
 
 /**
@@ -41,13 +44,18 @@
  *   stored?: string, fidelity?: number | null}} LoadNet
  *   Loads a network into a slot unless `key` is already there: from bytes `a` (the upscaler at
  *   `denoise`, mixed with its partner `b` by the core's rule), or a face model from the store by
- *   its `stored` name. Replies `{srScale}` for 'sr', `{faceSide}` for 'face'.
+ *   its `stored` name. Replies `{srScale}` for 'sr', `{faceSide}` for 'face'; for 'repair' it
+ *   fails unless the network can be a damage detector.
  * @typedef {{type: 'detect', bytes: Uint8Array}} Detect
  *   `{faces: Face[]}` in a photo's bytes.
- * @typedef {{type: 'damage', bytes: Uint8Array}} FindDamage
- *   The damage detector (slot 'repair') on a photo's bytes: `{width, height, coverage, worth,
- *   mask}`, the mask one byte a pixel (255 = damaged) at the upright photo's size, the share it
- *   covers, and whether that is worth repairing (the core's policy).
+ * @typedef {{type: 'damage', bytes: Uint8Array, workers: number}} FindDamage
+ *   Starts finding a photo's damage: its ≤ 1 MP copy cut into at least `workers` bands, each a
+ *   run of the damage detector (slot 'repair'): `{bands, shape}`, their count and their one
+ *   NCHW input shape. A new `damage` drops the one before.
+ * @typedef {{type: 'damageEnd'}} DamageEnd
+ *   Once every band is accepted: `{width, height, coverage, worth, mask}`, the mask one byte a
+ *   pixel (255 = damaged) at the upright photo's size, the share it covers, and whether that is
+ *   worth repairing (the core's policy).
  * @typedef {{type: 'run', slot: Slot, data: Float32Array, h: number, w: number}} Run
  *   `{data, shape}`: the network's first output, planar, and its NCHW shape.
  * @typedef {{type: 'job', bytes: Uint8Array, options: object, srScale: number, faceSide: number, mask?: Uint8Array | null}} StartJob
@@ -69,7 +77,7 @@
  *   (`[x, y, w, h]`, from detecting the photo as added) by half or more (IoU ≥ 0.5):
  *   `{faces, faceShapes}`.
  * @typedef {{type: 'input', kind: ItemKind, i: number}} Input
- *   `{data}`: tile, face or deblur tile `i`'s network input.
+ *   `{data}`: tile, face, deblur tile or damage band `i`'s network input.
  * @typedef {{type: 'accept', kind: ItemKind, i: number, data: Float32Array, h: number, w: number}} Accept
  *   Takes an output back; a (SR) tile's reply has `{window, rgba}` to draw.
  * @typedef {{type: 'finish' | 'encode', format: string, quality: number, stem: string}} Finish
@@ -92,7 +100,7 @@
  */
 
 /**
- * @typedef {Init | Probe | UpscalerModels | LoadNet | Detect | FindDamage | Run | StartJob | DeblurDecide | DeblurEnd | FindFaces |
+ * @typedef {Init | Probe | UpscalerModels | LoadNet | Detect | FindDamage | DamageEnd | Run | StartJob | DeblurDecide | DeblurEnd | FindFaces |
  *   Input | Accept | Finish | FacePair | RecvBegin | RecvChunk | RecvEnd | RecvDrop | AddFile} Request
  */
 
@@ -109,7 +117,7 @@
 /** Every request type a worker answers. */
 export const REQUEST_TYPES = Object.freeze(
   /** @type {const} */ ([
-    'init', 'probe', 'upscaler', 'net', 'detect', 'damage', 'run', 'job', 'deblurDecide', 'deblurEnd', 'faces', 'input', 'accept',
+    'init', 'probe', 'upscaler', 'net', 'detect', 'damage', 'damageEnd', 'run', 'job', 'deblurDecide', 'deblurEnd', 'faces', 'input', 'accept',
     'finish', 'encode', 'facePair',
     'recvBegin', 'recvChunk', 'recvEnd', 'recvDrop', 'addFile',
   ]),

@@ -17,7 +17,7 @@ import { storeDir } from './store.js';
 /** @typedef {import('./protocol.js').Request} Request */
 
 // The wasm-bindgen glue of the build the pool chose (engine.js), loaded by `init`.
-let Net, Job, probe, upscalerModels, mimeType, Sha256, prepareFaceModel, storedName;
+let Net, Job, DamageSearch, probe, upscalerModels, mimeType, Sha256, prepareFaceModel, storedName;
 
 async function storeRead(name) {
   const dir = await storeDir();
@@ -49,6 +49,8 @@ let incoming = null;
 
 const nets = {}; // slot ('sr' | 'face' | 'detect' | 'deblur' | 'repair') → { key, net }
 let job = null;
+/** The damage detector's search in progress (the coordinating worker), or null. */
+let search = null;
 
 function take(slot) {
   const n = nets[slot];
@@ -92,7 +94,7 @@ const handlers = {
     if (!/^pkg(-relaxed)?$/.test(build)) throw new Error(`unknown engine build ${build}`);
     const glue = await import(`./${build}/unblur_web.js`);
     await glue.default({ module_or_path: module });
-    ({ Net, Job, probe, upscaler_models: upscalerModels, mime_type: mimeType, Sha256, prepare_face_model: prepareFaceModel, stored_name: storedName } = glue);
+    ({ Net, Job, DamageSearch, probe, upscaler_models: upscalerModels, mime_type: mimeType, Sha256, prepare_face_model: prepareFaceModel, stored_name: storedName } = glue);
     return { formats: JSON.parse(glue.output_formats()), scales: JSON.parse(glue.scales()) };
   },
 
@@ -116,6 +118,7 @@ const handlers = {
     const out = {};
     if (slot === 'sr') out.srScale = net.sr_scale();
     if (slot === 'face') out.faceSide = net.face_side();
+    if (slot === 'repair') net.check_damage_detector();
     return out;
   },
 
@@ -172,8 +175,18 @@ const handlers = {
     return { faces: JSON.parse(take('detect').detect(u8(bytes))) };
   },
 
-  damage({ bytes }) {
-    const d = take('repair').find_damage(u8(bytes));
+  // The damage detector's bands for the inference workers (`input`/`accept` of kind 'damage'),
+  // then what they found (`damageEnd`). One photo at a time, beside the photo being restored.
+  damage({ bytes, workers }) {
+    search?.free();
+    search = new DamageSearch(u8(bytes), workers);
+    return { bands: search.band_count(), shape: Array.from(search.band_shape()) };
+  },
+
+  damageEnd() {
+    const s = search;
+    search = null;
+    const d = s.finish();
     const out = { width: d.width(), height: d.height(), coverage: d.coverage(), worth: d.worth(), mask: d.mask() };
     d.free();
     return { ...out, transfer: [out.mask.buffer] };
@@ -227,11 +240,15 @@ const handlers = {
   },
 
   input({ kind, i }) {
-    const data = kind === 'tile' ? job.tile_input(i) : kind === 'deblur' ? job.deblur_tile_input(i) : job.face_input(i);
+    const data = kind === 'damage' ? search.band_input(i) : kind === 'tile' ? job.tile_input(i) : kind === 'deblur' ? job.deblur_tile_input(i) : job.face_input(i);
     return { data, transfer: [data.buffer] };
   },
 
   accept({ kind, i, data, h, w }) {
+    if (kind === 'damage') {
+      search.accept(i, f32(data), h, w);
+      return {};
+    }
     if (kind === 'deblur') {
       job.accept_deblur_tile(i, f32(data));
       return {};

@@ -146,6 +146,24 @@ pub struct Verdict {
 }
 
 impl Verdict {
+    /// What the page and the CLI say of it: "Sharpened: motion blur", with the share when `auto`
+    /// sharpened in part ("Sharpened: blur (40 %)"); `None` when the photo was not sharpened.
+    pub fn summary(&self) -> Option<String> {
+        if !self.applied {
+            return None;
+        }
+        let part = if self.strength < 1.0 {
+            // Never "(100 %)" for a part, nor "(0 %)" for a photo that was sharpened.
+            format!(
+                " ({} %)",
+                ((self.strength * 100.0).round() as u32).clamp(1, 99)
+            )
+        } else {
+            String::new()
+        };
+        Some(format!("Sharpened: {}{part}", self.kind.label()))
+    }
+
     /// The verdict on measured statistics: `on` applies whatever they say in full, `auto` when
     /// the residual is above [`TAU_R`], in full from [`TAU_FULL`].
     pub fn decide(mode: DeblurMode, stats: &Stats) -> Verdict {
@@ -228,6 +246,27 @@ mod tests {
         assert_eq!(j["kind"], "motion");
         assert_eq!(j["applied"], true);
         assert_eq!(BlurKind::Defocus.label(), "out of focus");
+        let v = |applied, strength| Verdict {
+            applied,
+            strength,
+            kind: BlurKind::Motion,
+            residual: 3.0,
+            anisotropy: 2.0,
+        };
+        assert_eq!(v(true, 1.0).summary().unwrap(), "Sharpened: motion blur");
+        assert_eq!(
+            v(true, 0.404).summary().unwrap(),
+            "Sharpened: motion blur (40 %)"
+        );
+        assert_eq!(
+            v(true, 0.999).summary().unwrap(),
+            "Sharpened: motion blur (99 %)"
+        );
+        assert_eq!(
+            v(true, 0.001).summary().unwrap(),
+            "Sharpened: motion blur (1 %)"
+        );
+        assert_eq!(v(false, 0.0).summary(), None);
         // No kind is named while the anisotropy cannot tell them apart.
         if TAU_A.is_none() {
             let v = Verdict::decide(DeblurMode::On, &Stats::default());

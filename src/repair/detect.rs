@@ -8,7 +8,9 @@
 //! the fill tolerates. The copy runs in horizontal bands of at most [`BAND_ROWS`] rows, each with
 //! [`BAND_CONTEXT`] rows of the copy above and below ([`Plan::bands`]): the network's memory is
 //! then a band's, not the whole copy's, and since the context covers its receptive field and the
-//! bands start on its stride, the logits are the same as in one piece (tested).
+//! bands start on its stride, the logits are the same as in one piece (tested). The bands are
+//! independent: [`Search`] hands them out one by one, so the page runs one on each of its
+//! inference workers at once (the suggestion's wait), and [`detect`] runs them in turn.
 //!
 //! Whether a photo is worth repairing at all is one policy, [`Damage::worth_repairing`], judged on
 //! the detector's confident calls: a clean photo's false alarms (a catchlight, a bright thread)
@@ -126,8 +128,18 @@ impl Plan {
     /// around it where the copy has them. Every band is seen through a window of the same height
     /// (shifted inwards at the copy's ends), so that the network's plan is built for one shape.
     pub fn bands(&self) -> Vec<([usize; 2], [usize; 2])> {
+        self.bands_at_least(1)
+    }
+
+    /// As [`Plan::bands`], for front ends that run the bands on `workers` workers at once: a
+    /// multiple of `workers` bands (so that each has as many rows to run; 3 bands on 2 workers
+    /// take as long as 4), as the copy's rows allow (each band at least [`BAND_CONTEXT`] rows).
+    pub fn bands_at_least(&self, workers: usize) -> Vec<([usize; 2], [usize; 2])> {
         let [_, _, ph, _] = self.shape();
-        let n = ph.div_ceil(BAND_ROWS);
+        let workers = workers.max(1);
+        let n = (ph.div_ceil(BAND_ROWS).div_ceil(workers) * workers)
+            .min(ph / BAND_CONTEXT)
+            .max(1);
         let band = (ph / MULTIPLE).div_ceil(n) * MULTIPLE;
         let window = (band + 2 * BAND_CONTEXT).min(ph);
         (0..ph)
@@ -137,26 +149,6 @@ impl Plan {
                 ([s0, s0 + window], [a, (a + band).min(ph)])
             })
             .collect()
-    }
-
-    /// The logits of the whole padded copy (`[1, 1, H, W]` of [`Plan::shape`]): `net` run on each
-    /// band of `input` ([`Plan::input`]) with its context, the band's own rows kept.
-    pub fn logits(&self, net: &Network, input: &[f32]) -> Result<(Vec<usize>, Vec<f32>)> {
-        let [_, _, ph, pw] = self.shape();
-        let mut logits = vec![0f32; ph * pw];
-        for ([s0, s1], [a, b]) in self.bands() {
-            let rows = s1 - s0;
-            let mut band = Vec::with_capacity(3 * rows * pw);
-            for c in 0..3 {
-                band.extend_from_slice(&input[(c * ph + s0) * pw..(c * ph + s1) * pw]);
-            }
-            let (shape, out) = net.run(&[1, 3, rows, pw], band)?.swap_remove(0);
-            if shape != [1, 1, rows, pw] {
-                return Err(not_one_logit_a_pixel(&shape, rows, pw));
-            }
-            logits[a * pw..b * pw].copy_from_slice(&out[(a - s0) * pw..(b - s0) * pw]);
-        }
-        Ok((vec![1, 1, ph, pw], logits))
     }
 
     /// The detector's input: the photo resized (Lanczos) to the copy, planar RGB in 0…1, padded
@@ -244,9 +236,92 @@ pub fn check_model(net: &Network) -> Result<()> {
 
 /// Runs `net` on the photo's copy, band by band, and returns what it found.
 pub fn detect(net: &Network, photo: &Rgb16Image) -> Result<Damage> {
-    let plan = Plan::new(photo.width(), photo.height());
-    let (shape, logits) = plan.logits(net, &plan.input(photo))?;
-    plan.damage(&shape, &logits)
+    let mut search = Search::new(photo, 1);
+    for i in 0..search.band_count() {
+        let (shape, out) = net
+            .run(&search.band_shape(), search.band_input(i))?
+            .swap_remove(0);
+        search.accept(i, &shape, &out)?;
+    }
+    search.finish()
+}
+
+/// One photo's detection as independent runs of the network, one a band: [`detect`] runs them
+/// one after another; the page hands them to its inference workers at once and gives the
+/// outputs back here, in any order. The bands' logits make the copy's, as one piece would.
+pub struct Search {
+    plan: Plan,
+    input: Vec<f32>,
+    bands: Vec<([usize; 2], [usize; 2])>,
+    logits: Vec<f32>,
+    accepted: Vec<bool>,
+}
+
+impl Search {
+    /// The photo's copy ([`Plan::input`]) in bands for `workers` workers ([`Plan::bands_at_least`]).
+    pub fn new(photo: &Rgb16Image, workers: usize) -> Search {
+        let plan = Plan::new(photo.width(), photo.height());
+        let [_, _, ph, pw] = plan.shape();
+        let bands = plan.bands_at_least(workers);
+        Search {
+            input: plan.input(photo),
+            accepted: vec![false; bands.len()],
+            logits: vec![0.0; ph * pw],
+            bands,
+            plan,
+        }
+    }
+
+    pub fn band_count(&self) -> usize {
+        self.bands.len()
+    }
+
+    /// `[1, 3, rows, W]`: every band's input has this shape (one plan for the network).
+    pub fn band_shape(&self) -> [usize; 4] {
+        let [n, c, _, pw] = self.plan.shape();
+        let [s0, s1] = self.bands[0].0;
+        [n, c, s1 - s0, pw]
+    }
+
+    /// Band `i`'s input: its rows of the copy with their context, planar.
+    pub fn band_input(&self, i: usize) -> Vec<f32> {
+        let [_, _, ph, pw] = self.plan.shape();
+        let [s0, s1] = self.bands[i].0;
+        let mut band = Vec::with_capacity(3 * (s1 - s0) * pw);
+        for c in 0..3 {
+            band.extend_from_slice(&self.input[(c * ph + s0) * pw..(c * ph + s1) * pw]);
+        }
+        band
+    }
+
+    /// Takes band `i`'s output (`[1, 1, rows, W]`, its input's rows): its own rows' logits.
+    pub fn accept(&mut self, i: usize, shape: &[usize], out: &[f32]) -> Result<()> {
+        let [_, _, rows, pw] = self.band_shape();
+        let Some(&([s0, _], [a, b])) = self.bands.get(i) else {
+            return Err(Error::Invalid(format!(
+                "no damage detector band {i}: the photo has {}",
+                self.bands.len()
+            )));
+        };
+        if shape != [1, 1, rows, pw] || out.len() != rows * pw {
+            return Err(not_one_logit_a_pixel(shape, rows, pw));
+        }
+        self.logits[a * pw..b * pw].copy_from_slice(&out[(a - s0) * pw..(b - s0) * pw]);
+        self.accepted[i] = true;
+        Ok(())
+    }
+
+    /// The damage, once every band is in.
+    pub fn finish(self) -> Result<Damage> {
+        if let Some(i) = self.accepted.iter().position(|&a| !a) {
+            return Err(Error::Invalid(format!(
+                "the damage detector's band {i} of {} has not run",
+                self.bands.len()
+            )));
+        }
+        let [_, _, ph, pw] = self.plan.shape();
+        self.plan.damage(&[1, 1, ph, pw], &self.logits)
+    }
 }
 
 #[cfg(test)]
@@ -288,6 +363,68 @@ mod tests {
             }
             assert_eq!(next, ph, "{w}×{h}: every row");
         }
+    }
+
+    #[test]
+    fn more_bands_for_more_workers_still_cover_the_copy_once() {
+        let p = Plan::new(1182, 887); // a 4:3 megapixel: 888 padded rows, 2 bands by size
+        assert_eq!(p.bands().len(), 2);
+        for n in [1, 2, 3, 4, 8, 100] {
+            let bands = p.bands_at_least(n);
+            // as many as asked where the rows divide so; never fewer than by size, nor thinner
+            // than the context
+            if n <= 8 {
+                assert_eq!(bands.len(), n.max(2), "{n}");
+            }
+            assert!(bands.len() >= 2 && bands.len() <= n.max(2), "{n}");
+            let window = bands[0].0[1] - bands[0].0[0];
+            let mut next = 0;
+            for ([s0, s1], [a, b]) in bands {
+                assert_eq!((a, s1 - s0), (next, window));
+                assert!(a % MULTIPLE == 0 && s0 <= a.saturating_sub(BAND_CONTEXT));
+                assert!(b - a >= BAND_CONTEXT || b == 888);
+                assert!(s1 >= (b + BAND_CONTEXT).min(888));
+                next = b;
+            }
+            assert_eq!(next, 888);
+        }
+        // 3 bands by size: 4 for 2 workers, 3 for 3
+        let tall = Plan::new(872, 1203);
+        assert_eq!(tall.bands().len(), 3);
+        assert_eq!(tall.bands_at_least(2).len(), 4);
+        assert_eq!(tall.bands_at_least(3).len(), 3);
+    }
+
+    #[test]
+    fn a_search_takes_its_bands_in_any_order_and_only_all_of_them() {
+        let photo = Rgb16Image::new(200, 300);
+        let search = |order: &[usize], bands: usize| {
+            let mut s = Search::new(&photo, bands);
+            let [_, _, rows, pw] = s.band_shape();
+            for &i in order {
+                // band i marks its first own row (row 0 of the copy for band 0) confidently
+                let mut out = vec![-5.0f32; rows * pw];
+                let (_, [a, _]) = s.bands[i];
+                let [s0, _] = s.bands[i].0;
+                out[(a - s0) * pw..(a - s0 + 1) * pw].fill(CONFIDENT + 1.0);
+                s.accept(i, &[1, 1, rows, pw], &out)?;
+            }
+            s.finish()
+        };
+        let forwards = search(&[0, 1, 2], 3).unwrap();
+        assert_eq!(forwards, search(&[2, 0, 1], 3).unwrap());
+        assert!(forwards.mask.count() > 0);
+        assert!(search(&[0, 2], 3).is_err(), "a band missing");
+        let mut s = Search::new(&photo, 3);
+        let [_, _, rows, pw] = s.band_shape();
+        assert!(
+            s.accept(3, &[1, 1, rows, pw], &vec![0.0; rows * pw])
+                .is_err(),
+            "no band 3"
+        );
+        assert!(s
+            .accept(0, &[1, 1, rows - 8, pw], &vec![0.0; (rows - 8) * pw])
+            .is_err());
     }
 
     #[test]

@@ -1,6 +1,6 @@
 // End-to-end tests of old-photo repair in the page (issue 31), in headless Chromium: a cracked
 // print (the dev `scratched_a.png`) dropped in gets the suggestion ("This photo looks scratched —
-// repair it?"); the found mask is corrected with the brush and the eraser (scripted pointer
+// repair it?"), its bands found on the inference workers side by side as on one; the found mask is corrected with the brush and the eraser (scripted pointer
 // events) and one undo; the photo restored with it is downloaded, changed where the mask is, and
 // the same as the CLI's with that mask within a level. A clean photo gets no suggestion, "Mark
 // damage" opens the mask to paint on, and "Don't repair" leaves the photo unrepaired.
@@ -96,6 +96,11 @@ test('a cracked print: suggested, the mask corrected with brush, eraser and undo
   const found = (await item()).damage;
   assert(found?.worth, `the detector found ${JSON.stringify(found)} on the cracked print`);
   assert((await page.getAttribute('#repair-bar', 'data-mode')) === 'suggest', 'no suggestion on the cracked print');
+  // The bands ran on the inference workers side by side; one worker running them all finds the same.
+  const alone = await page.evaluate(() => /** @type {any} */ (window).unblur.findDamage(0, 1));
+  console.log(`  the suggestion: ${found.bands} bands in ${found.ms.toFixed(0)} ms on all workers; ${alone.bands} in ${alone.ms.toFixed(0)} ms on one`);
+  assert(found.bands >= 2, `${found.bands} band(s)`);
+  assert(alone.coverage === found.coverage && alone.worth, `one worker found ${JSON.stringify(alone)}, all of them ${JSON.stringify(found)}`);
   const text = (await page.textContent('#repair-text')).trim();
   assert(/looks scratched/.test(text), `the suggestion says "${text}"`);
   await page.screenshot({ path: path.join(out, 'suggested.png') });

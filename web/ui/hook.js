@@ -21,6 +21,12 @@ export function installTestHook() {
       const m = items[i]?.repair?.mask;
       return m ? base64(m) : null;
     },
+    /** The damage detector on photo `i` again, its bands on at most `workers` inference workers
+     *  (the benchmark's comparison): what it found, with the mask's pixel count for the mask. */
+    async findDamage(i, workers) {
+      const d = await state.pool.findDamage(items[i].bytes, workers);
+      return d && { width: d.width, height: d.height, coverage: d.coverage, worth: d.worth, bands: d.bands, ms: d.ms, marked: d.mask.reduce((n, v) => n + (v ? 1 : 0), 0) };
+    },
     /** The tests' lost GPU: the GPU worker destroys its device (resolves once it has). */
     loseGpu() {
       return state.pool.loseGpu();
@@ -33,7 +39,7 @@ export function installTestHook() {
       return items.map(({ name, status, error, info, faces, result, damage, repair }) => ({
         name, status, error, info, faces,
         result: result && { ...result, blob: undefined, faceEls: undefined },
-        damage: damage && { width: damage.width, height: damage.height, coverage: damage.coverage, worth: damage.worth },
+        damage: damage && { width: damage.width, height: damage.height, coverage: damage.coverage, worth: damage.worth, bands: damage.bands, ms: damage.ms },
         repair: repair && { marked: repair.mask.reduce((n, v) => n + (v ? 1 : 0), 0), undo: repair.undo.length },
       }));
     },

@@ -48,9 +48,8 @@ function showDeblur(it) {
   $('done').dataset.deblur = applied ? v.kind : 'none';
   const undone = !applied && it.deblur === 'off';
   $('deblur-row').hidden = !applied && !undone;
-  // A partial strength (auto, on a photo it barely calls blurred) is said, as a share.
-  const part = applied && v.strength < 1 ? ` (${Math.round(v.strength * 100)} %)` : '';
-  $('deblur-text').textContent = applied ? `Sharpened: ${v.label}${part}` : 'Not sharpened';
+  // The core's sentence (with the share when auto sharpened in part).
+  $('deblur-text').textContent = applied ? v.summary : 'Not sharpened';
   const b = $('deblur-toggle');
   b.textContent = applied ? 'Undo sharpening' : 'Sharpen';
   b.dataset.action = applied ? 'off' : 'on';

@@ -397,14 +397,8 @@ fn run(cli: Cli) -> unblur::Result<bool> {
                                 d.coverage * 100.0
                             );
                         }
-                        if let Some(v) = verdict.filter(|v| v.applied) {
-                            // As the page says it: the share when auto sharpened in part.
-                            let part = if v.strength < 1.0 {
-                                format!(" ({:.0} %)", v.strength * 100.0)
-                            } else {
-                                String::new()
-                            };
-                            eprintln!("Sharpened: {}{part}", v.kind.label());
+                        if let Some(said) = verdict.and_then(|v| v.summary()) {
+                            eprintln!("{said}");
                         }
                     }
                     Err(e) => {

@@ -1,6 +1,7 @@
 //! The only code that knows wasm-bindgen: a thin boundary over Unblur's core for the page's
 //! workers. `Net` runs a network (inference workers); `Job` holds one photo's restoration in the
 //! coordinating worker and hands out tile and face inputs, taking outputs back in any order;
+//! `DamageSearch` does the same for the damage detector's bands;
 //! `Sha256` and `prepare_face_model` check and convert a downloaded face model (the model worker).
 
 use sha2::Digest;
@@ -102,13 +103,59 @@ impl Net {
         detect_json(&self.net, &photo)
     }
 
-    /// Finds the damage (scratches, cracks, dust) in a photo's bytes with this damage detector
-    /// (the core's [`unblur::repair::detect`], on a ≤ 1 MP copy): the mask at the upright photo's
-    /// size and whether it is worth repairing.
-    pub fn find_damage(&self, photo: &[u8]) -> Result<Damage, JsError> {
-        unblur::repair::detect::check_model(&self.net).map_err(err)?;
+    /// Whether this network can be the damage detector (one RGB input of any size); a clear
+    /// error if not. The inference workers check it as they load it.
+    pub fn check_damage_detector(&self) -> Result<(), JsError> {
+        unblur::repair::detect::check_model(&self.net).map_err(err)
+    }
+}
+
+/// The damage (scratches, cracks, dust) in one photo, found on a ≤ 1 MP copy in bands (the core's
+/// [`unblur::repair::detect::Search`]), in the coordinating worker: it hands out each band's
+/// input for an inference worker's damage detector and takes the outputs back in any order;
+/// `finish` gives what was found. Bands are independent, so the page runs them side by side.
+#[wasm_bindgen]
+pub struct DamageSearch {
+    search: unblur::repair::detect::Search,
+}
+
+#[wasm_bindgen]
+impl DamageSearch {
+    /// Decodes the photo (upright, as restoring it does) and cuts its copy into at least
+    /// `workers` bands.
+    #[wasm_bindgen(constructor)]
+    pub fn new(photo: &[u8], workers: usize) -> Result<DamageSearch, JsError> {
         let photo = image_io::decode(photo).map_err(err)?;
-        let d = unblur::repair::detect::detect(&self.net, &photo.rgb).map_err(err)?;
+        Ok(DamageSearch {
+            search: unblur::repair::detect::Search::new(&photo.rgb, workers),
+        })
+    }
+
+    pub fn band_count(&self) -> usize {
+        self.search.band_count()
+    }
+
+    /// `[1, 3, h, w]`, the same for every band.
+    pub fn band_shape(&self) -> Vec<u32> {
+        self.search.band_shape().iter().map(|&d| d as u32).collect()
+    }
+
+    /// Band `i`'s network input, planar.
+    pub fn band_input(&self, i: usize) -> Result<Vec<f32>, JsError> {
+        if i >= self.search.band_count() {
+            return Err(JsError::new(&format!("no damage detector band {i}")));
+        }
+        Ok(self.search.band_input(i))
+    }
+
+    /// Takes band `i`'s output (`[1, 1, h, w]`, planar).
+    pub fn accept(&mut self, i: usize, output: &[f32], h: usize, w: usize) -> Result<(), JsError> {
+        self.search.accept(i, &[1, 1, h, w], output).map_err(err)
+    }
+
+    /// What was found, once every band is in (this object is used up).
+    pub fn finish(self) -> Result<Damage, JsError> {
+        let d = self.search.finish().map_err(err)?;
         Ok(Damage {
             width: d.mask.width(),
             height: d.mask.height(),
@@ -220,10 +267,14 @@ fn indices(list: Vec<usize>) -> Vec<u32> {
     list.into_iter().map(|v| v as u32).collect()
 }
 
-/// The verdict's JSON, with the blur kind's words for people (`label`) beside its id (`kind`).
+/// The verdict's JSON, with the blur kind's words for people (`label`) beside its id (`kind`), and
+/// what the page says of it (`summary`, the core's sentence; absent when not sharpened).
 fn verdict_json(v: &unblur::deblur::Verdict) -> String {
     let mut j = serde_json::to_value(v).expect("the verdict serialises");
     j["label"] = v.kind.label().into();
+    if let Some(summary) = v.summary() {
+        j["summary"] = summary.into();
+    }
     j.to_string()
 }
 
@@ -309,7 +360,7 @@ impl Job {
     }
 
     /// Ends the deblur stage: the photo becomes the deblurred one if the verdict applies it.
-    /// Returns the verdict as JSON `{applied, strength, kind, label, residual, anisotropy}`, or nothing
+    /// Returns the verdict as JSON `{applied, strength, kind, label, summary, residual, anisotropy}`, or nothing
     /// when there was no stage. `skip`: the network could not run; the photo stays as it is.
     pub fn end_deblur(&mut self, skip: bool) -> Result<Option<String>, JsError> {
         if skip {
