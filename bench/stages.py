@@ -4,9 +4,10 @@ damage detector (`unblur-repair`, on a 1024×1024 copy as the core runs it: in t
 rows, each seen with 32 rows of context, 1024×544 a run) and the repair fill on a real 1 MP photo with 1 % of it masked, by thin strokes (Telea
 alone) and by wide stains (Telea, then the patch fill). Unblur's engine
 (tract), one thread, the forms the site ships; the networks' GMAC per megapixel beside them.
-The same networks in wasm are `bench/browser.mjs`'s `unblur-deblur` and `unblur-repair` rows.
+The same networks in wasm are `bench/browser.mjs`'s `unblur-deblur` and `unblur-repair` rows;
+`--wasm` adds the fill's rows in the page's wasm (bench/fill_wasm.mjs, node, one thread).
 
-    python3 bench/stages.py [--reps 5] [--out bench/out/stages.json]
+    python3 bench/stages.py [--reps 5] [--wasm] [--out bench/out/stages.json]
 
 Needs target/release/unblur-bench-native (cargo build --release --manifest-path
 bench/native/Cargo.toml --target-dir target) and the built models (models/build).
@@ -46,6 +47,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--out", default=os.path.join(HERE, "out", "stages.json"))
+    ap.add_argument("--wasm", action="store_true",
+                    help="also the fill in the page's wasm (needs dist/bench-pkg: UNBLUR_BENCH_BUILDS=relaxed bash web/build.sh dev)")
     a = ap.parse_args()
     if not os.path.exists(TRACT):
         sys.exit(f"missing {TRACT}: cargo build --release --manifest-path bench/native/Cargo.toml --target-dir target")
@@ -92,8 +95,18 @@ def main() -> int:
             r = json.loads(out.stdout.splitlines()[-1])
             rows.append({"stage": label, "form": "-", "input": f"1024×1024, {100 * r['masked'] / r['pixels']:.1f} % masked",
                          "ms_per_run": r["median_ms"], "ms_per_mp": r["median_ms"] / (r["pixels"] / 1e6),
-                         "gmac_per_mp": None, "gmac_per_s": None, "plan_ms": None})
-    print("| stage (native, one thread) | form | input | ms per run | ms per MP | GMAC per MP | GMAC/s |")
+                         "gmac_per_mp": None, "gmac_per_s": None, "plan_ms": None, "engine": "native"})
+            if a.wasm:
+                # The same fill in the page's wasm (the relaxed bench build, in node's V8).
+                out = subprocess.run(["node", "--experimental-wasm-relaxed-simd", os.path.join(HERE, "fill_wasm.mjs"),
+                                      photo, path, str(a.reps)], capture_output=True, text=True, check=True)
+                r = json.loads(out.stdout.splitlines()[-1])
+                ms = float(np.median(r["runs_ms"]))
+                rows.append({"stage": label.replace("repair fill", "repair fill, wasm"), "form": "-",
+                             "input": f"1024×1024, {100 * r['masked'] / r['pixels']:.1f} % masked",
+                             "ms_per_run": ms, "ms_per_mp": ms / (r["pixels"] / 1e6),
+                             "gmac_per_mp": None, "gmac_per_s": None, "plan_ms": None, "engine": "wasm"})
+    print("| stage (native unless said, one thread) | form | input | ms per run | ms per MP | GMAC per MP | GMAC/s |")
     print("|---|---|---|---:|---:|---:|---:|")
     for r in rows:
         g = f"{r['gmac_per_mp']:.1f}" if r["gmac_per_mp"] else ""

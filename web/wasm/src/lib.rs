@@ -233,6 +233,26 @@ pub fn set_tract_knob(name: &str, value: Option<String>) -> bool {
     }
 }
 
+/// The repair fill timed in wasm, as `bench/native`'s `--fill` times it natively: the photo
+/// decoded once, then `reps` fills of the mask's pixels (`unblur::repair::repair`) on fresh
+/// copies. JSON `{pixels, masked, runs_ms}` (bench/stages.py's wasm rows).
+#[cfg(feature = "bench")]
+#[wasm_bindgen]
+pub fn bench_fill(photo: &[u8], mask: &[u8], reps: usize) -> Result<String, JsError> {
+    let photo = image_io::decode(photo).map_err(err)?;
+    let mask = unblur::Mask::decode(mask).map_err(err)?;
+    let mut runs = Vec::with_capacity(reps.max(1));
+    for _ in 0..reps.max(1) {
+        let mut rgb = photo.rgb.clone();
+        let t0 = js_sys::Date::now();
+        unblur::repair::repair(&mut rgb, &mask).map_err(err)?;
+        runs.push(js_sys::Date::now() - t0);
+        std::hint::black_box(rgb);
+    }
+    let pixels = photo.rgb.width() as f64 * photo.rgb.height() as f64;
+    Ok(serde_json::json!({"pixels": pixels, "masked": mask.count(), "runs_ms": runs}).to_string())
+}
+
 /// Every GEMM kernel against a plain reference on random convolutions, edge tiles included
 /// (`unblur::engine::gemm_check`): JSON `{ok, tolerance, kernels: [...]}`.
 #[cfg(feature = "bench")]
