@@ -229,7 +229,10 @@ export class Pool {
    */
   findDamage(bytes, workers = this.size) {
     if (!this.damageNet) return Promise.resolve(null);
-    const run = (this.damageQueue ?? Promise.resolve()).catch(() => {}).then(() => this.searchDamage(bytes, workers));
+    // A worker ended under it (a restoration cancelled while it ran a band) is replaced and the
+    // photo searched once more.
+    const search = () => this.searchDamage(bytes, workers).catch((e) => (e instanceof WorkerDied ? this.searchDamage(bytes, workers) : Promise.reject(e)));
+    const run = (this.damageQueue ?? Promise.resolve()).catch(() => {}).then(search);
     this.damageQueue = run;
     return run;
   }
