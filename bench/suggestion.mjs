@@ -23,7 +23,7 @@ const page = await (await browser.newContext()).newPage();
 await openPage(page, `${origin}/?scale=1&faces=off&deblur=off`);
 await page.setInputFiles('#file', PHOTO);
 await waitState(page, 'ready', 120_000);
-const all = await page.evaluate(() => navigator.hardwareConcurrency);
+const all = Math.max(2, await page.evaluate(() => navigator.hardwareConcurrency));
 const runs = { 1: [], [all]: [] };
 let info = null;
 for (let r = 0; r < ROUNDS; r++) {

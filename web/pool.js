@@ -142,16 +142,16 @@ export class Pool {
   }
 
   /** The damage detector (old-photo repair): each inference worker loads it when it first runs a
-   *  band (the coordinator cuts the photo into bands, one a worker). Fails for a network that
-   *  cannot be one. */
+   *  band (the coordinator cuts the photo into bands, one a worker). Fails, and is not kept, for
+   *  a network that cannot be one (the first worker loads and checks it now). */
   async setDamageDetector(key, bytes) {
-    this.damageNet = { key, a: bytes };
+    const want = { key, a: bytes };
     this.heal();
-    await this.ensureDamageNet(this.runners[0]);
+    await this.ensureDamageNet(this.runners[0], want);
+    this.damageNet = want;
   }
 
-  async ensureDamageNet(peer) {
-    const want = this.damageNet;
+  async ensureDamageNet(peer, want = this.damageNet) {
     if (peer.nets.repair === want.key) return;
     await peer.ready;
     await peer.call({ type: 'net', slot: 'repair', key: want.key, a: want.a });
@@ -223,8 +223,8 @@ export class Pool {
   /**
    * The damage in a photo (scratches, cracks, dust), or null when this build has no damage
    * detector: `{width, height, coverage, worth, mask}` (see protocol.js `damageEnd`). The
-   * coordinator cuts the photo's copy into a band per inference worker (`workers` of them, at
-   * most all) and they run side by side (beside a restoration's tiles, if one is running); the
+   * coordinator cuts the photo's copy into bands for `workers` workers and the inference
+   * workers (at most that many) run them side by side (beside a restoration's tiles, if one is running); the
    * result also says how many `bands` ran and in how many `ms`. One photo at a time.
    */
   findDamage(bytes, workers = this.size) {
@@ -240,25 +240,35 @@ export class Pool {
   async searchDamage(bytes, workers) {
     const t0 = performance.now();
     this.heal();
+    // One coordinator and one search id for the whole search: a band that comes back after its
+    // search ended (a failed attempt's) is refused, never taken into the next photo's.
+    const coord = this.coord;
+    const search = (this.damageSeq = (this.damageSeq ?? 0) + 1);
     const runners = this.runners.slice(0, Math.max(1, workers));
-    await this.coord.ready;
-    const { bands, shape } = await this.coord.call({ type: 'damage', bytes, workers: runners.length });
+    await coord.ready;
+    const { bands, shape } = await coord.call({ type: 'damage', bytes, workers: Math.max(1, workers), search });
     const [, , h, w] = shape;
     let next = 0;
+    let failed = false;
     await Promise.all(
       runners.map(async (r) => {
-        if (next >= bands) return;
-        await this.ensureDamageNet(r);
-        while (next < bands) {
-          const i = next++;
-          const { data } = await this.coord.call({ type: 'input', kind: 'damage', i });
-          const out = await r.call({ type: 'run', slot: 'repair', data, h, w }, [data.buffer]);
-          const [, , oh, ow] = out.shape;
-          await this.coord.call({ type: 'accept', kind: 'damage', i, data: out.data, h: oh, w: ow }, [out.data.buffer]);
+        try {
+          if (next >= bands) return;
+          await this.ensureDamageNet(r);
+          while (next < bands && !failed) {
+            const i = next++;
+            const { data } = await coord.call({ type: 'input', kind: 'damage', i, search });
+            const out = await r.call({ type: 'run', slot: 'repair', data, h, w }, [data.buffer]);
+            const [, , oh, ow] = out.shape;
+            await coord.call({ type: 'accept', kind: 'damage', i, data: out.data, h: oh, w: ow, search }, [out.data.buffer]);
+          }
+        } catch (e) {
+          failed = true; // the other workers stop after their band in flight
+          throw e;
         }
       }),
     );
-    const { width, height, coverage, worth, mask } = await this.coord.call({ type: 'damageEnd' });
+    const { width, height, coverage, worth, mask } = await coord.call({ type: 'damageEnd', search });
     return { width, height, coverage, worth, mask: new Uint8Array(mask), bands, ms: performance.now() - t0 };
   }
 

@@ -48,11 +48,12 @@
  *   fails unless the network can be a damage detector.
  * @typedef {{type: 'detect', bytes: Uint8Array}} Detect
  *   `{faces: Face[]}` in a photo's bytes.
- * @typedef {{type: 'damage', bytes: Uint8Array, workers: number}} FindDamage
- *   Starts finding a photo's damage: its ≤ 1 MP copy cut into at least `workers` bands, each a
- *   run of the damage detector (slot 'repair'): `{bands, shape}`, their count and their one
- *   NCHW input shape. A new `damage` drops the one before.
- * @typedef {{type: 'damageEnd'}} DamageEnd
+ * @typedef {{type: 'damage', bytes: Uint8Array, workers: number, search: number}} FindDamage
+ *   Starts damage search `search` (an id) on a photo: its ≤ 1 MP copy cut into bands for
+ *   `workers` workers, each a run of the damage detector (slot 'repair'): `{bands, shape}`, their
+ *   count and their one NCHW input shape. A new `damage` ends the one before; `input`, `accept`
+ *   and `damageEnd` name the search they are for, and one for an ended search is refused.
+ * @typedef {{type: 'damageEnd', search: number}} DamageEnd
  *   Once every band is accepted: `{width, height, coverage, worth, mask}`, the mask one byte a
  *   pixel (255 = damaged) at the upright photo's size, the share it covers, and whether that is
  *   worth repairing (the core's policy).
@@ -76,9 +77,9 @@
  *   faces, leaving out those the user did: any that overlaps one of the `skip` boxes
  *   (`[x, y, w, h]`, from detecting the photo as added) by half or more (IoU ≥ 0.5):
  *   `{faces, faceShapes}`.
- * @typedef {{type: 'input', kind: ItemKind, i: number}} Input
+ * @typedef {{type: 'input', kind: ItemKind, i: number, search?: number}} Input
  *   `{data}`: tile, face, deblur tile or damage band `i`'s network input.
- * @typedef {{type: 'accept', kind: ItemKind, i: number, data: Float32Array, h: number, w: number}} Accept
+ * @typedef {{type: 'accept', kind: ItemKind, i: number, data: Float32Array, h: number, w: number, search?: number}} Accept
  *   Takes an output back; a (SR) tile's reply has `{window, rgba}` to draw.
  * @typedef {{type: 'finish' | 'encode', format: string, quality: number, stem: string}} Finish
  *   `{bytes, name, mime}`: the restored photo (`finish` pastes the faces first).

@@ -49,8 +49,14 @@ let incoming = null;
 
 const nets = {}; // slot ('sr' | 'face' | 'detect' | 'deblur' | 'repair') → { key, net }
 let job = null;
-/** The damage detector's search in progress (the coordinating worker), or null. */
-let search = null;
+/** The damage detector's search in progress (the coordinating worker): {id, search}, or null. */
+let damageRun = null;
+
+/** The search in progress if it is search `id`; else a search that has ended, refused. */
+function damageSearch(id) {
+  if (!damageRun || damageRun.id !== id) throw new Error('this damage search has ended');
+  return damageRun.search;
+}
 
 function take(slot) {
   const n = nets[slot];
@@ -177,15 +183,17 @@ const handlers = {
 
   // The damage detector's bands for the inference workers (`input`/`accept` of kind 'damage'),
   // then what they found (`damageEnd`). One photo at a time, beside the photo being restored.
-  damage({ bytes, workers }) {
-    search?.free();
-    search = new DamageSearch(u8(bytes), workers);
+  damage({ bytes, workers, search: id }) {
+    damageRun?.search.free();
+    damageRun = null;
+    const search = new DamageSearch(u8(bytes), workers);
+    damageRun = { id, search };
     return { bands: search.band_count(), shape: Array.from(search.band_shape()) };
   },
 
-  damageEnd() {
-    const s = search;
-    search = null;
+  damageEnd({ search: id }) {
+    const s = damageSearch(id);
+    damageRun = null;
     const d = s.finish();
     const out = { width: d.width(), height: d.height(), coverage: d.coverage(), worth: d.worth(), mask: d.mask() };
     d.free();
@@ -239,14 +247,14 @@ const handlers = {
     return { faces, faceShapes: faces.map((_, i) => Array.from(job.face_shape(i))) };
   },
 
-  input({ kind, i }) {
-    const data = kind === 'damage' ? search.band_input(i) : kind === 'tile' ? job.tile_input(i) : kind === 'deblur' ? job.deblur_tile_input(i) : job.face_input(i);
+  input({ kind, i, search }) {
+    const data = kind === 'damage' ? damageSearch(search).band_input(i) : kind === 'tile' ? job.tile_input(i) : kind === 'deblur' ? job.deblur_tile_input(i) : job.face_input(i);
     return { data, transfer: [data.buffer] };
   },
 
-  accept({ kind, i, data, h, w }) {
+  accept({ kind, i, data, h, w, search }) {
     if (kind === 'damage') {
-      search.accept(i, f32(data), h, w);
+      damageSearch(search).accept(i, f32(data), h, w);
       return {};
     }
     if (kind === 'deblur') {

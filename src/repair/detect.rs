@@ -131,14 +131,16 @@ impl Plan {
         self.bands_at_least(1)
     }
 
-    /// As [`Plan::bands`], for front ends that run the bands on `workers` workers at once: a
-    /// multiple of `workers` bands (so that each has as many rows to run; 3 bands on 2 workers
-    /// take as long as 4), as the copy's rows allow (each band at least [`BAND_CONTEXT`] rows).
+    /// As [`Plan::bands`], for front ends that run the bands on `workers` workers at once: aiming
+    /// at a multiple of `workers` bands, so that each worker has as many rows to run (3 bands on 2
+    /// workers take as long as 4). Bands are kept at least twice [`BAND_CONTEXT`] rows (the
+    /// context then at most doubles the work), so a short copy gets fewer; the rows are split on
+    /// the stride, so the count can come out one under the aim and the last band shorter.
     pub fn bands_at_least(&self, workers: usize) -> Vec<([usize; 2], [usize; 2])> {
         let [_, _, ph, _] = self.shape();
         let workers = workers.max(1);
         let n = (ph.div_ceil(BAND_ROWS).div_ceil(workers) * workers)
-            .min(ph / BAND_CONTEXT)
+            .min(ph / (2 * BAND_CONTEXT))
             .max(1);
         let band = (ph / MULTIPLE).div_ceil(n) * MULTIPLE;
         let window = (band + 2 * BAND_CONTEXT).min(ph);
@@ -371,8 +373,8 @@ mod tests {
         assert_eq!(p.bands().len(), 2);
         for n in [1, 2, 3, 4, 8, 100] {
             let bands = p.bands_at_least(n);
-            // as many as asked where the rows divide so; never fewer than by size, nor thinner
-            // than the context
+            // as many as asked where the rows divide so; never fewer than by size, nor (but the
+            // last) thinner than twice the context
             if n <= 8 {
                 assert_eq!(bands.len(), n.max(2), "{n}");
             }
@@ -382,7 +384,7 @@ mod tests {
             for ([s0, s1], [a, b]) in bands {
                 assert_eq!((a, s1 - s0), (next, window));
                 assert!(a % MULTIPLE == 0 && s0 <= a.saturating_sub(BAND_CONTEXT));
-                assert!(b - a >= BAND_CONTEXT || b == 888);
+                assert!(b - a >= 2 * BAND_CONTEXT || b == 888);
                 assert!(s1 >= (b + BAND_CONTEXT).min(888));
                 next = b;
             }
@@ -393,6 +395,9 @@ mod tests {
         assert_eq!(tall.bands().len(), 3);
         assert_eq!(tall.bands_at_least(2).len(), 4);
         assert_eq!(tall.bands_at_least(3).len(), 3);
+        // a copy too short to share: one band, the whole copy
+        let short = Plan::new(500, 40);
+        assert_eq!(short.bands_at_least(4), vec![([0, 40], [0, 40])]);
     }
 
     #[test]

@@ -21,11 +21,13 @@ export function installTestHook() {
       const m = items[i]?.repair?.mask;
       return m ? base64(m) : null;
     },
-    /** The damage detector on photo `i` again, its bands on at most `workers` inference workers
-     *  (the benchmark's comparison): what it found, with the mask's pixel count for the mask. */
+    /** The damage detector on photo `i` again, in bands for `workers` workers (run on at most
+     *  that many): what it found, with the mask's FNV-1a hash (`hash`) to compare masks by. */
     async findDamage(i, workers) {
       const d = await state.pool.findDamage(items[i].bytes, workers);
-      return d && { width: d.width, height: d.height, coverage: d.coverage, worth: d.worth, bands: d.bands, ms: d.ms, marked: d.mask.reduce((n, v) => n + (v ? 1 : 0), 0) };
+      let hash = 0x811c9dc5;
+      for (const v of d?.mask ?? []) hash = Math.imul(hash ^ (v ? 1 : 0), 0x01000193) >>> 0;
+      return d && { width: d.width, height: d.height, coverage: d.coverage, worth: d.worth, bands: d.bands, ms: d.ms, hash };
     },
     /** The tests' lost GPU: the GPU worker destroys its device (resolves once it has). */
     loseGpu() {
