@@ -3,7 +3,7 @@
 
     python3 models/face/train512.py --minutes 150 [--out models/build/faces512/run] [--resume]
         [--batch 4] [--crop 256] [--gan-start 0.3] [--ckpt-minutes 5] [--val-minutes 15]
-        [--val-n 100] [--val-score-n 32] [--lmk-weight 0.3] [--threads 2] [--steps N]
+        [--val-n 100] [--val-score-n 32] [--lmk-weight 0.3] [--r1-weight 0] [--threads 2] [--steps N]
 
 Data: `prepare512.py`'s cache (`models/build/faces512`); each sample a sharp FFHQ photo degraded
 at random and cut by the product's warp (`data512.py`); the last `--val-n` faces of the
@@ -191,6 +191,8 @@ def parse_args(argv=None):
     ap.add_argument("--gan-weight", type=float, default=0.03)
     ap.add_argument("--comp-weight", type=float, default=0.03, help="the eyes/mouth discriminator's weight")
     ap.add_argument("--fm-weight", type=float, default=0.3)
+    ap.add_argument("--r1-weight", type=float, default=0.0,
+                    help="R1 penalty on the whole-face discriminator's gradient at real faces (0: off)")
     ap.add_argument("--period-weight", type=float, default=1.0)
     # 0.3: at the start (a fresh generator, FFHQ batches, both kinds of window) the term is ~0.035
     # eye distances against L1's ~0.10, i.e. ~10 % of L1's value, and its gradient on the generator
@@ -342,8 +344,18 @@ def main(argv=None) -> int:
                 # compares activations of the same augmentation.
                 seed = int(rng.integers(1 << 62))
                 same = lambda: torch.Generator(device=t.device).manual_seed(seed)  # noqa: E731
-                d_real, acts_real = D(diff_augment(t, same()), features=True)
+                real_in = diff_augment(t, same())
+                if args.r1_weight:
+                    real_in = real_in.detach().requires_grad_(True)
+                d_real, acts_real = D(real_in, features=True)
                 l_d = F.relu(1 - d_real).mean() + F.relu(1 + D(diff_augment(fake.detach()))).mean()
+                if args.r1_weight:
+                    # R1 (Mescheder et al. 2018): the whole-face D's gradient on real faces kept
+                    # small, so that D cannot outrun a generator held to small adversarial weights.
+                    (grad,) = torch.autograd.grad(d_real.sum(), real_in, create_graph=True)
+                    r1 = grad.pow(2).flatten(1).sum(1).mean()
+                    l_d = l_d + args.r1_weight / 2 * r1
+                    rec["r1"] = float(r1.detach())
                 if len(fake_c):
                     l_d = l_d + F.relu(1 - Dc(diff_augment(real_c))).mean() \
                         + F.relu(1 + Dc(diff_augment(fake_c.detach()))).mean()

@@ -82,13 +82,15 @@ def test_period_loss_sees_a_grid_at_each_period_and_not_a_smooth_error():
 def test_training_runs_a_gan_step_checkpoints_and_validates(tiny512):
     out = tiny512 / "run"
     common = ["--data", tiny512, "--out", out, "--batch", "1", "--workers", "0", "--threads", "2",
-              "--gan-start", "0", "--val-n", "2", "--val-score-n", "1", "--val-minutes", "0", "--lmk-weight", "0.3"]
+              "--gan-start", "0", "--val-n", "2", "--val-score-n", "1", "--val-minutes", "0", "--lmk-weight", "0.3",
+              "--r1-weight", "1"]
     r = run([TRAIN, *common, "--steps", "1"], timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     step = next(rec for rec in log if "l1" in rec)
     assert step["step"] == 1 and np.isfinite(step["l1"]) and step["d"] > 0 and step["period"] > 0, step
     assert 0 <= step["lmk"] < 1, step  # YuNet's landmark loss, in eye distances
+    assert np.isfinite(step["r1"]) and step["r1"] > 0, step  # the R1 penalty ran
     val = next(rec for rec in log if "checkpoint" in rec)
     for lv in ("x4", "x8"):
         assert 10 < val[f"val_psnr_{lv}"] < 60 and 0 < val[f"val_niqe_{lv}"] < 40, val
