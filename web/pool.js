@@ -147,15 +147,8 @@ export class Pool {
   async setDamageDetector(key, bytes) {
     const want = { key, a: bytes };
     this.heal();
-    await this.ensureDamageNet(this.runners[0], want);
+    await this.ensureNet(this.runners[0], 'repair', want);
     this.damageNet = want;
-  }
-
-  async ensureDamageNet(peer, want = this.damageNet) {
-    if (peer.nets.repair === want.key) return;
-    await peer.ready;
-    await peer.call({ type: 'net', slot: 'repair', key: want.key, a: want.a });
-    peer.nets.repair = want.key;
   }
 
   /** A network the coordinating worker itself runs (the face detector, slot 'detect'), kept here so a
@@ -185,8 +178,9 @@ export class Pool {
     this.nets = nets;
   }
 
-  async ensureNet(peer, slot) {
-    const want = this.nets[slot];
+  /** Loads `want` (what slot `slot` should hold; `this.nets`'s by default) into `peer` unless it
+   *  holds it already. */
+  async ensureNet(peer, slot, want = this.nets[slot]) {
     if (!want || peer.nets[slot] === want.key) return peer.info?.[slot];
     await peer.ready;
     const r = await peer.call({ type: 'net', slot, key: want.key, a: want.a, b: want.b, denoise: want.denoise, stored: want.stored, fidelity: want.fidelity });
@@ -254,7 +248,7 @@ export class Pool {
       runners.map(async (r) => {
         try {
           if (next >= bands) return;
-          await this.ensureDamageNet(r);
+          await this.ensureNet(r, 'repair', this.damageNet);
           while (next < bands && !failed) {
             const i = next++;
             const { data } = await coord.call({ type: 'input', kind: 'damage', i, search });

@@ -241,7 +241,7 @@ pub fn detect(net: &Network, photo: &Rgb16Image) -> Result<Damage> {
     let mut search = Search::new(photo, 1);
     for i in 0..search.band_count() {
         let (shape, out) = net
-            .run(&search.band_shape(), search.band_input(i))?
+            .run(&search.band_shape(), search.band_input(i)?)?
             .swap_remove(0);
         search.accept(i, &shape, &out)?;
     }
@@ -285,26 +285,31 @@ impl Search {
         [n, c, s1 - s0, pw]
     }
 
+    /// Band `i`: the rows it sees and the rows it gives, or the error for a band there is not.
+    fn band(&self, i: usize) -> Result<([usize; 2], [usize; 2])> {
+        self.bands.get(i).copied().ok_or_else(|| {
+            Error::Invalid(format!(
+                "no damage detector band {i}: the photo has {}",
+                self.bands.len()
+            ))
+        })
+    }
+
     /// Band `i`'s input: its rows of the copy with their context, planar.
-    pub fn band_input(&self, i: usize) -> Vec<f32> {
+    pub fn band_input(&self, i: usize) -> Result<Vec<f32>> {
         let [_, _, ph, pw] = self.plan.shape();
-        let [s0, s1] = self.bands[i].0;
+        let ([s0, s1], _) = self.band(i)?;
         let mut band = Vec::with_capacity(3 * (s1 - s0) * pw);
         for c in 0..3 {
             band.extend_from_slice(&self.input[(c * ph + s0) * pw..(c * ph + s1) * pw]);
         }
-        band
+        Ok(band)
     }
 
     /// Takes band `i`'s output (`[1, 1, rows, W]`, its input's rows): its own rows' logits.
     pub fn accept(&mut self, i: usize, shape: &[usize], out: &[f32]) -> Result<()> {
         let [_, _, rows, pw] = self.band_shape();
-        let Some(&([s0, _], [a, b])) = self.bands.get(i) else {
-            return Err(Error::Invalid(format!(
-                "no damage detector band {i}: the photo has {}",
-                self.bands.len()
-            )));
-        };
+        let ([s0, _], [a, b]) = self.band(i)?;
         if shape != [1, 1, rows, pw] || out.len() != rows * pw {
             return Err(not_one_logit_a_pixel(shape, rows, pw));
         }

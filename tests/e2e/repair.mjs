@@ -1,7 +1,7 @@
 // End-to-end tests of old-photo repair in the page (issue 31), in headless Chromium: a cracked
 // print (the dev `scratched_a.png`) dropped in gets the suggestion ("This photo looks scratched —
-// repair it?"), its bands found on the inference workers side by side as on one; the found mask is corrected with the brush and the eraser (scripted pointer
-// events) and one undo; the photo restored with it is downloaded, changed where the mask is, and
+// repair it?"), its bands found on the inference workers side by side as on one; the found mask
+// is corrected with the brush and the eraser (scripted pointer events) and one undo; the photo restored with it is downloaded, changed where the mask is, and
 // the same as the CLI's with that mask within a level. A clean photo gets no suggestion, "Mark
 // damage" opens the mask to paint on, and "Don't repair" leaves the photo unrepaired.
 //

@@ -461,7 +461,7 @@ fn the_detector_in_bands_finds_what_one_piece_finds() {
     assert_eq!(search.band_count(), 5);
     for i in (0..5).rev() {
         let (shape, out) = net
-            .run(&search.band_shape(), search.band_input(i))
+            .run(&search.band_shape(), search.band_input(i).unwrap())
             .unwrap()
             .swap_remove(0);
         search.accept(i, &shape, &out).unwrap();

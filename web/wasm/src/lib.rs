@@ -142,10 +142,7 @@ impl DamageSearch {
 
     /// Band `i`'s network input, planar.
     pub fn band_input(&self, i: usize) -> Result<Vec<f32>, JsError> {
-        if i >= self.search.band_count() {
-            return Err(JsError::new(&format!("no damage detector band {i}")));
-        }
-        Ok(self.search.band_input(i))
+        self.search.band_input(i).map_err(err)
     }
 
     /// Takes band `i`'s output (`[1, 1, h, w]`, planar).
