@@ -81,7 +81,7 @@ def pick(n):
 
 class Detector:
     """The damage detector as the core runs it on a photo of at most 1 MP: padded (edges
-    replicated) to a multiple of 8, damage where the logit is above `threshold` (the core's
+    replicated) to the core's `MULTIPLE`, damage where the logit is above `threshold` (the core's
     `repair::detect::THRESHOLD`; `--calibrate` chooses it)."""
 
     def __init__(self, path, threshold=None):
@@ -102,7 +102,8 @@ class Detector:
             small = np.asarray(Image.fromarray(rgb).resize((cw, ch), Image.LANCZOS))
         else:
             small, (cw, ch) = rgb, (w, h)
-        ph, pw = -(-ch // 8) * 8, -(-cw // 8) * 8
+        k = int(core_const("MULTIPLE"))
+        ph, pw = -(-ch // k) * k, -(-cw // k) * k
         x = np.pad(small.astype(np.float32) / 255.0, ((0, ph - ch), (0, pw - cw), (0, 0)), mode="edge")
         logits = self.sess.run(None, {"input": x.transpose(2, 0, 1)[None]})[0][0, 0, :ch, :cw]
         if s < 1:
@@ -136,9 +137,9 @@ def calibrate(detect, n, seed, crop):
     with the best mean IoU among those whose false alarms on the same photos undamaged stay
     under 0.25 % on average (half of the issue's 0.5 % bound on old prints; some everyday photos
     are all thin lines: a wire sculpture, a facade). The coverage worth repairing is judged on the
-    confident calls (logit > the core's CONFIDENT): 1.25× their share on the clean photo at the
-    90th percentile (about one clean photo in ten may be suggested; the suggestion is a question,
-    and `auto` in the CLI is opt-in), and at least 0.05 %."""
+    confident calls (logit > CONFIDENT, 2 above the threshold): 1.25× their share on the clean
+    photo at the 90th percentile (about one clean photo in ten may be suggested; the suggestion is
+    a question, and `auto` in the CLI is opt-in), and at least 0.05 %."""
     sys.path.insert(0, str(ROOT / "models"))
     from deblur import data
     names = data.training_photos()[:: max(1, len(data.training_photos()) // n)][:n]
@@ -152,7 +153,7 @@ def calibrate(detect, n, seed, crop):
         damaged, mask = damage(clean, rng)
         pairs.append((detect.logits(clean), detect.logits(damaged), mask))
     rows = []
-    for t in np.arange(-1.0, 4.01, 0.25):
+    for t in np.arange(-1.0, 8.01, 0.25):
         alarms = [float(mask_at(c, t).mean()) for c, _, _ in pairs]
         ious = [detection(mask_at(d, t), m)["iou"] for _, d, m in pairs]
         found = [float(mask_at(d, t).mean()) for _, d, _ in pairs]
@@ -161,7 +162,7 @@ def calibrate(detect, n, seed, crop):
                      "found_min": min(found)})
     ok = [r for r in rows if r["alarm_mean"] <= 0.0025]
     best = max(ok or rows[-1:], key=lambda r: r["iou"])
-    sure = core_const("CONFIDENT")
+    sure = best["threshold"] + 2.0
     clean_sure = sorted(float((c > sure).mean()) for c, _, _ in pairs)
     damaged_sure = [float((d > sure).mean()) for _, d, _ in pairs]
     worth = max(0.0005, 1.25 * float(np.percentile(clean_sure, 90)))
@@ -175,7 +176,7 @@ def calibrate(detect, n, seed, crop):
         mark = " ←" if r is best else ""
         print(f"| {r['threshold']:.2f}{mark} | {r['iou']:.3f} | {100 * r['alarm_mean']:.3f} % | "
               f"{100 * r['alarm_p90']:.3f} % | {100 * r['alarm_max']:.3f} % | {100 * r['found_min']:.2f} % |")
-    print(f"chosen: THRESHOLD = {best['threshold']:.2f}, WORTH_REPAIRING = {worth:.4f} "
+    print(f"chosen: THRESHOLD = {best['threshold']:.2f}, CONFIDENT = {sure:.2f}, WORTH_REPAIRING = {worth:.4f} "
           f"(src/repair/detect.rs)")
     return {"photos": names, "rows": rows, "threshold": best["threshold"], "worth_repairing": worth,
             "confident": sure, "clean_confident": clean_sure, "damaged_confident": damaged_sure}

@@ -9,7 +9,9 @@ held-out recipe draws (that one draws cubic Béziers, sine-wobbled strokes and r
 - creases: long, nearly straight strokes across the patch, 1–5 px wide, faint to opaque;
 - lint: short, tightly curling fibres ~1 px wide;
 - dust: small irregular blobs (rotated ellipses 0.5–3 px);
-each light (the paper showing through: 195–255, tinted) or dark (0–70), opacity 0.35–1, its
+- folds (v1): a faint crease as a real print shows one, a light line beside a dark one 1–2.5 px
+  apart (the paper's ridge catching the light and its shadow), 0.7–2 px wide, opacity 0.15–0.5;
+the others each light (the paper showing through: 195–255, tinted) or dark (0–70), opacity 0.35–1, its
 edge blurred by σ 0–1.5 px. A quarter of the patches get no damage at all, so that grain, hair,
 grass and fabric are learned as what damage is not. The mask is where the damage's opacity is at
 least `MASK_AT`.
@@ -46,6 +48,45 @@ def _walk(rng, w, h, length, step, start=None, heading=None):
     return pts, branches
 
 
+def _crease_line(rng, w, h):
+    """A long, gently bent centre line across the patch (a quadratic Bézier), 64 points."""
+    a = rng.uniform(0, 2 * math.pi)
+    cx, cy = rng.uniform([0, 0], [w, h])
+    r = max(w, h)
+    p0 = np.array([cx - r * math.cos(a), cy - r * math.sin(a)])
+    p2 = np.array([cx + r * math.cos(a), cy + r * math.sin(a)])
+    p1 = (p0 + p2) / 2 + rng.normal(0, 0.08 * r, 2)
+    t = np.linspace(0, 1, 64)[:, None]
+    return (1 - t) ** 2 * p0 + 2 * (1 - t) * t * p1 + t**2 * p2
+
+
+def _draw(w, h, lines):
+    """Opacity (h×w float32 in 0..1) of polylines [(points, width)] drawn at SS× and box-filtered."""
+    im = Image.new("L", (w * SS, h * SS), 0)
+    d = ImageDraw.Draw(im)
+    for pts, width in lines:
+        d.line([(float(px) * SS, float(py) * SS) for px, py in pts], fill=255,
+               width=max(1, round(width * SS)), joint="curve")
+    return np.asarray(im, np.float32).reshape(h, SS, w, SS).mean(axis=(1, 3)) / 255.0
+
+
+def _fold(rng, w, h):
+    """A faint fold: (light opacity, dark opacity), two lines side by side along one crease."""
+    pts = _crease_line(rng, w, h)
+    tangent = np.gradient(pts, axis=0)
+    normal = np.stack([-tangent[:, 1], tangent[:, 0]], 1)
+    normal /= np.maximum(np.linalg.norm(normal, axis=1, keepdims=True), 1e-6)
+    apart, width = rng.uniform(1, 2.5), rng.uniform(0.7, 2)
+    light = _draw(w, h, [(pts - normal * apart / 2, width)])
+    dark = _draw(w, h, [(pts + normal * apart / 2, width)])
+    sigma = rng.uniform(0, 0.8)
+    if sigma > 0.3:
+        light, dark = gaussian_filter(light, sigma), gaussian_filter(dark, sigma)
+        light /= max(float(light.max()), 1e-6)
+        dark /= max(float(dark.max()), 1e-6)
+    return light * rng.uniform(0.15, 0.5), dark * rng.uniform(0.15, 0.5)
+
+
 def _layer(rng, w, h, kind):
     """One damage element's opacity (h×w float32 in 0..1)."""
     im = Image.new("L", (w * SS, h * SS), 0)
@@ -63,15 +104,7 @@ def _layer(rng, w, h, kind):
             sub, _ = _walk(rng, w, h, rng.uniform(8, 60), rng.uniform(2, 5), start, heading)
             line(sub, width * rng.uniform(0.4, 0.9))
     elif kind == "crease":
-        a = rng.uniform(0, 2 * math.pi)
-        cx, cy = rng.uniform([0, 0], [w, h])
-        r = max(w, h)
-        p0 = np.array([cx - r * math.cos(a), cy - r * math.sin(a)])
-        p2 = np.array([cx + r * math.cos(a), cy + r * math.sin(a)])
-        p1 = (p0 + p2) / 2 + rng.normal(0, 0.08 * r, 2)
-        t = np.linspace(0, 1, 64)[:, None]
-        pts = (1 - t) ** 2 * p0 + 2 * (1 - t) * t * p1 + t**2 * p2
-        line([tuple(p) for p in pts], rng.uniform(1, 5))
+        line([tuple(p) for p in _crease_line(rng, w, h)], rng.uniform(1, 5))
     elif kind == "lint":
         x, y = rng.uniform([0, 0], [w, h])
         a, pts = rng.uniform(0, 2 * math.pi), []
@@ -141,10 +174,19 @@ def damage(p: np.ndarray, rng, clean: bool | None = None) -> tuple[np.ndarray, n
         clean = rng.random() < CLEAN_P
     if not clean:
         kinds = ["crack"] * int(rng.integers(0, 4)) + ["crease"] * int(rng.random() < 0.3) \
-            + ["lint"] * int(rng.integers(0, 4)) + ["dust"] * int(rng.integers(0, 2))
+            + ["lint"] * int(rng.integers(0, 4)) + ["dust"] * int(rng.integers(0, 2)) \
+            + ["fold"] * int(rng.random() < 0.3)
         if not kinds:
-            kinds = [str(rng.choice(["crack", "crease", "lint", "dust"]))]
+            kinds = [str(rng.choice(["crack", "crease", "lint", "dust", "fold"]))]
         for kind in kinds:
+            if kind == "fold":
+                light, dark = _fold(rng, w, h)
+                paper = np.clip(rng.uniform(215, 255) + rng.uniform(-8, 8, 3), 0, 255) / 255.0
+                shadow = np.clip(rng.uniform(0, 60) + rng.uniform(-8, 8, 3), 0, 255) / 255.0
+                p = p * (1 - light[..., None]) + paper.astype(np.float32) * light[..., None]
+                p = p * (1 - dark[..., None]) + shadow.astype(np.float32) * dark[..., None]
+                mask |= (light >= MASK_AT) | (dark >= MASK_AT)
+                continue
             a = _layer(rng, w, h, kind)
             if rng.random() < 0.65:
                 colour = rng.uniform(195, 255) + rng.uniform(-10, 10, 3)

@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from deblur import data  # noqa: E402
 from deblur.train import lr_at, run_args, save  # noqa: E402
 from repair import damage  # noqa: E402
-from repair.net import DetectNet, gmac_per_mp  # noqa: E402
+from repair.net import MULTIPLE, DetectNet, gmac_per_mp  # noqa: E402
 
 WORK = data.REPO / "models" / "build" / "repair"
 
@@ -115,7 +115,7 @@ def main(argv=None) -> int:
     rng = np.random.default_rng(args.seed * 1_000_003 + step)
     start = time.time() - spent * 60
     last_ckpt = last_val = time.time()
-    crops = list(range(args.crop_min, args.crop_max + 1, 8))
+    crops = list(range(args.crop_min, args.crop_max + 1, MULTIPLE))
     acc_loss, acc_n, acc_t = 0.0, 0, time.time()
 
     def checkpoint():

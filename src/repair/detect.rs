@@ -3,7 +3,7 @@
 //! copy of the photo of at most [`SAMPLE_PIXELS`], its per-pixel logits brought back to the photo's
 //! size and thresholded at [`THRESHOLD`] into a [`Mask`].
 //!
-//! One copy, not tiles: the detector is cheap (~11 GMAC per megapixel); on a larger scan a 1-px
+//! One copy, not tiles: the detector is cheap (~2.9 GMAC per megapixel); on a larger scan a 1-px
 //! scratch is sub-pixel in the copy and the mask comes back a little wider than the scratch, which
 //! the fill tolerates. The copy runs in horizontal bands of at most [`BAND_ROWS`] rows, each with
 //! [`BAND_CONTEXT`] rows of the copy above and below ([`Plan::bands`]): the network's memory is
@@ -24,17 +24,21 @@ use crate::Rgb16Image;
 /// The most pixels the detector's copy of the photo has.
 pub const SAMPLE_PIXELS: usize = 1 << 20;
 
-/// The copy's sides are padded (edges replicated) to a multiple of this (three levels down).
-pub const MULTIPLE: usize = 8;
+/// The copy's sides are padded (edges replicated) to a multiple of this: the detector's stride-2
+/// stem and its three levels down (`models/repair/net.py`'s `MULTIPLE`).
+pub const MULTIPLE: usize = 16;
 
-/// The most rows of the copy one run of the detector gives logits for.
-pub const BAND_ROWS: usize = 512;
+/// The most rows of the copy one run of the detector gives logits for. The detector works at half
+/// resolution from its first layer, so a band of 768 rows holds less memory than v0's full-
+/// resolution 512; and a 4:3 megapixel (896 padded rows) is two bands, one for each of two workers.
+pub const BAND_ROWS: usize = 768;
 
 /// Rows of the copy above and below a band that the detector also sees: its receptive field
-/// (3×3 convolutions at four scales, three stride-2 levels) reaches 32 rows, so the band's logits
-/// equal those of the copy in one piece (measured on the cracked dev print: 0 of 1,348 damaged
-/// pixels flip at 32 rows, 27 at 16). A multiple of [`MULTIPLE`], so bands keep the stride's phase.
-pub const BAND_CONTEXT: usize = 32;
+/// (a stride-2 stem, then 3×3 convolutions at four scales, three stride-2 levels) is ~80 rows
+/// each way, but what reaches a logit from beyond 64 is nil: on the cracked dev print at 1 MP in
+/// 3, 4 or 5 bands the logits equal the one piece's to 0.0005 at 64 rows (at 48, up to 1.0 apart,
+/// 7 pixels flip; at 32, 52). A multiple of [`MULTIPLE`], so bands keep the stride's phase.
+pub const BAND_CONTEXT: usize = 64;
 
 /// The logit above which a pixel is damage: chosen by `bench/repair_eval.py --calibrate` on
 /// training photos (the best IoU whose false alarms on clean photos stay under 0.25 % on average).
@@ -343,7 +347,7 @@ mod tests {
         assert_eq!(p.shape()[2] % MULTIPLE, 0);
         let small = Plan::new(301, 17);
         assert_eq!((small.copy_w, small.copy_h), (301, 17));
-        assert_eq!(small.shape(), [1, 3, 24, 304]);
+        assert_eq!(small.shape(), [1, 3, 32, 304]);
     }
 
     #[test]
@@ -374,14 +378,15 @@ mod tests {
 
     #[test]
     fn more_bands_for_more_workers_still_cover_the_copy_once() {
-        let p = Plan::new(1182, 887); // a 4:3 megapixel: 888 padded rows, 2 bands by size
+        let p = Plan::new(1182, 887); // a 4:3 megapixel: 896 padded rows, 2 bands by size
+        let ph = 887usize.next_multiple_of(MULTIPLE);
         assert_eq!(p.bands().len(), 2);
         for n in [1, 2, 3, 4, 8, 100] {
             let bands = p.bands_at_least(n);
             // as many as asked where the rows divide so; never fewer than by size, nor (but the
             // last) thinner than twice the context
             if n <= 8 {
-                assert_eq!(bands.len(), n.max(2), "{n}");
+                assert_eq!(bands.len(), n.max(2).min(ph / (2 * BAND_CONTEXT)), "{n}");
             }
             assert!(bands.len() >= 2 && bands.len() <= n.max(2), "{n}");
             let window = bands[0].0[1] - bands[0].0[0];
@@ -389,25 +394,25 @@ mod tests {
             for ([s0, s1], [a, b]) in bands {
                 assert_eq!((a, s1 - s0), (next, window));
                 assert!(a % MULTIPLE == 0 && s0 <= a.saturating_sub(BAND_CONTEXT));
-                assert!(b - a >= 2 * BAND_CONTEXT || b == 888);
-                assert!(s1 >= (b + BAND_CONTEXT).min(888));
+                assert!(b - a >= 2 * BAND_CONTEXT || b == ph);
+                assert!(s1 >= (b + BAND_CONTEXT).min(ph));
                 next = b;
             }
-            assert_eq!(next, 888);
+            assert_eq!(next, ph);
         }
-        // 3 bands by size: 4 for 2 workers, 3 for 3
-        let tall = Plan::new(872, 1203);
+        // 3 bands by size (1,712 padded rows): 4 for 2 workers, 3 for 3
+        let tall = Plan::new(600, 1700);
         assert_eq!(tall.bands().len(), 3);
         assert_eq!(tall.bands_at_least(2).len(), 4);
         assert_eq!(tall.bands_at_least(3).len(), 3);
         // a copy too short to share: one band, the whole copy
         let short = Plan::new(500, 40);
-        assert_eq!(short.bands_at_least(4), vec![([0, 40], [0, 40])]);
+        assert_eq!(short.bands_at_least(4), vec![([0, 48], [0, 48])]);
     }
 
     #[test]
     fn a_search_takes_its_bands_in_any_order_and_only_all_of_them() {
-        let photo = Rgb16Image::new(200, 300);
+        let photo = Rgb16Image::new(200, 400); // 400 rows: room for 3 bands of twice the context
         let search = |order: &[usize], bands: usize| {
             let mut s = Search::new(&photo, bands);
             let [_, _, rows, pw] = s.band_shape();

@@ -430,7 +430,7 @@ fn the_cli_repairs_auto_and_says_how_much_it_found() {
 /// The detector runs in bands (`detect::Plan::bands`) to hold a band's memory, not the copy's, and
 /// the page runs a band on each of its workers (`detect::Search`); the context covers the receptive
 /// field, so either finds what the copy in one piece gives. On the cracked dev print brought to
-/// 1 MP (913×1148: 3 bands by size; 5 for five workers), the bands' outputs taken back to front.
+/// 1 MP (913×1148: 2 bands by size; 5 for five workers), the bands' outputs taken back to front.
 #[test]
 fn the_detector_in_bands_finds_what_one_piece_finds() {
     let print = load(&dev("old-photos/scratched_a.png")).to_rgb16();

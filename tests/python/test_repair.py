@@ -37,13 +37,15 @@ def test_damage_is_drawn_where_the_mask_says():
 
 def test_net_keeps_the_size_within_its_budget():
     import torch
-    from repair.net import DetectNet, gmac_per_mp
+    from repair.net import MULTIPLE, DetectNet, gmac_per_mp
     net = DetectNet()
     assert sum(p.numel() for p in net.parameters()) <= 250_000
-    assert gmac_per_mp(net) <= 15  # under 1 s per megapixel in wasm on one worker at ~15 GMAC/s
+    # The page's suggestion runs it on a 1 MP copy within 0.5 s on two workers (~10 GMAC/s each,
+    # with ~0.15 s of the coordinator's own work): at most ~3.5 GMAC per megapixel.
+    assert gmac_per_mp(net) <= 3.5
     with torch.no_grad():
-        y = net(torch.rand(1, 3, 40, 72))
-    assert y.shape == (1, 1, 40, 72)
+        y = net(torch.rand(1, 3, 3 * MULTIPLE, 5 * MULTIPLE))
+    assert y.shape == (1, 1, 3 * MULTIPLE, 5 * MULTIPLE)
     assert float(torch.sigmoid(y).mean()) < 0.1  # starts by calling nothing damage
 
 
@@ -57,7 +59,7 @@ def test_onnx_export_matches_torch(tmp_path):
     out = tmp_path / "repair.onnx"
     export(net, out, producer="test")
     assert check(net, out, 64, 96) <= TOLERANCE
-    assert check(net, out, 40, 32, seed=1) <= TOLERANCE  # dynamic H, W
+    assert check(net, out, 48, 32, seed=1) <= TOLERANCE  # dynamic H, W
     assert set(op_types(out)) <= {"Conv", "Relu", "Add", "DepthToSpace"}
     m = onnx.load(str(out))
     assert [i.name for i in m.graph.input] == ["input"] and [o.name for o in m.graph.output] == ["output"]
