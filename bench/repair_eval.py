@@ -135,8 +135,9 @@ def calibrate(detect, n, seed, crop):
     """Chooses the detector's threshold and the coverage worth repairing on TRAINING photos (not
     the held-out ones the report scores) damaged by this file's held-out recipe: the threshold
     with the best mean IoU among those whose false alarms on the same photos undamaged stay
-    under 0.25 % on average (half of the issue's 0.5 % bound on old prints; some everyday photos
-    are all thin lines: a wire sculpture, a facade). The coverage worth repairing is judged on the
+    under 0.15 % on average (under a third of the issue's 0.5 % bound on old prints: the
+    calibration photos' average runs well under the worst real print's, by 3 to 6 times for v0 and
+    v1; some everyday photos are all thin lines: a wire sculpture, a facade). The coverage worth repairing is judged on the
     confident calls (logit > CONFIDENT, 2 above the threshold): 1.25× their share on the clean
     photo at the 90th percentile (about one clean photo in ten may be suggested; the suggestion is
     a question, and `auto` in the CLI is opt-in), and at least 0.05 %."""
@@ -160,7 +161,7 @@ def calibrate(detect, n, seed, crop):
         rows.append({"threshold": float(t), "iou": float(np.mean(ious)), "alarm_max": max(alarms),
                      "alarm_mean": float(np.mean(alarms)), "alarm_p90": float(np.percentile(alarms, 90)),
                      "found_min": min(found)})
-    ok = [r for r in rows if r["alarm_mean"] <= 0.0025]
+    ok = [r for r in rows if r["alarm_mean"] <= 0.0015]
     best = max(ok or rows[-1:], key=lambda r: r["iou"])
     sure = best["threshold"] + 2.0
     clean_sure = sorted(float((c > sure).mean()) for c, _, _ in pairs)

@@ -41,8 +41,8 @@ pub const BAND_ROWS: usize = 768;
 pub const BAND_CONTEXT: usize = 64;
 
 /// The logit above which a pixel is damage: chosen by `bench/repair_eval.py --calibrate` on
-/// training photos (the best IoU whose false alarms on clean photos stay under 0.25 % on average).
-pub const THRESHOLD: f32 = 4.0;
+/// training photos (the best IoU whose false alarms on clean photos stay under 0.15 % on average).
+pub const THRESHOLD: f32 = 3.25;
 
 /// How far the detector's mask is widened (a square) before it is shown and filled, besides the
 /// fill's own [`crate::repair::DILATE`]: its calls hug a crack's bright core, and the soft fringe
@@ -50,15 +50,16 @@ pub const THRESHOLD: f32 = 4.0;
 /// gone at one pixel more, smeared wider at two).
 pub const WIDEN: usize = 1;
 
-/// The logit of the detector's confident calls: whether a photo is worth repairing is judged on
-/// these alone (thin real lines — wires, frames, pencils — draw many calls above [`THRESHOLD`] but
-/// few this sure; a crack through the emulsion draws many).
-pub const CONFIDENT: f32 = 6.0;
+/// The logit of the detector's confident calls, 2 above [`THRESHOLD`] (as `--calibrate` sets it):
+/// whether a photo is worth repairing is judged on these alone (thin real lines — wires, frames,
+/// pencils — draw many calls above [`THRESHOLD`] but few this sure; a crack through the emulsion
+/// draws many).
+pub const CONFIDENT: f32 = 5.25;
 
 /// The smallest share of the photo's pixels called damage with confidence ([`CONFIDENT`]) for
 /// `auto` to repair it and for the page to suggest it: chosen by `bench/repair_eval.py
 /// --calibrate` above the confident calls on the calibration's clean photos.
-pub const WORTH_REPAIRING: f64 = 0.0015;
+pub const WORTH_REPAIRING: f64 = 0.0007;
 
 /// Where the detector runs: the copy's size and its padded input shape.
 #[derive(Clone, Debug, PartialEq)]
