@@ -1,7 +1,7 @@
 """The whole-photo stages before the tiles, timed per megapixel natively: the deblurring network
 (`unblur-deblur`, on the stage's own 288² tile: 256² owned plus 16 px of context each side), the
 damage detector (`unblur-repair`, on a 1024×1024 copy as the core runs it: in two bands of 512
-rows, each seen with 32 rows of context, 1024×544 a run) and the repair fill on a real 1 MP photo with 1 % of it masked, by thin strokes (Telea
+rows, each seen with 64 rows of context and the window kept one shape, 1024×640 a run) and the repair fill on a real 1 MP photo with 1 % of it masked, by thin strokes (Telea
 alone) and by wide stains (Telea, then the patch fill). Unblur's engine
 (tract), one thread, the forms the site ships; the networks' GMAC per megapixel beside them.
 The same networks in wasm are `bench/browser.mjs`'s `unblur-deblur` and `unblur-repair` rows;
@@ -29,7 +29,7 @@ BUILD = os.path.join(REPO, "models", "build")
 PHOTO = os.path.join(REPO, "..", "shared", "data", "dev", "codeformer", "whole_imgs", "02.png")
 TRACT = os.path.join(REPO, "target", "release", "unblur-bench-native")
 # (model id, input height, width, owned pixels of one run, GMAC per megapixel of input)
-NETS = [("unblur-deblur", 288, 288, 256 * 256, 18.91), ("unblur-repair", 544, 1024, 512 * 1024, 10.90)]
+NETS = [("unblur-deblur", 288, 288, 256 * 256, 18.91), ("unblur-repair", 640, 1024, 512 * 1024, 2.87)]
 
 
 def shipped(mid: str) -> str:
