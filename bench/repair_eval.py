@@ -86,6 +86,7 @@ class Detector:
 
     def __init__(self, path, threshold=None):
         self.threshold = core_threshold() if threshold is None else threshold
+        self.multiple = int(core_const("MULTIPLE"))
         import onnxruntime as ort
         so = ort.SessionOptions()
         so.intra_op_num_threads = 2
@@ -102,7 +103,7 @@ class Detector:
             small = np.asarray(Image.fromarray(rgb).resize((cw, ch), Image.LANCZOS))
         else:
             small, (cw, ch) = rgb, (w, h)
-        k = int(core_const("MULTIPLE"))
+        k = self.multiple
         ph, pw = -(-ch // k) * k, -(-cw // k) * k
         x = np.pad(small.astype(np.float32) / 255.0, ((0, ph - ch), (0, pw - cw), (0, 0)), mode="edge")
         logits = self.sess.run(None, {"input": x.transpose(2, 0, 1)[None]})[0][0, 0, :ch, :cw]

@@ -60,6 +60,11 @@ def _crease_line(rng, w, h):
     return (1 - t) ** 2 * p0 + 2 * (1 - t) * t * p1 + t**2 * p2
 
 
+def _down(im: Image.Image, w: int, h: int) -> np.ndarray:
+    """A layer drawn at SS× as opacity (h×w float32 in 0..1), box-filtered down."""
+    return np.asarray(im, np.float32).reshape(h, SS, w, SS).mean(axis=(1, 3)) / 255.0
+
+
 def _draw(w, h, lines):
     """Opacity (h×w float32 in 0..1) of polylines [(points, width)] drawn at SS× and box-filtered."""
     im = Image.new("L", (w * SS, h * SS), 0)
@@ -67,7 +72,7 @@ def _draw(w, h, lines):
     for pts, width in lines:
         d.line([(float(px) * SS, float(py) * SS) for px, py in pts], fill=255,
                width=max(1, round(width * SS)), joint="curve")
-    return np.asarray(im, np.float32).reshape(h, SS, w, SS).mean(axis=(1, 3)) / 255.0
+    return _down(im, w, h)
 
 
 def _fold(rng, w, h):
@@ -120,7 +125,7 @@ def _layer(rng, w, h, kind):
             x, y = rng.uniform([0, 0], [w, h]) * SS
             rx, ry = rng.uniform(0.5, 3, 2) * SS
             d.ellipse([x - rx, y - ry, x + rx, y + ry], fill=255)
-    a = np.asarray(im, np.float32).reshape(h, SS, w, SS).mean(axis=(1, 3)) / 255.0
+    a = _down(im, w, h)
     sigma = rng.uniform(0, 1.5)
     if sigma > 0.3:
         a = gaussian_filter(a, sigma)
