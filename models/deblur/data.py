@@ -78,17 +78,22 @@ def resize(img: np.ndarray, w: int, h: int) -> np.ndarray:
     return np.asarray(Image.fromarray(img).resize((w, h), Image.LANCZOS), np.uint8)
 
 
-def sample_patch(photo: np.ndarray, rng: np.random.Generator, side: int) -> np.ndarray:
+def sample_patch(photo: np.ndarray, rng: np.random.Generator, side: int,
+                 around: tuple[int, int] | None = None) -> np.ndarray:
     """A clean float32 patch of `side`² px at a random place and a random scale 0.5–1 (the region
     is cut first, with some slack, and then downscaled: the same as downscaling the photo), with a
-    random flip / rot90."""
+    random flip / rot90. With `around` (y, x), the region holds that pixel (not at its edge)."""
     h, w = photo.shape[:2]
     s = rng.uniform(0.5, 1.0)
     s = max(s, (side + 4) / min(h, w))
     src = int(math.ceil(side / s)) + 2
     src = min(src, h, w)
-    y = int(rng.integers(0, h - src + 1))
-    x = int(rng.integers(0, w - src + 1))
+    if around is None:
+        y = int(rng.integers(0, h - src + 1))
+        x = int(rng.integers(0, w - src + 1))
+    else:
+        y, x = (int(np.clip(c - rng.integers(src // 4, src - src // 4), 0, n - src))
+                for c, n in zip(around, (h, w)))
     region = photo[y:y + src, x:x + src]
     if src != side:
         region = resize(region, side, side) if src > side else region[:side, :side]

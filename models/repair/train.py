@@ -2,8 +2,14 @@
 `../shared/data/photos`, less the 20 held out in `models/deblur/holdout.txt`) aged and damaged by
 damage.py's recipe, against the drawn mask.
 
-    python3 models/repair/train.py --minutes 45 [--resume] [--run-dir models/build/repair/run]
-        [--batch 8] [--crop-min 128] [--crop-max 192] [--lr 2e-3] [--steps N] [--photos N]
+    python3 models/repair/train.py --minutes 45 [--resume | --init CKPT] [--hard 0.4]
+        [--run-dir models/build/repair/run] [--batch 8] [--crop-min 128] [--crop-max 192]
+        [--lr 2e-3] [--steps N] [--photos N]
+
+`--hard F` cuts a share F of the crops around the places where the network fired on the clean
+training photos (hard.py: their ropes, wires and frames), mined once when the run starts.
+`--init CKPT` starts from another run's weights (fine-tuning; the optimizer and the budget start
+afresh).
 
 Loss: binary cross-entropy (damaged pixels weighted ×`--pos-weight`: they are a few percent of a
 patch) plus a soft Dice term over the batch. Adam, the learning rate a cosine over the time budget
@@ -27,16 +33,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from deblur import data  # noqa: E402
 from deblur.train import lr_at, run_args, save  # noqa: E402
-from repair import damage  # noqa: E402
+from repair import damage, hard  # noqa: E402
 from repair.net import MULTIPLE, DetectNet, gmac_per_mp  # noqa: E402
 
 WORK = data.REPO / "models" / "build" / "repair"
 
 
-def make_batch(photos, rng, batch: int, crop: int, clean=None):
+def make_batch(photos, rng, batch: int, crop: int, clean=None, points=None, hard_share: float = 0.0):
     xs, ms = [], []
     for i in range(batch):
-        p = data.sample_patch(photos[int(rng.integers(len(photos)))], rng, crop)
+        if points is not None and rng.random() < hard_share:
+            p = hard.sample(photos, points, rng, crop)
+        else:
+            p = data.sample_patch(photos[int(rng.integers(len(photos)))], rng, crop)
         x, m = damage.damage(p, rng, None if clean is None else clean[i])
         xs.append(x.transpose(2, 0, 1))
         ms.append(m[None])
@@ -66,6 +75,8 @@ def validate(net, val) -> dict:
     run = lambda x: torch.cat([net(torch.from_numpy(x[i:i + 8])) for i in range(0, len(x), 8)])
     out = scores(run(val["x"]), torch.from_numpy(val["m"]))
     out["clean_called"] = round(float((run(val["clean"]) > 0).float().mean()), 5)
+    if "hard" in val:
+        out["hard_called"] = round(float((run(val["hard"]) > 0).float().mean()), 5)
     net.train()
     return out
 
@@ -81,6 +92,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     run_args(ap, WORK / "run", lr=2e-3, val_minutes=5)
     ap.add_argument("--pos-weight", type=float, default=3.0)
+    ap.add_argument("--hard", type=float, default=0.0, help="share of crops cut around mined false alarms")
+    ap.add_argument("--init", type=Path, help="start from this checkpoint's weights")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -103,6 +116,9 @@ def main(argv=None) -> int:
         opt.load_state_dict(ck["optim"])
         step, spent = ck["step"], ck["minutes"]
         log({"event": "resume", "step": step, "minutes": round(spent, 2)})
+    elif args.init:
+        net.load_state_dict(torch.load(args.init, map_location="cpu", weights_only=False)["model"])
+        log({"event": "init", "from": str(args.init)})
     names = data.training_photos()
     if args.photos:
         names = names[:args.photos]
@@ -113,6 +129,15 @@ def main(argv=None) -> int:
          "lr": args.lr, "pos_weight": args.pos_weight, "params": sum(p.numel() for p in net.parameters()),
          "gmac_per_mp": round(gmac_per_mp(net), 3), **net.config})
     rng = np.random.default_rng(args.seed * 1_000_003 + step)
+    points = None
+    if args.hard > 0:
+        t = time.time()
+        points = hard.mine(net, photos, np.random.default_rng(args.seed))
+        log({"event": "mined", "photos_firing": sum(len(p) > 0 for p in points),
+             "points": int(sum(len(p) for p in points)), "seconds": round(time.time() - t, 1)})
+        # 16 clean crops around what the starting network called damage: the share still called
+        val["hard"], _ = make_batch(photos, np.random.default_rng(4322), 16, val["clean"].shape[-1],
+                                    clean=[True] * 16, points=points, hard_share=1.0)
     start = time.time() - spent * 60
     last_ckpt = last_val = time.time()
     crops = list(range(args.crop_min, args.crop_max + 1, MULTIPLE))
@@ -130,7 +155,8 @@ def main(argv=None) -> int:
         lr = lr_at(minutes / args.minutes, step, args.lr)
         for g in opt.param_groups:
             g["lr"] = lr
-        x, m = make_batch(photos, rng, args.batch, crops[int(rng.integers(len(crops)))])
+        x, m = make_batch(photos, rng, args.batch, crops[int(rng.integers(len(crops)))], points=points,
+                          hard_share=args.hard)
         loss = loss_fn(net(torch.from_numpy(x)), torch.from_numpy(m), args.pos_weight)
         opt.zero_grad(set_to_none=True)
         loss.backward()

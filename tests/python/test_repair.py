@@ -79,3 +79,26 @@ def test_training_runs_and_resumes_on_the_cpu(tmp_path):
     assert log[-1]["event"] == "done" and log[-1]["step"] == 2
     assert any(e.get("event") == "val" and "iou" in e for e in log)
 
+
+
+def test_hard_negatives_are_mined_where_the_net_fires_and_cut_around():
+    import torch
+    from repair import hard
+
+    class Bright(torch.nn.Module):  # "damage" wherever the photo is near white
+        training = False
+
+        def forward(self, x):
+            return (x.mean(1, keepdim=True) - 0.9) * 100
+
+    photo = np.full((200, 300, 3), 90, np.uint8)
+    photo[120:122, 40:260] = 250  # a thin light line, like a rope
+    dark = np.full((200, 300, 3), 90, np.uint8)
+    points = hard.mine(Bright(), [photo, dark], np.random.default_rng(0))
+    assert len(points[1]) == 0
+    ys, xs = points[0][:, 0], points[0][:, 1]
+    assert len(ys) > 200 and ys.min() >= 119 and ys.max() <= 122 and xs.min() >= 39 and xs.max() <= 260
+    rng = np.random.default_rng(1)
+    for _ in range(8):  # every hard crop holds some of the line, never the empty photo
+        p = hard.sample([photo, dark], points, rng, 64)
+        assert p.shape == (64, 64, 3) and p.max() > 0.55  # the background is 0.35
