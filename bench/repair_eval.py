@@ -45,6 +45,14 @@ clean-up's own change; "unblur x1" shows it, so the fill's share is the differen
     python3 bench/repair_eval.py [--photos 20] [--seed 31] [--crop 320]
     python3 bench/repair_eval.py --wide       # needs target/release/unblur-bench-native (bench/run.sh builds it)
 
+    python3 bench/repair_eval.py --sheets [--docs]   # the cracked prints looked at (needs the CLI)
+
+`--sheets`: before / the detector's mask (red) / `--repair auto` (×1, faces and deblurring off)
+for the two cracked dev prints and the worst uncracked one, whole, at 1:1, into
+models/build/repair/grid/ (git-ignored: they show real people); with `--docs`, crops of them
+where no person is (`DOCS_CROPS`: the curtain's cracks, the creased flowered wall) shown 3×
+(nearest) in docs/repair-cracks.jpg.
+
 Prints a table and writes bench/out/repair_eval.json. `--calibrate` first chooses the
 detector's logit threshold and the coverage worth repairing (src/repair/detect.rs) on training
 photos, and writes bench/out/repair_calibration.json.
@@ -144,7 +152,8 @@ def calibrate(detect, n, seed, crop):
     a question, and `auto` in the CLI is opt-in), and at least 0.05 %."""
     sys.path.insert(0, str(ROOT / "models"))
     from deblur import data
-    names = data.training_photos()[:: max(1, len(data.training_photos()) // n)][:n]
+    from repair.hard import calibration
+    names = calibration(data.training_photos(), n)  # never mined for hard negatives in training
     rng = np.random.default_rng(seed + 1)
     pairs = []
     for name in names:
@@ -205,6 +214,42 @@ HAND = {
     "scratched_c.png": {"lines": [[(28, 0), (72, 35), (130, 72)], [(190, 132), (253, 160)]],
                         "face": (102, 120, 177, 200)},
 }
+
+
+# Person-free crops (x0, y0, x1, y1) of the cracked prints for docs/: the rules keep photos of real
+# people out of the repository, so docs/ shows the damage where the prints show none.
+DOCS_CROPS = {"scratched_a.png": (392, 180, 496, 370), "scratched_c.png": (0, 0, 130, 78)}
+SHEETS = ["scratched_a.png", "scratched_c.png", "old_f.png"]
+
+
+def sheets(a):
+    """Before / mask / after of the cracked prints (and the worst false alarm) at 1:1."""
+    grid = ROOT / "models/build/repair/grid"
+    grid.mkdir(parents=True, exist_ok=True)
+    detect = Detector(DETECTOR)
+    docs = []
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = pathlib.Path(tmp)
+        for name in SHEETS:
+            src = DEV / "old-photos" / name
+            rgb = np.asarray(Image.open(src).convert("RGB"))
+            found = detect(rgb)
+            after, _ = unblur(a.binary, src, "auto", tmp, a.models)
+            over = rgb.copy()
+            over[found] = (255, 0, 0)
+            panels = [rgb, over, after]
+            Image.fromarray(np.concatenate(panels, axis=1)).save(grid / f"{src.stem}_sheet.png")
+            print(f"{name}: {100 * found.mean():.2f} % called damage -> {grid / (src.stem + '_sheet.png')}")
+            if name in DOCS_CROPS:
+                x0, y0, x1, y1 = DOCS_CROPS[name]
+                cut = [np.kron(p[y0:y1, x0:x1], np.ones((3, 3, 1), np.uint8)) for p in panels]
+                gap = np.full((cut[0].shape[0], 6, 3), 255, np.uint8)
+                docs.append(np.concatenate([cut[0], gap, cut[1], gap, cut[2]], axis=1))
+    if a.docs:
+        w = max(r.shape[1] for r in docs)
+        rows = [np.pad(r, ((0, 6), (0, w - r.shape[1]), (0, 0)), constant_values=255) for r in docs]
+        Image.fromarray(np.concatenate(rows, axis=0)).save(ROOT / "docs/repair-cracks.jpg", quality=92)
+        print("wrote docs/repair-cracks.jpg")
 
 
 def hand_marked(detect):
@@ -432,8 +477,14 @@ def main():
     ap.add_argument("--wide", action="store_true",
                     help="only the wide-hole recipe: the fill alone against cv2's Telea")
     ap.add_argument("--docs", action="store_true",
-                    help="with --wide: docs/repair-stains.jpg, 1:1 crops of the first five public-domain photos")
+                    help="with --wide: docs/repair-stains.jpg, 1:1 crops of the first five public-domain "
+                         "photos; with --sheets: docs/repair-cracks.jpg")
+    ap.add_argument("--sheets", action="store_true",
+                    help="only the cracked prints' before / mask / after, into models/build/repair/grid")
     a = ap.parse_args()
+    if a.sheets:
+        sheets(a)
+        return
     if a.wide:
         wide_holes(a)
         return

@@ -7,36 +7,48 @@ look the same to a small network; drawn at random, crops rarely land on them. `m
 network once over every training photo (as it is and in gray, at full and ¾ size: the detector's
 input scale in training) and keeps the pixels whose logit is above `AT`; `sample` cuts a crop
 around one of them, the photos taken in turn so that one line-heavy photo does not fill the batch.
+The photos that calibrate the detector's threshold (`calibration`) are not mined: their false
+alarms must stay as a network not drilled on them would give.
 """
 from __future__ import annotations
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from deblur import data
-from repair.net import MULTIPLE
 
 AT = 0.0  # the training's own decision boundary: anything the loss would call damage
 MAX_PER_PHOTO = 4000  # points kept per photo (a random subset), to bound the memory
 
 
-@torch.no_grad()
+def calibration(names: list[str], n: int = 20) -> list[str]:
+    """The training photos `bench/repair_eval.py --calibrate` chooses the threshold on: every k-th."""
+    return names[:: max(1, len(names) // n)][:n]
+
+
 def _logits(net, rgb: np.ndarray) -> np.ndarray:
+    import torch  # here, not at the top: the benchmark imports `calibration` without torch
+    import torch.nn.functional as F
+    from repair.net import MULTIPLE
     h, w = rgb.shape[:2]
     x = torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))[None].float() / 255.0
     ph, pw = -h % MULTIPLE, -w % MULTIPLE
     x = F.pad(x, (0, pw, 0, ph), mode="replicate")
-    return net(x)[0, 0, :h, :w].numpy()
+    with torch.no_grad():
+        return net(x)[0, 0, :h, :w].numpy()
 
 
-def mine(net, photos: list[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:
-    """For each photo, an N×2 int array of (y, x) in its own pixels where the network fires."""
+def mine(net, photos: list[np.ndarray], rng: np.random.Generator,
+         skip: set[int] = frozenset()) -> list[np.ndarray]:
+    """For each photo, an N×2 int array of (y, x) in its own pixels where the network fires (none
+    for the photos in `skip`)."""
     was = net.training
     net.eval()
     out = []
-    for photo in photos:
+    for i, photo in enumerate(photos):
         h, w = photo.shape[:2]
+        if i in skip:
+            out.append(np.zeros((0, 2), int))
+            continue
         gray = np.repeat(photo.mean(axis=2, keepdims=True), 3, axis=2).astype(np.uint8)
         hits = []
         for img in (photo, gray):

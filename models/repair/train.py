@@ -132,7 +132,9 @@ def main(argv=None) -> int:
     points = None
     if args.hard > 0:
         t = time.time()
-        points = hard.mine(net, photos, np.random.default_rng(args.seed))
+        held = set(hard.calibration(names))
+        points = hard.mine(net, photos, np.random.default_rng(args.seed),
+                           skip={i for i, n in enumerate(names) if n in held})
         log({"event": "mined", "photos_firing": sum(len(p) > 0 for p in points),
              "points": int(sum(len(p) for p in points)), "seconds": round(time.time() - t, 1)})
         # 16 clean crops around what the starting network called damage: the share still called
