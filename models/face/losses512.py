@@ -1,6 +1,7 @@
 """Losses of the 512² face restorer (issue 29) beyond L1: the periodic-artifact loss at every
-period of the network, DiffAugment for the discriminators' inputs, and the eye/mouth patches
-the component discriminator judges (GFPGAN's idea, one small discriminator for the three).
+period of the network, DiffAugment for the discriminators' inputs, the eye/mouth patches
+the component discriminator judges (GFPGAN's idea, one small discriminator for the three), and
+LDL's artifact map (the GAN's ripples told from its detail).
 """
 from __future__ import annotations
 
@@ -22,6 +23,23 @@ def period_loss(out, target, mask, periods) -> torch.Tensor:
         u = u.view(u.shape[0], 3, p * p, -1)
         total = total + (u - u.mean(2, keepdim=True)).abs().mean()
     return total / len(periods)
+
+
+def artifact_map(out, ema, target, mask, k: int = 7) -> torch.Tensor:
+    """LDL's refined artifact map (Liang, Zeng and Zhang, "Details or Artifacts", CVPR 2022, as
+    BasicSR's `get_refined_artifact_map`): where the GAN generator's residual against the target
+    is both locally busy (its variance over k×k, scaled by the window's whole variance ** 1/5)
+    and larger than a slow EMA of the same generator's residual, the pixel is more likely an
+    artifact the GAN drew (a doubled lid, a ripple) than detail; elsewhere 0. Images in −1…1 are
+    read in 0…1 as BasicSR reads them; the map carries no gradient."""
+    with torch.no_grad():
+        r = ((out - target).abs() / 2).sum(1, keepdim=True) * mask[:, :1]
+        r_ema = ((ema - target).abs() / 2).sum(1, keepdim=True) * mask[:, :1]
+        patch = r.var(dim=(1, 2, 3), keepdim=True) ** 0.2
+        pad = F.pad(r, [k // 2] * 4, mode="reflect")
+        mean, sq = F.avg_pool2d(pad, k, 1), F.avg_pool2d(pad * pad, k, 1)
+        local = (sq - mean * mean).clamp_min(0) * (k * k / (k * k - 1))  # unbiased, as torch.var
+        return patch * local * (r >= r_ema)
 
 
 def diff_augment(x: torch.Tensor, g: torch.Generator | None = None) -> torch.Tensor:

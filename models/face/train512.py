@@ -3,7 +3,8 @@
 
     python3 models/face/train512.py --minutes 150 [--out models/build/faces512/run] [--resume]
         [--batch 4] [--crop 256] [--gan-start 0.3] [--ckpt-minutes 5] [--val-minutes 15]
-        [--val-n 100] [--val-score-n 32] [--lmk-weight 0.3] [--r1-weight 0] [--threads 2] [--steps N]
+        [--val-n 100] [--val-score-n 32] [--lmk-weight 0.3] [--r1-weight 0] [--ema 0] [--ldl-weight 0]
+        [--threads 2] [--steps N]
 
 Data: `prepare512.py`'s cache (`models/build/faces512`); each sample a sharp FFHQ photo degraded
 at random and cut by the product's warp (`data512.py`); the last `--val-n` faces of the
@@ -19,7 +20,11 @@ face detector, in torch, should read the same five landmarks on the output as on
 sees the window pasted into the target, as the loop's comment explains), and from `--gan-start`
 (fraction of the budget) a hinge patch GAN on DiffAugment-ed inputs with feature matching, plus a
 component discriminator on the eyes and mouth. The generator at the start of the GAN phase is
-kept as `gen_l1_fp16.pt` / `face_l1.onnx` (the evaluation's L1-only control rows).
+kept as `gen_l1_fp16.pt` / `face_l1.onnx` (the evaluation's L1-only control rows). `--ema D` keeps
+an exponential moving average of the generator (decay D per step, as Real-ESRGAN keeps one),
+saved beside it as `gen_ema_fp16.pt`; `--ldl-weight W` (needs `--ema`) adds LDL's artifact loss in
+the GAN phase (`losses512.artifact_map`: L1 weighted by where the generator's residual is busier
+than the EMA's), against the ripples the GAN draws along the eyes and lips.
 
 Every `--ckpt-minutes`: `ckpt.pt` (everything, for `--resume`) and `gen_fp16.pt` (the generator,
 fp16, ≤ 2 MB: what is committed under models/unblur-face/candidates/); the first checkpoint after
@@ -47,7 +52,7 @@ from torch.nn import functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from face.data512 import Faces512  # noqa: E402
-from face.losses512 import component_patches, diff_augment, period_loss  # noqa: E402
+from face.losses512 import artifact_map, component_patches, diff_augment, period_loss  # noqa: E402
 from face.net512 import PERIODS, FaceNet512, export_onnx, fp16_state, load_generator  # noqa: E402
 from face.prepare512 import OUT as DATA  # noqa: E402
 from face.train import PatchD, masked_l1  # noqa: E402
@@ -194,6 +199,8 @@ def parse_args(argv=None):
     ap.add_argument("--r1-weight", type=float, default=0.0,
                     help="R1 penalty on the whole-face discriminator's gradient at real faces (0: off)")
     ap.add_argument("--period-weight", type=float, default=1.0)
+    ap.add_argument("--ema", type=float, default=0.0, help="keep an EMA of the generator with this decay (0: none)")
+    ap.add_argument("--ldl-weight", type=float, default=0.0, help="LDL's artifact loss in the GAN phase (needs --ema)")
     # 0.3: at the start (a fresh generator, FFHQ batches, both kinds of window) the term is ~0.035
     # eye distances against L1's ~0.10, i.e. ~10 % of L1's value, and its gradient on the generator
     # ~0.55× L1's (per unit weight it pulls ~1.9× as hard as L1: it is concentrated on a few
@@ -235,9 +242,16 @@ def main(argv=None) -> int:
     opt_d = torch.optim.Adam([*D.parameters(), *Dc.parameters()], lr=args.lr, betas=(0.5, 0.99))
     st = {"step": 0, "spent": 0.0, "epoch": 0, "gan_steps": 0, "ckpts": 0}
     ckpt = out / "ckpt.pt"
+    G_ema = None
+    if args.ema:
+        G_ema = FaceNet512().to(device).requires_grad_(False)
+    if args.ldl_weight and G_ema is None:
+        raise SystemExit("--ldl-weight needs --ema (the artifact map compares against the EMA)")
     if args.resume and ckpt.exists():
         s = torch.load(ckpt, map_location=device)
         G.load_state_dict(s["G"]), D.load_state_dict(s["D"]), Dc.load_state_dict(s["Dc"])
+        if G_ema is not None:
+            G_ema.load_state_dict(s.get("G_ema", s["G"]))
         opt_g.load_state_dict(s["opt_g"]), opt_d.load_state_dict(s["opt_d"])
         st.update(s["state"])
         print(f"resumed at step {st['step']}, {st['spent'] / 60:.1f} min spent", flush=True)
@@ -246,6 +260,8 @@ def main(argv=None) -> int:
         # goes on from it; the discriminators and optimisers start afresh (and warm up again).
         load_generator(G, torch.load(args.init_gen, map_location=device))
         print(f"generator from {args.init_gen}", flush=True)
+    if G_ema is not None and not (args.resume and ckpt.exists()):
+        G_ema.load_state_dict(G.state_dict())
     if args.export_only:
         print(json.dumps({"onnx": str(out / "face.onnx"), "max_diff": export_checked(G, out / "face.onnx")}))
         return 0
@@ -274,13 +290,16 @@ def main(argv=None) -> int:
     def save() -> None:
         torch.save({"G": G.state_dict(), "D": D.state_dict(), "Dc": Dc.state_dict(),
                     "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "state": st,
+                    **({"G_ema": G_ema.state_dict()} if G_ema is not None else {}),
                     "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}},
                    ckpt.with_suffix(".tmp"))
         ckpt.with_suffix(".tmp").replace(ckpt)
         torch.save(fp16_state(G), out / "gen_fp16.pt")
+        if G_ema is not None:
+            torch.save(fp16_state(G_ema), out / "gen_ema_fp16.pt")
         if args.copy_to:
             args.copy_to.mkdir(parents=True, exist_ok=True)
-            for f in ("gen_fp16.pt", "log.jsonl"):
+            for f in ("gen_fp16.pt", "log.jsonl") + (("gen_ema_fp16.pt",) if G_ema is not None else ()):
                 shutil.copyfile(out / f, args.copy_to / f)
 
     threads = 1 if device.type == "cuda" else torch.get_num_threads()
@@ -373,9 +392,20 @@ def main(argv=None) -> int:
                     l_c = -Dc(diff_augment(fake_c)).mean()
                     loss = loss + args.comp_weight * l_c
                     rec["comp"] = float(l_c.detach())
+                if args.ldl_weight:
+                    with torch.no_grad():
+                        y_ema = G_ema(x, crop=crop)
+                    w = artifact_map(y, y_ema, t, mk)
+                    l_ldl = F.l1_loss(w * y, w * t)
+                    loss = loss + args.ldl_weight * l_ldl
+                    rec["ldl"] = float(l_ldl.detach())
             opt_g.zero_grad(set_to_none=True)
             loss.backward()
             opt_g.step()
+            if G_ema is not None:
+                with torch.no_grad():
+                    for e, g in zip(G_ema.state_dict().values(), G.state_dict().values()):
+                        e.copy_(e * args.ema + g * (1 - args.ema) if e.is_floating_point() else g)
             st["step"] += 1
             win["n"] += 1
             if args.self_check and check is not None:
@@ -403,6 +433,8 @@ def main(argv=None) -> int:
                     rec.update(validate(G, args.data, val_rows, device))
                     (out / "snapshots").mkdir(exist_ok=True)
                     shutil.copyfile(out / "gen_fp16.pt", out / "snapshots" / f"step{st['step']}_fp16.pt")
+                    if G_ema is not None:
+                        shutil.copyfile(out / "gen_ema_fp16.pt", out / "snapshots" / f"step{st['step']}_ema_fp16.pt")
                     rec["val_s"] = round(time.time() - t_pause, 1)
                 emit(rec)
                 last_ckpt = time.time()

@@ -79,11 +79,28 @@ def test_period_loss_sees_a_grid_at_each_period_and_not_a_smooth_error():
         assert on > 3 * off, (p, on, off)
 
 
+def test_artifact_map_marks_the_gans_ripples_and_not_what_it_got_closer_than_the_ema():
+    import torch
+    from face.losses512 import artifact_map
+    yy, xx = torch.meshgrid(torch.arange(64.0), torch.arange(128.0), indexing="ij")
+    target = (torch.sin(xx / 9.0) * 0.5)[None, None].repeat(1, 3, 1, 1)
+    ema = target + 0.05  # the slow average: a little off everywhere, smoothly
+    ripple = 0.3 * torch.sin(xx * 2.1) * torch.sin(yy * 1.7)
+    out = target.clone()
+    out[..., :64] += ripple[:, :64]  # the GAN's left half rippled, its right half exact
+    mask = torch.ones(1, 1, 64, 128)
+    w = artifact_map(out, ema, target, mask)
+    assert w.shape == (1, 1, 64, 128)
+    assert float(w[..., 4:-4, 4:56].mean()) > 0 and float((w[..., 4:-4, 4:56] > 0).float().mean()) > 0.5
+    assert float(w[..., 72:].abs().max()) == 0  # closer than the EMA: detail, not artifact
+    assert float(artifact_map(out, ema, target, torch.zeros_like(mask)).abs().max()) == 0  # uncovered: never
+
+
 def test_training_runs_a_gan_step_checkpoints_and_validates(tiny512):
     out = tiny512 / "run"
     common = ["--data", tiny512, "--out", out, "--batch", "1", "--workers", "0", "--threads", "2",
               "--gan-start", "0", "--val-n", "2", "--val-score-n", "1", "--val-minutes", "0", "--lmk-weight", "0.3",
-              "--r1-weight", "1"]
+              "--r1-weight", "1", "--ema", "0.999", "--ldl-weight", "1"]
     r = run([TRAIN, *common, "--steps", "1"], timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
@@ -91,11 +108,13 @@ def test_training_runs_a_gan_step_checkpoints_and_validates(tiny512):
     assert step["step"] == 1 and np.isfinite(step["l1"]) and step["d"] > 0 and step["period"] > 0, step
     assert 0 <= step["lmk"] < 1, step  # YuNet's landmark loss, in eye distances
     assert np.isfinite(step["r1"]) and step["r1"] > 0, step  # the R1 penalty ran
+    assert np.isfinite(step["ldl"]) and step["ldl"] >= 0, step  # LDL's artifact loss ran
     val = next(rec for rec in log if "checkpoint" in rec)
     for lv in ("x4", "x8"):
         assert 10 < val[f"val_psnr_{lv}"] < 60 and 0 < val[f"val_niqe_{lv}"] < 40, val
         assert set(val[f"val_period_{lv}"]) == {"2", "4", "8", "16", "32"}, val
-    for f in ("ckpt.pt", "gen_fp16.pt", "gen_l1_fp16.pt", "face_l1.onnx", "face.onnx", "snapshots/step1_fp16.pt"):
+    for f in ("ckpt.pt", "gen_fp16.pt", "gen_l1_fp16.pt", "face_l1.onnx", "face.onnx", "snapshots/step1_fp16.pt",
+              "gen_ema_fp16.pt", "snapshots/step1_ema_fp16.pt"):
         assert (out / f).is_file(), f
     assert (out / "gen_fp16.pt").stat().st_size <= 2_000_000
     assert log[-1]["onnx_max_diff"] < 1e-3
