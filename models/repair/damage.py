@@ -16,6 +16,13 @@ edge blurred by σ 0–1.5 px. A quarter of the patches get no damage at all, so
 grass and fabric are learned as what damage is not. The mask is where the damage's opacity is at
 least `MASK_AT`.
 
+Scene lines (v2), the negatives: on `SCENE_P` of the patches, before the patch is aged, 1–3 lines
+that belong to the scene — ropes, wires, masts, poles: long, gently bent, 1.5–8 px wide, softer
+than any damage (σ 1.5–3.5 px, as a line out of focus is), their tone varying along them — never
+in the mask. A scratch lies on top of the print, as sharp as the scan; a rope lies in the photo,
+as soft as its focus and under its grain: the cue the detector must learn (v1 called an
+out-of-focus mooring rope on an old print damage).
+
 Drawn with Pillow at 4× and box-filtered down (anti-aliased, sub-pixel widths), so that nothing
 here needs OpenCV.
 """
@@ -31,6 +38,7 @@ from scipy.ndimage import gaussian_filter
 SS = 4  # supersampling of the drawn layers
 MASK_AT = 0.15
 CLEAN_P = 0.25
+SCENE_P = 0.3
 
 
 def _walk(rng, w, h, length, step, start=None, heading=None):
@@ -133,6 +141,21 @@ def _layer(rng, w, h, kind):
     return a * rng.uniform(0.35, 1.0)
 
 
+def scene_lines(p: np.ndarray, rng) -> np.ndarray:
+    """1–3 soft lines of the scene itself (ropes, wires, masts) drawn into a clean patch: not damage."""
+    h, w = p.shape[:2]
+    for _ in range(int(rng.integers(1, 4))):
+        a = _draw(w, h, [(_crease_line(rng, w, h), rng.uniform(1.5, 8))])
+        a = gaussian_filter(a, rng.uniform(1.5, 3.5))  # not renormalised: a thin line out of focus fades
+        along = gaussian_filter(rng.random((h, w)).astype(np.float32), 12)  # tone drifting along it
+        along = (along - along.min()) / max(float(np.ptp(along)), 1e-6)
+        a = a * rng.uniform(0.5, 1.0) * (0.5 + 0.5 * along)
+        base = rng.uniform(170, 255) if rng.random() < 0.5 else rng.uniform(0, 90)
+        colour = (np.clip(base + rng.uniform(-25, 25, 3), 0, 255) / 255.0).astype(np.float32)
+        p = p * (1 - a[..., None]) + colour * a[..., None]
+    return p.astype(np.float32)
+
+
 def age(p: np.ndarray, rng) -> np.ndarray:
     """A clean float32 RGB patch made to look like an old print (before it is damaged)."""
     r = rng.random()
@@ -173,6 +196,8 @@ def damage(p: np.ndarray, rng, clean: bool | None = None) -> tuple[np.ndarray, n
     """(damaged patch, mask): a clean float32 H×W×3 patch in 0..1 aged, damaged and scanned; the
     mask float32 H×W in {0, 1}."""
     h, w = p.shape[:2]
+    if rng.random() < SCENE_P:
+        p = scene_lines(p, rng)
     p = age(p, rng)
     mask = np.zeros((h, w), bool)
     if clean is None:

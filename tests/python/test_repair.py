@@ -35,6 +35,21 @@ def test_damage_is_drawn_where_the_mask_says():
     assert not m.any()
 
 
+def test_scene_lines_are_drawn_soft_and_never_masked(monkeypatch):
+    flat = np.full((96, 128, 3), 0.5, np.float32)
+    rng = np.random.default_rng(4)
+    for _ in range(6):
+        q = damage.scene_lines(flat, rng)
+        moved = np.abs(q - flat).max(2)
+        assert moved.max() > 0.05  # a line was drawn
+        # softer than any damage edge: no step of more than a third of its own contrast per pixel
+        step = max(np.abs(np.diff(q, axis=a)).max() for a in (0, 1))
+        assert step < moved.max() / 3, (step, moved.max())
+    monkeypatch.setattr(damage, "SCENE_P", 1.0)
+    x, m = damage.damage(flat, np.random.default_rng(9), clean=True)
+    assert not m.any()  # the scene's lines are not damage
+
+
 def test_net_keeps_the_size_within_its_budget():
     import torch
     from repair.net import MULTIPLE, DetectNet, gmac_per_mp
