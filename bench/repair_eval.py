@@ -140,13 +140,24 @@ def mask_at(logits, threshold):
     return m.astype(bool)
 
 
+DEV_BAR = 0.0045  # the uncracked dev photos' worst false alarm the threshold may give (issue: 0.5 %)
+
+
+def uncracked_dev():
+    """The real photos without damage the issue bounds the false alarms on: the dev `whole_imgs`
+    and the uncracked old prints (their README: "to look at, to tune on, and to test")."""
+    return sorted(DEV.glob("*/whole_imgs/*")) + sorted(DEV.glob("old-photos/old_*.png"))
+
+
 def calibrate(detect, n, seed, crop):
     """Chooses the detector's threshold and the coverage worth repairing on TRAINING photos (not
     the held-out ones the report scores) damaged by this file's held-out recipe: the threshold
     with the best mean IoU among those whose false alarms on the same photos undamaged stay
-    under 0.15 % on average (under a third of the issue's 0.5 % bound on old prints: the
-    calibration photos' average runs well under the worst real print's, by 3 to 6 times for v0 and
-    v1; some everyday photos are all thin lines: a wire sculpture, a facade). The coverage worth repairing is judged on the
+    under 0.15 % on average, and on the real uncracked dev photos under `DEV_BAR` at worst (the
+    issue bounds them at 0.5 %; the calibration photos' average ran 3 to 6 times under the worst
+    real print's for v0 and v1, and v2's worst is an out-of-focus mooring rope that looks exactly
+    like a scratch, so the dev photos, which are there to tune on, set the bar too; the held-out
+    photos the report scores never do). The coverage worth repairing is judged on the
     confident calls (logit > CONFIDENT, 2 above the threshold): 1.25× their share on the clean
     photo at the 90th percentile (about one clean photo in ten may be suggested; the suggestion is
     a question, and `auto` in the CLI is opt-in), and at least 0.05 %."""
@@ -163,15 +174,17 @@ def calibrate(detect, n, seed, crop):
         clean = clean[y:y + crop, x:x + crop]
         damaged, mask = damage(clean, rng)
         pairs.append((detect.logits(clean), detect.logits(damaged), mask))
+    dev = [detect.logits(np.asarray(Image.open(p).convert("RGB"))) for p in uncracked_dev()]
     rows = []
     for t in np.arange(-1.0, 8.01, 0.25):
         alarms = [float(mask_at(c, t).mean()) for c, _, _ in pairs]
+        dev_worst = max(float(mask_at(d, t).mean()) for d in dev)
         ious = [detection(mask_at(d, t), m)["iou"] for _, d, m in pairs]
         found = [float(mask_at(d, t).mean()) for _, d, _ in pairs]
         rows.append({"threshold": float(t), "iou": float(np.mean(ious)), "alarm_max": max(alarms),
                      "alarm_mean": float(np.mean(alarms)), "alarm_p90": float(np.percentile(alarms, 90)),
-                     "found_min": min(found)})
-    ok = [r for r in rows if r["alarm_mean"] <= 0.0015]
+                     "found_min": min(found), "dev_worst": dev_worst})
+    ok = [r for r in rows if r["alarm_mean"] <= 0.0015 and r["dev_worst"] <= DEV_BAR]
     best = max(ok or rows[-1:], key=lambda r: r["iou"])
     sure = best["threshold"] + 2.0
     clean_sure = sorted(float((c > sure).mean()) for c, _, _ in pairs)
@@ -181,12 +194,13 @@ def calibrate(detect, n, seed, crop):
           f"damaged: least {100 * min(damaged_sure):.3f} %, {sum(v >= worth for v in damaged_sure)} of "
           f"{len(damaged_sure)} at or above the chosen coverage")
     print(f"\ncalibration on {len(names)} training photos (held-out recipe), per threshold:")
-    print("| logit threshold | IoU (damaged) | false alarm: mean | 90th pct | worst | found, least |")
-    print("|---:|---:|---:|---:|---:|---:|")
+    print("| logit threshold | IoU (damaged) | false alarm: mean | 90th pct | worst | found, least | dev photos: worst |")
+    print("|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         mark = " ←" if r is best else ""
         print(f"| {r['threshold']:.2f}{mark} | {r['iou']:.3f} | {100 * r['alarm_mean']:.3f} % | "
-              f"{100 * r['alarm_p90']:.3f} % | {100 * r['alarm_max']:.3f} % | {100 * r['found_min']:.2f} % |")
+              f"{100 * r['alarm_p90']:.3f} % | {100 * r['alarm_max']:.3f} % | {100 * r['found_min']:.2f} % | "
+              f"{100 * r['dev_worst']:.3f} % |")
     print(f"chosen: THRESHOLD = {best['threshold']:.2f}, CONFIDENT = {sure:.2f}, WORTH_REPAIRING = {worth:.4f} "
           f"(src/repair/detect.rs)")
     return {"photos": names, "rows": rows, "threshold": best["threshold"], "worth_repairing": worth,
@@ -282,7 +296,7 @@ def false_alarms(detect, crop):
     for path in pick(20):
         rgb = np.asarray(Image.open(path).convert("RGB"))
         rows[f"holdout/{path.parent.name}/{path.name}"] = float(detect(rgb).mean())
-    for path in sorted(DEV.glob("*/whole_imgs/*")) + sorted(DEV.glob("old-photos/old_*.png")):
+    for path in uncracked_dev():
         rgb = np.asarray(Image.open(path).convert("RGB"))
         rows[str(path.relative_to(DEV))] = float(detect(rgb).mean())
     return rows
