@@ -82,7 +82,8 @@ def sample_patch(photo: np.ndarray, rng: np.random.Generator, side: int,
                  around: tuple[int, int] | None = None) -> np.ndarray:
     """A clean float32 patch of `side`² px at a random place and a random scale 0.5–1 (the region
     is cut first, with some slack, and then downscaled: the same as downscaling the photo), with a
-    random flip / rot90. With `around` (y, x), the region holds that pixel (not at its edge)."""
+    random flip / rot90. With `around` (y, x), the region holds that pixel (a quarter of the region
+    in from its edge, unless the photo's own edge is nearer)."""
     h, w = photo.shape[:2]
     s = rng.uniform(0.5, 1.0)
     s = max(s, (side + 4) / min(h, w))

@@ -31,15 +31,22 @@ def artifact_map(out, ema, target, mask, k: int = 7) -> torch.Tensor:
     is both locally busy (its variance over k×k, scaled by the window's whole variance ** 1/5)
     and larger than a slow EMA of the same generator's residual, the pixel is more likely an
     artifact the GAN drew (a doubled lid, a ripple) than detail; elsewhere 0. Images in −1…1 are
-    read in 0…1 as BasicSR reads them; the map carries no gradient."""
+    read in 0…1 as BasicSR reads them; the map carries no gradient. BasicSR has no mask: here
+    both variances are taken over the covered pixels only (the template's pixels outside the
+    photo are out of every loss, and their zeros would make the coverage's edge look busy), and
+    the map is 0 outside; with the whole window covered it is BasicSR's."""
     with torch.no_grad():
-        r = ((out - target).abs() / 2).sum(1, keepdim=True) * mask[:, :1]
-        r_ema = ((ema - target).abs() / 2).sum(1, keepdim=True) * mask[:, :1]
-        patch = r.var(dim=(1, 2, 3), keepdim=True) ** 0.2
-        pad = F.pad(r, [k // 2] * 4, mode="reflect")
-        mean, sq = F.avg_pool2d(pad, k, 1), F.avg_pool2d(pad * pad, k, 1)
-        local = (sq - mean * mean).clamp_min(0) * (k * k / (k * k - 1))  # unbiased, as torch.var
-        return patch * local * (r >= r_ema)
+        m = (mask[:, :1] > 0).to(out.dtype)
+        r = ((out - target).abs() / 2).sum(1, keepdim=True) * m
+        r_ema = ((ema - target).abs() / 2).sum(1, keepdim=True) * m
+        n = m.sum(dim=(1, 2, 3), keepdim=True)
+        mean = r.sum(dim=(1, 2, 3), keepdim=True) / n.clamp_min(1)
+        patch = (((r - mean) * m) ** 2).sum(dim=(1, 2, 3), keepdim=True) / (n - 1).clamp_min(1)
+        pad = lambda t: F.pad(t, [k // 2] * 4, mode="reflect")  # noqa: E731
+        cnt = F.avg_pool2d(pad(m), k, 1) * (k * k)  # covered pixels in each window
+        s1, s2 = F.avg_pool2d(pad(r), k, 1) * (k * k), F.avg_pool2d(pad(r * r), k, 1) * (k * k)
+        local = ((s2 - s1 * s1 / cnt.clamp_min(1)) / (cnt - 1).clamp_min(1)).clamp_min(0)  # unbiased
+        return patch ** 0.2 * local * (r >= r_ema) * m
 
 
 def diff_augment(x: torch.Tensor, g: torch.Generator | None = None) -> torch.Tensor:

@@ -200,7 +200,9 @@ def parse_args(argv=None):
                     help="R1 penalty on the whole-face discriminator's gradient at real faces (0: off)")
     ap.add_argument("--period-weight", type=float, default=1.0)
     ap.add_argument("--ema", type=float, default=0.0, help="keep an EMA of the generator with this decay (0: none)")
-    ap.add_argument("--ldl-weight", type=float, default=0.0, help="LDL's artifact loss in the GAN phase (needs --ema)")
+    ap.add_argument("--ldl-weight", type=float, default=0.0,
+                    help="LDL's artifact loss in the GAN phase (needs --ema); its L1 is taken in −1…1, "
+                         "so a weight counts twice BasicSR's")
     # 0.3: at the start (a fresh generator, FFHQ batches, both kinds of window) the term is ~0.035
     # eye distances against L1's ~0.10, i.e. ~10 % of L1's value, and its gradient on the generator
     # ~0.55× L1's (per unit weight it pulls ~1.9× as hard as L1: it is concentrated on a few
@@ -223,7 +225,8 @@ def parse_args(argv=None):
     ap.add_argument("--no-export", action="store_true", help="no face.onnx at the end (the tests' resume check)")
     ap.add_argument("--self-check", type=float, default=0.0,
                     help="after this many seconds of steps, check the run is sane (SelfCheck); exit 3 if not")
-    ap.add_argument("--copy-to", type=Path, help="also copy gen_fp16.pt and log.jsonl here at each checkpoint")
+    ap.add_argument("--copy-to", type=Path, help="also copy gen_fp16.pt (gen_ema_fp16.pt with --ema) and "
+                    "log.jsonl here at each checkpoint")
     return ap.parse_args(argv)
 
 
@@ -245,6 +248,8 @@ def main(argv=None) -> int:
     G_ema = None
     if args.ema:
         G_ema = FaceNet512().to(device).requires_grad_(False)
+    if not 0 <= args.ema < 1:
+        raise SystemExit("--ema is a decay per step in [0, 1)")
     if args.ldl_weight and G_ema is None:
         raise SystemExit("--ldl-weight needs --ema (the artifact map compares against the EMA)")
     if args.resume and ckpt.exists():
@@ -405,7 +410,10 @@ def main(argv=None) -> int:
             if G_ema is not None:
                 with torch.no_grad():
                     for e, g in zip(G_ema.state_dict().values(), G.state_dict().values()):
-                        e.copy_(e * args.ema + g * (1 - args.ema) if e.is_floating_point() else g)
+                        if e.is_floating_point():
+                            e.lerp_(g, 1 - args.ema)
+                        else:
+                            e.copy_(g)
             st["step"] += 1
             win["n"] += 1
             if args.self_check and check is not None:

@@ -198,7 +198,7 @@ def damage(p: np.ndarray, rng, clean: bool | None = None) -> tuple[np.ndarray, n
     """(damaged patch, mask): a clean float32 H×W×3 patch in 0..1 aged, damaged and scanned; the
     mask float32 H×W in {0, 1}."""
     h, w = p.shape[:2]
-    if rng.random() < SCENE_P:
+    if SCENE_P > 0 and rng.random() < SCENE_P:  # off: no draw, so v1's recipe is drawn as it was
         p = scene_lines(p, rng)
     p = age(p, rng)
     mask = np.zeros((h, w), bool)

@@ -6,7 +6,8 @@ The synthetic recipe draws thin light and dark lines as damage, and a clean phot
 look the same to a small network; drawn at random, crops rarely land on them. `mine` runs the
 network once over every training photo (as it is and in gray, at full and ¾ size: the detector's
 input scale in training) and keeps the pixels whose logit is above `AT`; `sample` cuts a crop
-around one of them, the photos taken in turn so that one line-heavy photo does not fill the batch.
+around one of them, the photo drawn uniformly among those that have any, so that one line-heavy
+photo does not fill the batch.
 The photos that calibrate the detector's threshold (`calibration`) are not mined: their false
 alarms must stay as a network not drilled on them would give.
 """

@@ -2,12 +2,13 @@
 `../shared/data/photos`, less the 20 held out in `models/deblur/holdout.txt`) aged and damaged by
 damage.py's recipe, against the drawn mask.
 
-    python3 models/repair/train.py --minutes 45 [--resume | --init CKPT] [--hard 0.4]
+    python3 models/repair/train.py --minutes 45 [--resume | --init CKPT] [--hard 0.3]
         [--run-dir models/build/repair/run] [--batch 8] [--crop-min 128] [--crop-max 192]
         [--lr 2e-3] [--steps N] [--photos N]
 
-`--hard F` cuts a share F of the crops around the places where the network fired on the clean
-training photos (hard.py: their ropes, wires and frames), mined once when the run starts.
+`--hard F` cuts a share F of the crops around the places where the starting network (`--init`'s)
+fired on the clean training photos (hard.py: their ropes, wires and frames), mined once and kept
+in `<run>/hard.npz`, which a resumed run reads again.
 `--init CKPT` starts from another run's weights (fine-tuning; the optimizer and the budget start
 afresh).
 
@@ -131,12 +132,22 @@ def main(argv=None) -> int:
     rng = np.random.default_rng(args.seed * 1_000_003 + step)
     points = None
     if args.hard > 0:
-        t = time.time()
-        held = set(hard.calibration(names))
-        points = hard.mine(net, photos, np.random.default_rng(args.seed),
-                           skip={i for i, n in enumerate(names) if n in held})
-        log({"event": "mined", "photos_firing": sum(len(p) > 0 for p in points),
-             "points": int(sum(len(p) for p in points)), "seconds": round(time.time() - t, 1)})
+        mined = run / "hard.npz"
+        if mined.is_file():  # a resumed run: the points its starting network gave, not today's
+            with np.load(mined) as z:
+                points = [z[n] if n in z.files else np.zeros((0, 2), int) for n in names]
+        elif step == 0 and args.init:
+            t = time.time()
+            held = set(hard.calibration(data.training_photos()))  # as --calibrate chooses them
+            points = hard.mine(net, photos, np.random.default_rng(args.seed),
+                               skip={i for i, n in enumerate(names) if n in held})
+            np.savez_compressed(mined, **{n: p for n, p in zip(names, points)})
+            log({"event": "mined", "photos_firing": sum(len(p) > 0 for p in points),
+                 "points": int(sum(len(p) for p in points)), "seconds": round(time.time() - t, 1)})
+        else:
+            raise SystemExit("--hard mines what a trained network calls damage: start with --init CKPT")
+        if not any(len(p) for p in points):
+            raise SystemExit("--hard: the starting network fires nowhere on the training photos")
         # 16 clean crops around what the starting network called damage: the share still called
         val["hard"], _ = make_batch(photos, np.random.default_rng(4322), 16, val["clean"].shape[-1],
                                     clean=[True] * 16, points=points, hard_share=1.0)

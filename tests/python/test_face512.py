@@ -94,6 +94,36 @@ def test_artifact_map_marks_the_gans_ripples_and_not_what_it_got_closer_than_the
     assert float(w[..., 4:-4, 4:56].mean()) > 0 and float((w[..., 4:-4, 4:56] > 0).float().mean()) > 0.5
     assert float(w[..., 72:].abs().max()) == 0  # closer than the EMA: detail, not artifact
     assert float(artifact_map(out, ema, target, torch.zeros_like(mask)).abs().max()) == 0  # uncovered: never
+    half = mask.clone()
+    half[..., :, 96:] = 0  # the template's pixels outside the photo: out of the map, and of its edge
+    wh = artifact_map(out, ema, target, half)
+    assert float(wh[..., 96:].abs().max()) == 0
+    assert torch.allclose(wh[..., 4:-4, 4:56], w[..., 4:-4, 4:56] * (wh[..., 4:-4, 4:56].sum() / w[..., 4:-4, 4:56].sum()))
+
+
+def test_artifact_map_is_basicsrs_where_the_window_is_covered():
+    import torch
+    import torch.nn.functional as F
+    from face.losses512 import artifact_map
+
+    def basicsr(gt, output, ema, ksize=7):  # BasicSR's get_refined_artifact_map, images in 0…1
+        def local(residual):
+            pad = (ksize - 1) // 2
+            rp = F.pad(residual, pad=[pad, pad, pad, pad], mode="reflect")
+            unfolded = rp.unfold(2, ksize, 1).unfold(3, ksize, 1)
+            return torch.var(unfolded, dim=(-1, -2), unbiased=True, keepdim=True).squeeze(-1).squeeze(-1)
+        r_ema = torch.sum(torch.abs(gt - ema), 1, keepdim=True)
+        r_sr = torch.sum(torch.abs(gt - output), 1, keepdim=True)
+        w = torch.var(r_sr.clone(), dim=(-1, -2, -3), keepdim=True) ** (1 / 5) * local(r_sr.clone())
+        w[r_sr < r_ema] = 0
+        return w
+
+    g = torch.Generator().manual_seed(3)
+    gt, out, ema = (torch.rand(2, 3, 40, 48, generator=g) for _ in range(3))
+    ours = artifact_map(out * 2 - 1, ema * 2 - 1, gt * 2 - 1, torch.ones(2, 1, 40, 48))
+    ref = basicsr(gt, out, ema)
+    assert (ref > 0).float().mean() > 0.3
+    assert torch.allclose(ours, ref, rtol=1e-4, atol=1e-7), float((ours - ref).abs().max())
 
 
 def test_training_runs_a_gan_step_checkpoints_and_validates(tiny512):
