@@ -22,10 +22,10 @@ import torch
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from face.degrade import LEVELS, reference, resize, to_face_input  # noqa: E402
+from face.degrade import LEVELS, resize, to_face_input  # noqa: E402
 from face.net512 import FaceNet512, load_generator  # noqa: E402
 from face.prepare512 import OUT as DATA  # noqa: E402
-from face.train512 import FACE_CROP  # noqa: E402
+from face.train512 import FACE_CROP, held_back_lq  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -50,7 +50,7 @@ def main(argv=None) -> int:
         for row in rows:
             gt = np.asarray(targets[row], np.float32) / 255.0
             for i, lv in enumerate(LEVELS):
-                lq = reference(gt, lv, seed=row * 2 + i)  # as train512.validate degrades it
+                lq = held_back_lq(gt, row, i)
                 x = torch.from_numpy(to_face_input(lq, 256)).permute(2, 0, 1)[None] * 2 - 1
                 tiles = [cut(resize(lq, 512))]
                 for g in nets:

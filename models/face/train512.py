@@ -80,13 +80,20 @@ def export_checked(G: FaceNet512, path: Path) -> float:
     return check_onnx(g, path)
 
 
+def held_back_lq(gt: np.ndarray, row: int, level_index: int) -> np.ndarray:
+    """A held-back face's low-quality version at the `level_index`-th reference level, seeded by
+    its row, as every score and grid of a snapshot sees it (validate, baseline, snapgrid.py)."""
+    from face.degrade import LEVELS, reference
+    return reference(gt, list(LEVELS)[level_index], seed=row * 2 + level_index)
+
+
 def validate(G: FaceNet512, data: Path, rows: list[int], device) -> dict:
     """The held-back faces at both reference levels: the aligned 512² target degraded as the
     evaluation degrades it (`degrade.reference`), fed as the face stage feeds it; PSNR (RGB, over
     the covered pixels) and NIQE at 512², YuNet's LMD, and the periodic measure per period
     (`common.PeriodGrid`) beside the ground truth's own."""
     from face.common import Detector, PeriodGrid, landmarks, lmd
-    from face.degrade import LEVELS, reference, to_face_input
+    from face.degrade import LEVELS, to_face_input
     from face.niqe import niqe
     targets = np.load(data / "train_target.npy", mmap_mode="r")
     masks = np.load(data / "train_mask.npy", mmap_mode="r")
@@ -101,7 +108,7 @@ def validate(G: FaceNet512, data: Path, rows: list[int], device) -> dict:
             grids["gt"].add(gt)
             lm_gt = landmarks(det, gt)
             for i, lv in enumerate(LEVELS):
-                x = to_face_input(reference(gt, lv, seed=row * 2 + i), 256)
+                x = to_face_input(held_back_lq(gt, row, i), 256)
                 y = G(torch.from_numpy(x).permute(2, 0, 1)[None].to(device) * 2 - 1)
                 y = ((y[0].permute(1, 2, 0).cpu().numpy() + 1) / 2).clip(0, 1)
                 mse = float(((y - gt) ** 2)[mask].mean())
@@ -123,7 +130,7 @@ def validate(G: FaceNet512, data: Path, rows: list[int], device) -> dict:
 def baseline(data: Path, rows: tuple) -> dict:
     """The same faces' ground-truth NIQE and bicubic's PSNR/NIQE at 512² (once per process), to
     read the network's numbers against."""
-    from face.degrade import LEVELS, reference, resize
+    from face.degrade import LEVELS, resize
     from face.niqe import niqe
     targets = np.load(data / "train_target.npy", mmap_mode="r")
     masks = np.load(data / "train_mask.npy", mmap_mode="r")
@@ -132,7 +139,7 @@ def baseline(data: Path, rows: tuple) -> dict:
         gt = np.asarray(targets[row], np.float32) / 255.0
         out["gt_niqe"].append(niqe(gt))
         for i, lv in enumerate(LEVELS):
-            y = resize(reference(gt, lv, seed=row * 2 + i), 512).clip(0, 1)
+            y = resize(held_back_lq(gt, row, i), 512).clip(0, 1)
             mse = float(((y - gt) ** 2)[np.asarray(masks[row], bool)].mean())
             out.setdefault(f"bicubic_psnr_{lv}", []).append(10 * math.log10(1 / max(mse, 1e-10)))
             out.setdefault(f"bicubic_niqe_{lv}", []).append(niqe(y))
