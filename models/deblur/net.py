@@ -124,6 +124,36 @@ class DeblurNet(nn.Module):
         return inp + self.ending(x)
 
 
+def init_from(net: DeblurNet, path) -> list[str]:
+    """Loads the weights of a smaller net of the same design (a training checkpoint or an exported
+    .onnx, whose initializers keep the parameter names) into `net`, which may have more bottom
+    blocks. A block the source lacks starts as the identity: its two output convs are zero, so the
+    grown net computes exactly the source's function at step 0, while β, γ and the rest are
+    already in the path and learn at once (a zero β or γ would learn several times slower).
+    Returns the names of the tensors that were new."""
+    from pathlib import Path
+    path = Path(path)
+    if path.suffix == ".onnx":
+        import onnx
+        from onnx import numpy_helper
+        src = {i.name: torch.from_numpy(numpy_helper.to_array(i).copy())
+               for i in onnx.load(str(path)).graph.initializer}
+    else:
+        src = torch.load(path, map_location="cpu", weights_only=False)["model"]
+    own = net.state_dict()
+    bad = [k for k, v in src.items() if k not in own or own[k].shape != v.shape]
+    if bad:
+        raise ValueError(f"{path}: not a smaller net of this design ({bad[:3]} ...)")
+    new = [k for k in own if k not in src]
+    with torch.no_grad():
+        for k, v in src.items():
+            own[k].copy_(v)
+        for k in new:
+            if k.endswith((".conv3.weight", ".conv3.bias", ".conv5.weight", ".conv5.bias")):
+                own[k].zero_()
+    return new
+
+
 def count_params(net: nn.Module) -> int:
     return sum(p.numel() for p in net.parameters())
 

@@ -32,7 +32,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from deblur import data  # noqa: E402
-from deblur.net import DeblurNet, describe  # noqa: E402
+from deblur.net import MIDDLE, DeblurNet, describe, init_from  # noqa: E402
 
 
 def charbonnier(a, b, eps=1e-3):
@@ -99,6 +99,10 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     run_args(ap, data.WORK / "run", lr=1e-3, val_minutes=10)
     ap.add_argument("--fft-weight", type=float, default=0.05)
+    ap.add_argument("--middle", type=int, default=MIDDLE, help="NAF blocks at the bottom level")
+    ap.add_argument("--init", type=Path, default=None,
+                    help="start a fresh run from these weights (a checkpoint or an exported .onnx); "
+                         "the blocks they lack start as the identity, so the run starts from their function")
     args = ap.parse_args(argv)
 
     torch.set_num_threads(args.threads)
@@ -114,15 +118,21 @@ def main(argv=None) -> int:
         with open(log_path, "a") as f:
             f.write(line + "\n")
 
-    net = DeblurNet().to(device)
-    opt = torch.optim.Adam(net.parameters(), lr=args.lr, betas=(0.9, 0.9))
-    step, spent = 0, 0.0
+    ck = None
     if args.resume and ckpt_path.is_file():
         ck = torch.load(ckpt_path, map_location=device, weights_only=False)
+    # a resumed run keeps the shape it was started with
+    net = DeblurNet(**(ck["config"] if ck else {"middle": args.middle})).to(device)
+    opt = torch.optim.Adam(net.parameters(), lr=args.lr, betas=(0.9, 0.9))
+    step, spent = 0, 0.0
+    if ck:
         net.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optim"])
         step, spent = ck["step"], ck["minutes"]
         log({"event": "resume", "step": step, "minutes": round(spent, 2)})
+    elif args.init:
+        added = init_from(net, args.init)
+        log({"event": "init", "from": str(args.init), "new_tensors": len(added)})
 
     t0 = time.time()
     names = data.training_photos()

@@ -123,8 +123,10 @@ def _random_net(seed=0):
     net = DeblurNet().eval()
     with torch.no_grad():
         for name, p in net.named_parameters():
-            if name.endswith(("beta", "gamma")):  # zero at init: make every block count
+            if name.endswith(("beta", "gamma")):  # make every block count
                 p.normal_(0, 0.5)
+            elif name.startswith("ending."):  # zero at init (the net starts as the identity)
+                p.normal_(0, 0.1)
     return net
 
 
@@ -134,6 +136,30 @@ def test_net_budget():
     assert count_params(net) <= 400_000
     assert macs_per_pixel(net) / 1e3 <= 60
     assert receptive_margin(net) >= 25  # each side: over 3× the reach of a 25-px blur (±12.5)
+
+
+def test_grown_net_starts_as_its_source(tmp_path):
+    """`train.py --init` grows a trained net by bottom blocks that start as the identity: at step
+    0 the grown net computes the source's function, and a source of another shape is refused."""
+    import torch
+    from deblur.net import DeblurNet, init_from
+    small = _random_net(1)
+    ck = tmp_path / "small.pt"
+    torch.save({"model": small.state_dict()}, ck)
+    grown = DeblurNet(middle=small.config["middle"] + 3).eval()
+    new = init_from(grown, ck)
+    assert new and all(k.startswith("middle.") for k in new)
+    x = torch.rand(1, 3, 64, 80)
+    with torch.no_grad():
+        a, b = small(x), grown(x)
+    assert (a - b).abs().max() < 1e-5
+    # the new blocks are in the path: their output convs get a gradient at once
+    grown.train()
+    (grown(x) - x).abs().mean().backward()
+    last = f"middle.{grown.config['middle'] - 1}.conv5.weight"
+    assert dict(grown.named_parameters())[last].grad.abs().max() > 0
+    with pytest.raises(ValueError):
+        init_from(DeblurNet(width=8), ck)
 
 
 def test_net_has_no_cross_tile_statistics():

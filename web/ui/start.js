@@ -106,7 +106,9 @@ export async function startEngine() {
     const det = models.detector();
     const [detBytes] = await loadModels([det], 'models');
     await pool.setDetector(det.id, detBytes);
-    await prepareNets();
+    // The sharpening network (0.4–0.8 MB gzip) is fetched with the first restoration, which
+    // needs it to decide `auto`, not on the first visit's way to a ready engine (budget 5 MB).
+    await prepareNets('off');
     readyText();
     keepModelsOffline().catch(() => {}); // a model that fails is fetched (and reported) when needed
   } catch (e) {
