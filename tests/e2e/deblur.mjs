@@ -169,10 +169,16 @@ let context, page;
 const QUERY = 'scale=1&faces=off&denoise=0.5&format=png';
 
 test('a photo blurred by a 15-px streak: sharpened (motion blur), sharper, the same as the CLI; Undo sharpening and Sharpen', async () => {
+  // The sharpening network is fetched with the first restoration, not on the way to a ready
+  // engine (the first visit's budget).
+  const netFetches = [];
+  page.on('request', (r) => /unblur-deblur\./.test(r.url()) && netFetches.push(r.url()));
   await open(page, `?${QUERY}&deblur=auto`);
+  assert(!netFetches.length, `the sharpening network was fetched before the first photo: ${netFetches.join(', ')}`);
   assert((await page.inputValue('#deblur')) === 'auto', 'the Sharpen blur choice does not show auto');
   await addPhoto(page, BLURRED);
   const auto = await restoreAndDownload(page, 'page-auto.png');
+  assert(netFetches.length, 'the sharpening network was never fetched, yet the photo was sharpened');
   assert(auto.stages.includes('deblur') || auto.stages.includes('deblur-check'), `no deblur stage reported: ${auto.stages.join(' → ')}`);
   const said = auto.texts.filter((t) => /^(Sharpening|Checking for blur)… tile \d+ of \d+/.test(t));
   assert(said.length, `the progress never said "Sharpening… tile k of n": ${auto.texts.join(' | ')}`);
