@@ -73,6 +73,12 @@ def faces(n: int = 100) -> list[Path]:
     return sorted(FACES.glob("*.avif"))[:n]
 
 
+def calibration_faces(n: int) -> list[Path]:
+    """The first `n` FFHQ training faces: for `auto`'s thresholds only (the network never trains on
+    faces, and the held-out faces are `faces()`, from val/)."""
+    return sorted((FACES.parent / "train").glob("*.avif"))[:n]
+
+
 def resize(img: np.ndarray, w: int, h: int) -> np.ndarray:
     """Antialiased (Lanczos) resize of a uint8 image."""
     return np.asarray(Image.fromarray(img).resize((w, h), Image.LANCZOS), np.uint8)

@@ -54,7 +54,9 @@ BORDER = 8
 NSR_GRID = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
 FALSE_FIRE_MAX = 0.05
 SHARP_DB = 38.0  # `auto` on a sharp photo must stay within this of `off`
-OVER_BOUND_MAX = 0.025  # sharp calibration photos τ_full may leave past SHARP_DB + 1 (1 in 40)
+OVER_BOUND_MAX = 1  # sharp calibration photos τ_full may leave past SHARP_DB + 1 (a count: v1's
+                   # 2.5 % of 40 rows; as a share of v2's 140 rows it let 3 past, and held-out
+                   # sharp faces came out 35.3 dB from `off`)
 
 
 # ------------------------------------------------------------------ metrics
@@ -241,13 +243,13 @@ def pick_threshold_r(sharp: list[float], blurred: list[float]) -> float:
 def pick_tau_full(sharp_rows: list[dict], tau_r: float, target_db: float = SHARP_DB + 1.0) -> float:
     """The smallest τ_full at which the sharp calibration photos that fire are blended weakly
     enough to stay `target_db` from their input (the bound plus a 1-dB margin), all but
-    OVER_BOUND_MAX of them: a full application at P dB allows α ≤ 10^((P − target)/20), and
+    OVER_BOUND_MAX (one) of them: a full application at P dB allows α ≤ 10^((P − target)/20), and
     α(R) = (R − τ_R)/(τ_full − τ_R). The allowance keeps one outlier from setting the ramp (v1: a
     sharp photo at R 3.08, changed by 31.6 dB in full, would need τ_full 5.0, which costs the
     held-out defocused photos 0.9 dB); the held-out check says whether the bound still holds."""
     need = sorted(tau_r + (r["R"] - tau_r) / 10 ** ((r["psnr_vs_input"] - target_db) / 20)
                   for r in sharp_rows if r["R"] > tau_r and r["psnr_vs_input"] < target_db)
-    allowed = int(np.floor(OVER_BOUND_MAX * len(sharp_rows)))
+    allowed = OVER_BOUND_MAX
     need = need[:len(need) - allowed] if allowed else need
     return float(max([tau_r + 1e-3, *need]))
 
@@ -265,23 +267,30 @@ def pick_threshold_a(motion: list[float], other: list[float]) -> float:
     return best
 
 
-def calibrate(model: Unblur, n: int, seed: int = 7) -> dict:
+def calibrate(model: Unblur, n: int, seed: int = 7, faces: int = 0) -> dict:
+    """`n` training photos, and the first `faces` FFHQ *training* faces (never seen by the deblur
+    network and not the held-out validation faces): a network passes its own training photos
+    through more exactly than unseen ones (v2, 85 more minutes of training, fired on 4 % of the
+    training photos at τ_R = 1.12 and on 15–18 % of the held-out sharp photos and faces), so
+    the thresholds also need photos it never saw."""
     names = data.training_photos()
     pick = sorted(np.random.default_rng(seed).choice(len(names), size=min(n, len(names)), replace=False))
+    paths = [data.PHOTOS / names[i] for i in pick] + data.calibration_faces(faces)
     rows = []
-    for j, i in enumerate(pick):
-        clean = crop8(data.load(data.PHOTOS / names[i])).astype(np.float32) / 255.0
+    for j, path in enumerate(paths):
+        clean = crop8(data.load(path)).astype(np.float32) / 255.0
         x = blur.to_u8(blur.jpeg(clean, 90))
         y = model(x)
-        rows.append({"name": names[i], "kind": "sharp", "R": stat_r(x, y), "A": stat_a(x, y),
+        name = str(path.relative_to(data.SHARED))
+        rows.append({"name": name, "kind": "sharp", "R": stat_r(x, y), "A": stat_a(x, y),
                      "psnr_vs_input": psnr(y, x)})
         rng = np.random.default_rng(50_000 + j)
         for _ in range(2):
             xb, _, kind = blur.degrade_train_full(clean, rng, sharp=False)
             xb = blur.to_u8(xb)
             yb = model(xb)
-            rows.append({"name": names[i], "kind": kind, "R": stat_r(xb, yb), "A": stat_a(xb, yb)})
-        print(f"  calibrate {names[i]}: " + ", ".join(f"{r['kind']} R {r['R']:.2f} A {r['A']:.2f}"
+            rows.append({"name": name, "kind": kind, "R": stat_r(xb, yb), "A": stat_a(xb, yb)})
+        print(f"  calibrate {name}: " + ", ".join(f"{r['kind']} R {r['R']:.2f} A {r['A']:.2f}"
                                                       for r in rows[-3:]), flush=True)
     sharp = [r["R"] for r in rows if r["kind"] == "sharp"]
     blurred = [r["R"] for r in rows if r["kind"] != "sharp"]
@@ -290,7 +299,7 @@ def calibrate(model: Unblur, n: int, seed: int = 7) -> dict:
     other = [r["A"] for r in rows if r["kind"] not in blur.MOTION + ("sharp",)]
     tau_a = pick_threshold_a(motion, other)
     tau_full = pick_tau_full([r for r in rows if r["kind"] == "sharp"], tau_r)
-    return {"photos": len(pick), "tau_R": tau_r, "tau_A": tau_a, "tau_full": tau_full,
+    return {"photos": len(pick), "faces": len(paths) - len(pick), "tau_R": tau_r, "tau_A": tau_a, "tau_full": tau_full,
             "train_false_fire": float(np.mean(np.asarray(sharp) > tau_r)),
             "train_miss": float(np.mean(np.asarray(blurred) <= tau_r)),
             "train_kind_accuracy": float(0.5 * (np.mean(np.asarray(motion) > tau_a)
@@ -345,7 +354,7 @@ def table(summary: dict) -> str:
 
 def detection_table(cal: dict, det: dict) -> str:
     lines = [f"τ_R = {cal['tau_R']:.3f} (8-bit levels), τ_A = {cal['tau_A']:.3f}; on {cal['photos']} "
-             f"training photos: false fires {cal['train_false_fire']:.0%}, missed blurs "
+             f"training photos and {cal.get('faces', 0)} FFHQ training faces: false fires {cal['train_false_fire']:.0%}, missed blurs "
              f"{cal['train_miss']:.0%}, kind balanced accuracy {cal['train_kind_accuracy']:.0%}.", "",
              "| held-out set | R > τ_R on sharp | R ≤ τ_R on blurred | motion named | defocus named |",
              "|---|---|---|---|---|"]
@@ -399,6 +408,7 @@ def main(argv=None) -> int:
     ap.add_argument("--photos", type=int, default=0, help="only the first N held-out photos (quick looks)")
     ap.add_argument("--calibrate", action="store_true")
     ap.add_argument("--calib-n", type=int, default=40)
+    ap.add_argument("--calib-faces", type=int, default=100, help="FFHQ training faces in the calibration")
     ap.add_argument("--report", type=Path)
     ap.add_argument("--grid", type=Path)
     ap.add_argument("--grid-photos", default="kodak/kodim08.avif,cq100/pencils.avif,wordpress/tt4_hotel-facade.avif")
@@ -424,7 +434,7 @@ def main(argv=None) -> int:
     text = table(summary)
     print(text)
     if args.calibrate:
-        cal = calibrate(model, args.calib_n)
+        cal = calibrate(model, args.calib_n, faces=args.calib_faces)
         det = detection(rows, cal["tau_R"], cal["tau_A"], cal["tau_full"])
         result.update(calibration=cal, detection=det)
         dt = detection_table(cal, det)

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 WIDTH = 16
 ENC = (1, 1, 2)
-MIDDLE = 2
+MIDDLE = 6  # v1 had 2: v2 grew it by 4 (`train.py --init`), widening the field from ±43 to ±75 px
 DEC = (1, 1, 1)
 MULTIPLE = 8
 

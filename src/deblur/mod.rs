@@ -30,7 +30,7 @@ pub const MULTIPLE: usize = 8;
 
 /// The photo around each tile that the network also sees, in pixels on every side (a 256² tile
 /// runs as 288²). The blend gives no weight to a tile's outer 8 pixels of overlap and little to
-/// the next 16, but the network's field reaches ±43 pixels: without this context, the output
+/// the next 16, but the network's field reaches ±75 pixels (v1: ±43): without this context, the output
 /// there still feels the zeros its convolutions put past the tile's edge. With a linear stand-in
 /// of that reach (a Wiener inverse of a 15-pixel streak, ±31 pixels), 256² tiles against one
 /// piece (tests/integration/deblur.rs) measured 39.3 dB with no context, 47.4 dB with 8 pixels
@@ -43,24 +43,25 @@ pub const CONTEXT: usize = 16;
 pub const SAMPLE_PIXELS: usize = 1_000_000;
 
 /// The decision thresholds, calibrated by `models/deblur/evaluate.py --calibrate` on the shipped
-/// model (v1, step 9,816: on 40 sharp and blurred training photos, checked on the held-out ones;
-/// it measures R and A as [`stats`] does). `auto` deblurs when the mean change the network makes
-/// ([`Verdict::residual`], in 8-bit levels) is above `TAU_R` (1.667 calibrated: 5 % false fires
-/// and 12 % missed blurs on the calibration photos).
-pub const TAU_R: f32 = 1.67;
+/// model (v2: on 40 sharp and blurred training photos and 100 FFHQ training faces, which the
+/// network never saw; checked on the held-out photos and faces; it measures R and A as [`stats`]
+/// does). `auto` deblurs when the mean change the network makes ([`Verdict::residual`], in 8-bit
+/// levels) is above `TAU_R` (1.777 calibrated: 5 % false fires and 16 % missed blurs on the
+/// calibration photos and faces; held out, 3–5 % and 2–8 %).
+pub const TAU_R: f32 = 1.78;
 /// Where `auto` applies the network in full: between [`TAU_R`] and here it blends the deblurred
-/// photo in with strength (R − τ_R)/(τ_full − τ_R) ([`Verdict::strength`]). The held-out sharp
-/// photos that fire lie just above τ_R (R 1.69–2.23), where a full application changes them by
-/// 34–36 dB and the bound is 38. Calibrated by `evaluate.py --calibrate` (2.957): the smallest
-/// τ_full that keeps the sharp calibration photos that fire within 39 dB of their input, all but
-/// one in 40.
-pub const TAU_FULL: f32 = 2.96;
+/// photo in with strength (R − τ_R)/(τ_full − τ_R) ([`Verdict::strength`]). The sharp photos that
+/// fire lie just above τ_R, where a full application changes them by 32–36 dB and the bound is
+/// 38. Calibrated by `evaluate.py --calibrate` (3.399): the smallest τ_full that keeps the sharp
+/// calibration photos and faces that fire within 39 dB of their input, all but one of them (held
+/// out, the worst fired sharp face then stays 44.2 dB from `off`, the worst photo 48.7 dB).
+pub const TAU_FULL: f32 = 3.40;
 /// The blur is called motion blur when the sharpening gain's anisotropy
 /// ([`Verdict::anisotropy`]) is above `TAU_A`, else out of focus. `None`: the anisotropy does not
-/// tell them apart well enough yet (with v1 the best threshold on the calibration photos, 1.144,
-/// names the kind right for 64 % of them, balanced; on the held-out sets motion 74–80 % and
-/// defocus 65–78 %: one photo in four would be misnamed), so the verdict names no kind and the
-/// page says "Sharpened: blur" instead of guessing.
+/// tell them apart well enough yet (with v2 the best threshold on the calibration photos and
+/// faces, 1.114, names the kind right for 65 % of them, balanced; on the held-out sets motion
+/// 86–90 % but defocus 40–53 %), so the verdict names no kind and the page says "Sharpened:
+/// blur" instead of guessing.
 pub const TAU_A: Option<f32> = None;
 
 /// Whether to deblur: `auto` (decide from a sample of the photo), `on` or `off`.

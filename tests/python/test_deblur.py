@@ -133,9 +133,9 @@ def _random_net(seed=0):
 def test_net_budget():
     from deblur.net import DeblurNet, count_params, macs_per_pixel, receptive_margin
     net = DeblurNet()
-    assert count_params(net) <= 400_000
-    assert macs_per_pixel(net) / 1e3 <= 60
-    assert receptive_margin(net) >= 25  # each side: over 3× the reach of a 25-px blur (±12.5)
+    assert count_params(net) <= 1_000_000  # ≤ 4 MB fp32: the weights' 5 MB in models/
+    assert macs_per_pixel(net) / 1e3 <= 60  # the issue's budget is 120 GMAC/MP
+    assert receptive_margin(net) >= 50  # each side: 4× the reach of a 25-px blur (±12.5)
 
 
 def test_grown_net_starts_as_its_source(tmp_path):
@@ -169,7 +169,7 @@ def test_net_has_no_cross_tile_statistics():
     from deblur.net import receptive_margin
     net = _random_net()
     r = receptive_margin(net)
-    side = 128
+    side = 256
     x = torch.rand(1, 3, side, side)
     x2 = x.clone()
     x2[..., :, side - 24:] = torch.rand(1, 3, side, 24)  # far right strip
@@ -182,10 +182,11 @@ def test_net_has_no_cross_tile_statistics():
     # a crop's interior equals the same place of the whole (shifted by a multiple of 8)
     with torch.no_grad():
         whole = net(x)
-        part = net(x[..., 8:8 + 96, 16:16 + 96])
+        part = net(x[..., 8:8 + 192, 16:16 + 192])
     m = r
-    d = (whole[..., 8 + m:8 + 96 - m, 16 + m:16 + 96 - m] - part[..., m:96 - m, m:96 - m]).abs().max()
-    assert 96 - 2 * m <= 0 or d < 1e-5
+    assert 192 - 2 * m >= 16
+    d = (whole[..., 8 + m:8 + 192 - m, 16 + m:16 + 192 - m] - part[..., m:192 - m, m:192 - m]).abs().max()
+    assert d < 1e-5
 
 
 def test_onnx_export_matches_torch(tmp_path):
@@ -202,7 +203,7 @@ def test_onnx_export_matches_torch(tmp_path):
     import onnx
     m = onnx.load(str(out))
     assert [i.name for i in m.graph.input] == ["input"] and [o.name for o in m.graph.output] == ["output"]
-    assert out.stat().st_size <= 1_700_000
+    assert out.stat().st_size <= 4_000_000  # fp32; the weights under models/ stay ≤ 5 MB
 
 
 def test_statistics_r_and_a():
@@ -234,14 +235,18 @@ def test_auto_blend_psnr_from_its_terms_and_the_ramp_calibration():
         assert evaluate.psnr_blend(t, a) == pytest.approx(evaluate.psnr(blended, clean), abs=0.15)
     assert evaluate.strength(1.0, 1.5, 3.0) == 0.0 and evaluate.strength(2.25, 1.5, 3.0) == pytest.approx(0.5)
     assert evaluate.strength(9.0, 1.5, 3.0) == 1.0
-    # Sharp calibration rows: two fire; the ramp keeps them ≥ 39 dB, but for the allowance.
+    # Sharp calibration rows: two fire; the ramp keeps them ≥ 39 dB, but for the one allowed.
     rows = [{"R": 0.5, "psnr_vs_input": 50.0}] * 38 + [{"R": 2.0, "psnr_vs_input": 33.0},
                                                        {"R": 3.0, "psnr_vs_input": 31.0}]
-    tf = evaluate.pick_tau_full(rows, 1.5)  # 40 rows: one may stay past the bound
+    tf = evaluate.pick_tau_full(rows, 1.5)
     assert 33.0 - 20 * np.log10(evaluate.strength(2.0, 1.5, tf)) == pytest.approx(39.0)
     assert 31.0 - 20 * np.log10(evaluate.strength(3.0, 1.5, tf)) < 39.0
-    tf_all = evaluate.pick_tau_full(rows[:20] + rows[-2:], 1.5)  # 22 rows: no allowance
-    assert 31.0 - 20 * np.log10(evaluate.strength(3.0, 1.5, tf_all)) == pytest.approx(39.0)
+    # The allowance is a count, not a share: with 140 rows and three firing, still only the worst
+    # stays past the bound (as a 2.5 % share, three would have, v2's held-out faces at 35 dB).
+    more = [{"R": 0.5, "psnr_vs_input": 50.0}] * 137 + rows[-2:] + [{"R": 1.8, "psnr_vs_input": 34.0}]
+    tf_more = evaluate.pick_tau_full(more, 1.5)
+    assert tf_more == pytest.approx(tf)
+    assert 34.0 - 20 * np.log10(evaluate.strength(1.8, 1.5, tf_more)) > 39.0
 
 
 def test_wiener_with_true_kernel_helps():
