@@ -2,7 +2,7 @@
 """Evaluation of Unblur's deblurring network on held-out data, with the held-out recipe.
 
     python3 models/deblur/evaluate.py [--model models/unblur-deblur/unblur-deblur.onnx]
-        [--faces 100] [--calibrate] [--calib-n 40] [--report FILE.md] [--grid OUT.jpg]
+        [--faces 100] [--calibrate] [--calib-n 40] [--calib-faces 100] [--report FILE.md] [--grid OUT.jpg]
         [--json models/build/deblur/eval.json] [--threads 2]
 
 Held out: the 20 photos of holdout.txt (whole, at their size, cropped to multiples of 8) and the
@@ -25,8 +25,8 @@ and y (output, clamped to 0…1, ×255, rounded):
       differences d0 = Y[i,j+1]−Y[i,j], d90 = Y[i+1,j]−Y[i,j], d45 = Y[i+1,j+1]−Y[i,j],
       d135 = Y[i+1,j−1]−Y[i,j], all four over the same interior i ∈ [0, H−2], j ∈ [1, W−2];
       E_k = mean(d_k²); gain_k = E_k(y) / max(E_k(x), 1e-8); A = max_k gain_k / min_k gain_k.
-`--calibrate` measures R and A on TRAINING photos (sharp: JPEG 90 only; blurred: the training
-recipe), picks τ_R (fewest missed blurs with ≤ 5% false fires on sharp photos), τ_full (where
+`--calibrate` measures R and A on TRAINING photos and on FFHQ training faces the network never
+saw (`--calib-faces`; sharp: JPEG 90 only; blurred: the training recipe), picks τ_R (fewest missed blurs with ≤ 5% false fires on sharp photos), τ_full (where
 `auto`'s blend α = (R − τ_R)/(τ_full − τ_R) reaches 1: `pick_tau_full`) and τ_A (motion vs
 defocus/Gaussian, best balanced accuracy), then reports on the held-out photos and faces how
 often R > τ_R fires on sharp ones, misses blurred ones, how often A > τ_A names the kind, and
