@@ -249,8 +249,7 @@ def pick_tau_full(sharp_rows: list[dict], tau_r: float, target_db: float = SHARP
     held-out defocused photos 0.9 dB); the held-out check says whether the bound still holds."""
     need = sorted(tau_r + (r["R"] - tau_r) / 10 ** ((r["psnr_vs_input"] - target_db) / 20)
                   for r in sharp_rows if r["R"] > tau_r and r["psnr_vs_input"] < target_db)
-    allowed = OVER_BOUND_MAX
-    need = need[:len(need) - allowed] if allowed else need
+    need = need[:max(len(need) - OVER_BOUND_MAX, 0)]
     return float(max([tau_r + 1e-3, *need]))
 
 

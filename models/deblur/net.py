@@ -14,6 +14,8 @@ Three levels of downsampling: H and W must be multiples of 8 (the caller pads).
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -131,7 +133,6 @@ def init_from(net: DeblurNet, path) -> list[str]:
     grown net computes exactly the source's function at step 0, while β, γ and the rest are
     already in the path and learn at once (a zero β or γ would learn several times slower).
     Returns the names of the tensors that were new."""
-    from pathlib import Path
     path = Path(path)
     if path.suffix == ".onnx":
         import onnx

@@ -106,7 +106,7 @@ export async function startEngine() {
     const det = models.detector();
     const [detBytes] = await loadModels([det], 'models');
     await pool.setDetector(det.id, detBytes);
-    // The sharpening network (0.4–0.8 MB gzip) is fetched with the first restoration, which
+    // The sharpening network (0.9 MB gzip) is fetched with the first restoration, which
     // needs it to decide `auto`, not on the first visit's way to a ready engine (budget 5 MB).
     await prepareNets('off');
     readyText();
