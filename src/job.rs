@@ -156,8 +156,11 @@ impl RestoreJob {
         if self.opts.deblur == DeblurMode::Off {
             return Ok(());
         }
-        let (w, h) = (self.photo.width(), self.photo.height());
-        self.deblur = Some(deblur::Stage::new(w, h, self.opts.deblur, self.opts.tile)?);
+        self.deblur = Some(deblur::Stage::new(
+            &self.photo.rgb,
+            self.opts.deblur,
+            self.opts.tile,
+        )?);
         self.deblur_planned = true;
         Ok(())
     }

@@ -169,7 +169,8 @@ export class Pool {
 
   /**
    * What the inference workers should run: `sr` {key, a, b?, t?}, `face` {key, a} or null, and
-   * `deblur` {key, a} or null (then `deblurMissing` says why, for a photo that asks for it).
+   * `deblur` {key, load} or null (then `deblurMissing` says why, for a photo that asks for it):
+   * `load()` fetches its bytes when a worker first needs them.
    * A large face model (GFPGAN, CodeFormer: a 1.6–1.8 GiB heap that never shrinks) is
    * `{key, stored, fidelity, heavy: true}`: it gets one face worker of its own, which reads it
    * from the store and is ended after the face stage.
@@ -182,8 +183,10 @@ export class Pool {
    *  holds it already. */
   async ensureNet(peer, slot, want = this.nets[slot]) {
     if (!want || peer.nets[slot] === want.key) return peer.info?.[slot];
+    // A network fetched only when first needed (the deblur network) comes as `load`.
+    const a = want.load ? await want.load() : want.a;
     await peer.ready;
-    const r = await peer.call({ type: 'net', slot, key: want.key, a: want.a, b: want.b, denoise: want.denoise, stored: want.stored, fidelity: want.fidelity });
+    const r = await peer.call({ type: 'net', slot, key: want.key, a, b: want.b, denoise: want.denoise, stored: want.stored, fidelity: want.fidelity });
     peer.nets[slot] = want.key;
     peer.info = { ...peer.info, [slot]: r };
     return r;
@@ -622,7 +625,9 @@ export class Pool {
 
     setStage(plan.first.length < plan.tiles ? 'deblur-check' : 'deblur');
     report();
-    let ok = await run(plan.first);
+    // No first tiles: the core's first look called the photo sharp, and the decision needs no
+    // network (nor its fetch, which `prepareNets` leaves to the workers' first tile).
+    let ok = !plan.first.length || (await run(plan.first));
     check();
     if (ok) {
       const { rest } = await this.coord.call({ type: 'deblurDecide' });

@@ -25,10 +25,13 @@ and y (output, clamped to 0…1, ×255, rounded):
       differences d0 = Y[i,j+1]−Y[i,j], d90 = Y[i+1,j]−Y[i,j], d45 = Y[i+1,j+1]−Y[i,j],
       d135 = Y[i+1,j−1]−Y[i,j], all four over the same interior i ∈ [0, H−2], j ∈ [1, W−2];
       E_k = mean(d_k²); gain_k = E_k(y) / max(E_k(x), 1e-8); A = max_k gain_k / min_k gain_k.
-`--calibrate` measures R and A on TRAINING photos and on FFHQ training faces the network never
+C = `auto`'s first look, before the network, on x alone: the smallest over four directions of
+      the share of crisp edges (`stat_crisp`, src/deblur/crisp.rs); C > τ_C calls a photo sharp
+      without running (in the page: without fetching) the network.
+`--calibrate` measures R, A and C on TRAINING photos and on FFHQ training faces the network never
 saw (`--calib-faces`; sharp: JPEG 90 only; blurred: the training recipe), picks τ_R (fewest missed blurs with ≤ 5% false fires on sharp photos), τ_full (where
 `auto`'s blend α = (R − τ_R)/(τ_full − τ_R) reaches 1: `pick_tau_full`) and τ_A (motion vs
-defocus/Gaussian, best balanced accuracy), then reports on the held-out photos and faces how
+defocus/Gaussian, best balanced accuracy) and τ_C (`pick_tau_crisp`), then reports on the held-out photos and faces how
 often R > τ_R fires on sharp ones, misses blurred ones, how often A > τ_A names the kind, and
 `auto` as the product runs it: the worst fired sharp photo against `off`, and PSNR per blur
 kind with the blend (from each row's blend terms, `blend_terms`) beside `on`.
@@ -138,6 +141,45 @@ def stat_a(x_u8: np.ndarray, y_u8: np.ndarray) -> float:
     return float(g.max() / max(g.min(), 1e-12))
 
 
+CRISP_REACH = 12      # src/deblur/crisp.rs: REACH, MIN_RANGE, CRISP, MIN_PEAKS
+CRISP_MIN_RANGE = 32.0
+CRISP = 0.45
+CRISP_MIN_PEAKS = 20
+
+
+def stat_crisp(x_u8: np.ndarray) -> float:
+    """C: `auto`'s first look, before the network (src/deblur/crisp.rs, which says why). Per
+    direction d of (1,0), (0,1), (1,1), (−1,1) (dx, dy): g = |Y(p+d) − Y(p−d)| / 2; an edge is a p
+    with g(p) ≥ g(p−d), g(p) > g(p+d) and a span max − min of Y(p + t·d), |t| ≤ 12, of at least
+    32 levels, p at least 13 px from every border; it is crisp when g / span > 0.45. C is the
+    smallest over the directions of the share of crisp edges (0 for a direction with < 20)."""
+    Y = luma(x_u8)
+    h, w = Y.shape
+    m = CRISP_REACH + 1
+    if h <= 2 * m or w <= 2 * m:
+        return 0.0
+
+    def at(dx: int, dy: int) -> np.ndarray:  # Y(p + (dx, dy)) for the middles p (the interior)
+        return Y[m + dy:h - m + dy, m + dx:w - m + dx]
+
+    shares = []
+    for dx, dy in ((1, 0), (0, 1), (1, 1), (-1, 1)):
+        def g(k: int) -> np.ndarray:  # g at p + k·d
+            return np.abs(at((k + 1) * dx, (k + 1) * dy) - at((k - 1) * dx, (k - 1) * dy)) / 2
+        here = g(0)
+        peak = (here >= g(-1)) & (here > g(1))
+        hi, lo = at(0, 0).copy(), at(0, 0).copy()
+        for t in range(1, CRISP_REACH + 1):
+            for s in (t, -t):
+                np.maximum(hi, at(s * dx, s * dy), out=hi)
+                np.minimum(lo, at(s * dx, s * dy), out=lo)
+        span = hi - lo
+        edge = peak & (span >= CRISP_MIN_RANGE)
+        n = int(edge.sum())
+        shares.append(float(np.mean(here[edge] / span[edge] > CRISP)) if n >= CRISP_MIN_PEAKS else 0.0)
+    return float(min(shares))
+
+
 # ------------------------------------------------------------------ methods
 
 class Unblur:
@@ -200,7 +242,7 @@ def evaluate_set(model: Unblur, items: list[tuple[str, np.ndarray]], group: str)
             x = blur.to_u8(x)
             y = model(x)
             row = {"group": group, "name": name, "kind": kind, "R": stat_r(x, y), "A": stat_a(x, y),
-                   "blend": blend_terms(x, y, clean)}
+                   "C": stat_crisp(x), "blend": blend_terms(x, y, clean)}
             if kind == "sharp":
                 row["psnr_vs_input"] = psnr(y, x)
                 row["psnr_in"] = psnr(x, clean)
@@ -253,6 +295,14 @@ def pick_tau_full(sharp_rows: list[dict], tau_r: float, target_db: float = SHARP
     return float(max([tau_r + 1e-3, *need]))
 
 
+def pick_tau_crisp(rows: list[dict], tau_r: float) -> float:
+    """τ_C: `auto` calls a photo sharp without the network when C > τ_C. The largest C of the
+    blurred calibration photos the network fires on (R > τ_R), so that the first look stops none
+    of them; the held-out check says how many it stops there, and how many sharp photos it spares
+    the network."""
+    return float(max([0.0, *(r["C"] for r in rows if r["kind"] != "sharp" and r["R"] > tau_r)]))
+
+
 def pick_threshold_a(motion: list[float], other: list[float]) -> float:
     """τ maximising the balanced accuracy of 'A > τ ⇒ motion'."""
     cand = np.unique(np.concatenate([motion, other]))
@@ -281,14 +331,14 @@ def calibrate(model: Unblur, n: int, seed: int = 7, faces: int = 0) -> dict:
         x = blur.to_u8(blur.jpeg(clean, 90))
         y = model(x)
         name = str(path.relative_to(data.SHARED))
-        rows.append({"name": name, "kind": "sharp", "R": stat_r(x, y), "A": stat_a(x, y),
+        rows.append({"name": name, "kind": "sharp", "R": stat_r(x, y), "A": stat_a(x, y), "C": stat_crisp(x),
                      "psnr_vs_input": psnr(y, x)})
         rng = np.random.default_rng(50_000 + j)
         for _ in range(2):
             xb, _, kind = blur.degrade_train_full(clean, rng, sharp=False)
             xb = blur.to_u8(xb)
             yb = model(xb)
-            rows.append({"name": name, "kind": kind, "R": stat_r(xb, yb), "A": stat_a(xb, yb)})
+            rows.append({"name": name, "kind": kind, "R": stat_r(xb, yb), "A": stat_a(xb, yb), "C": stat_crisp(xb)})
         print(f"  calibrate {name}: " + ", ".join(f"{r['kind']} R {r['R']:.2f} A {r['A']:.2f}"
                                                       for r in rows[-3:]), flush=True)
     sharp = [r["R"] for r in rows if r["kind"] == "sharp"]
@@ -298,7 +348,9 @@ def calibrate(model: Unblur, n: int, seed: int = 7, faces: int = 0) -> dict:
     other = [r["A"] for r in rows if r["kind"] not in blur.MOTION + ("sharp",)]
     tau_a = pick_threshold_a(motion, other)
     tau_full = pick_tau_full([r for r in rows if r["kind"] == "sharp"], tau_r)
+    tau_c = pick_tau_crisp(rows, tau_r)
     return {"photos": len(pick), "faces": len(paths) - len(pick), "tau_R": tau_r, "tau_A": tau_a, "tau_full": tau_full,
+            "tau_C": tau_c, "train_screened_sharp": float(np.mean([r["C"] > tau_c for r in rows if r["kind"] == "sharp"])),
             "train_false_fire": float(np.mean(np.asarray(sharp) > tau_r)),
             "train_miss": float(np.mean(np.asarray(blurred) <= tau_r)),
             "train_kind_accuracy": float(0.5 * (np.mean(np.asarray(motion) > tau_a)
@@ -306,8 +358,11 @@ def calibrate(model: Unblur, n: int, seed: int = 7, faces: int = 0) -> dict:
             "rows": rows}
 
 
-def detection(rows: list[dict], tau_r: float, tau_a: float, tau_full: float) -> dict:
+def detection(rows: list[dict], tau_r: float, tau_a: float, tau_full: float, tau_c: float) -> dict:
+    """`auto` on the held-out rows as the product decides: called sharp at first look (C > τ_C:
+    no network), else by R."""
     out = {}
+    rows = [{**r, "R": 0.0 if r["C"] > tau_c else r["R"]} | {"R_net": r["R"]} for r in rows]
     for group in sorted({r["group"] for r in rows}):
         rs = [r for r in rows if r["group"] == group]
         sharp = [r for r in rs if r["kind"] == "sharp"]
@@ -325,6 +380,9 @@ def detection(rows: list[dict], tau_r: float, tau_a: float, tau_full: float) -> 
             auto[f"{kind}_psnr_in"] = float(np.mean([r["psnr_in"] for r in ks]))
         out[group] = {
             "auto": auto,
+            "screened_sharp": float(np.mean([r["C"] > tau_c for r in sharp])),
+            "screened_blurred": float(np.mean([r["C"] > tau_c for r in blurred])),
+            "screened_blurred_net_fires": int(sum(r["C"] > tau_c and r["R_net"] > tau_r for r in blurred)),
             "false_fire_on_sharp": float(np.mean([r["R"] > tau_r for r in sharp])),
             "miss_on_blurred": float(np.mean([r["R"] <= tau_r for r in blurred])),
             "kind_correct_motion": float(np.mean([r["A"] > tau_a for r in blurred if r["kind"] == "motion"])),
@@ -355,11 +413,18 @@ def detection_table(cal: dict, det: dict) -> str:
     lines = [f"τ_R = {cal['tau_R']:.3f} (8-bit levels), τ_A = {cal['tau_A']:.3f}; on {cal['photos']} "
              f"training photos and {cal.get('faces', 0)} FFHQ training faces: false fires {cal['train_false_fire']:.0%}, missed blurs "
              f"{cal['train_miss']:.0%}, kind balanced accuracy {cal['train_kind_accuracy']:.0%}.", "",
-             "| held-out set | R > τ_R on sharp | R ≤ τ_R on blurred | motion named | defocus named |",
+             "| held-out set | `auto` fires on sharp | `auto` misses blurred | motion named | defocus named |",
              "|---|---|---|---|---|"]
     for g, d in det.items():
         lines.append(f"| {g} | {d['false_fire_on_sharp']:.0%} | {d['miss_on_blurred']:.0%} | "
                      f"{d['kind_correct_motion']:.0%} | {d['kind_correct_defocus']:.0%} |")
+    lines += ["", f"First look (no network): C > τ_C = {cal['tau_C']:.4f} calls a photo sharp (the largest C of the "
+              f"blurred calibration photos R fires on; it calls {cal['train_screened_sharp']:.0%} of the sharp "
+              "calibration photos sharp). The rows above and below decide with it.", "",
+              "| held-out set | sharp called sharp at first look | blurred called sharp at first look | of them R fires on |",
+              "|---|---|---|---|"]
+    for g, d in det.items():
+        lines.append(f"| {g} | {d['screened_sharp']:.0%} | {d['screened_blurred']:.0%} | {d['screened_blurred_net_fires']} |")
     lines += ["", f"`auto` blends α = (R − τ_R)/(τ_full − τ_R), capped at 1, τ_full = {cal['tau_full']:.3f} "
               "(PSNR from each row's blend terms):", "",
               "| held-out set | sharp: worst fired vs off | motion: input / auto / on | defocus: input / auto / on |",
@@ -434,7 +499,7 @@ def main(argv=None) -> int:
     print(text)
     if args.calibrate:
         cal = calibrate(model, args.calib_n, faces=args.calib_faces)
-        det = detection(rows, cal["tau_R"], cal["tau_A"], cal["tau_full"])
+        det = detection(rows, cal["tau_R"], cal["tau_A"], cal["tau_full"], cal["tau_C"])
         result.update(calibration=cal, detection=det)
         dt = detection_table(cal, det)
         print(dt)

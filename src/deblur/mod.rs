@@ -4,11 +4,14 @@
 //!
 //! The photo is cut into tiles like SR's ([`tiles`]: the same plan and blend weights, at 1:1, so
 //! the canvas is a seamless blend), each seen with some of the photo around it ([`CONTEXT`]) and
-//! padded to the network's multiple of 8. With [`DeblurMode::Auto`] a sample of the tiles runs
-//! first and the photo is deblurred only if the network changed it enough there ([`stats`]): a
-//! sharp photo then comes out untouched, byte for byte. [`stage::Stage`] holds these steps for
+//! padded to the network's multiple of 8. With [`DeblurMode::Auto`] the photo is first looked at
+//! without the network ([`crisp`]: enough crisp edges in every direction, and it is sharp: no
+//! network runs, and the page never fetches it); otherwise a sample of the tiles runs first and
+//! the photo is deblurred only if the network changed it enough there ([`stats`]). A sharp photo
+//! comes out untouched, byte for byte. [`stage::Stage`] holds these steps for
 //! [`crate::RestoreJob`], which the CLI and the page drive alike.
 
+pub mod crisp;
 pub mod stage;
 pub mod stats;
 pub mod tiles;
@@ -56,6 +59,12 @@ pub const TAU_R: f32 = 1.78;
 /// calibration photos and faces that fire within 39 dB of their input, all but one of them (held
 /// out, the worst fired sharp face then stays 44.2 dB from `off`, the worst photo 48.7 dB).
 pub const TAU_FULL: f32 = 3.40;
+/// `auto` calls a photo sharp at first look, without the network, when its share of crisp edges
+/// ([`crisp::Edges::share`], the smallest of four directions') is above `TAU_CRISP`. Calibrated
+/// by `evaluate.py --calibrate` (`pick_tau_crisp`): the largest share among the blurred
+/// calibration photos and faces the network fires on (R > [`TAU_R`]), so that the first look
+/// lets every one of those through to the network.
+pub const TAU_CRISP: f64 = 0.0058;
 /// The blur is called motion blur when the sharpening gain's anisotropy
 /// ([`Verdict::anisotropy`]) is above `TAU_A`, else out of focus. `None`: the anisotropy does not
 /// tell them apart well enough yet (with v2 the best threshold on the calibration photos and
@@ -144,6 +153,11 @@ pub struct Verdict {
     /// How much of the network's change the photo takes: 1 with `on`, 0 when not applied, and
     /// with `auto` rising from 0 at [`TAU_R`] to 1 at [`TAU_FULL`].
     pub strength: f32,
+    /// `auto`'s first look: the photo's share of crisp edges (`None` with `on`).
+    pub crisp: Option<f32>,
+    /// `auto` called the photo sharp at first look ([`TAU_CRISP`]): the network did not run,
+    /// and the residual and anisotropy were not measured (0 and 1).
+    pub screened: bool,
 }
 
 impl Verdict {
@@ -165,12 +179,16 @@ impl Verdict {
         Some(format!("Sharpened: {}{part}", self.kind.label()))
     }
 
-    /// The verdict on measured statistics: `on` applies whatever they say in full, `auto` when
-    /// the residual is above [`TAU_R`], in full from [`TAU_FULL`].
-    pub fn decide(mode: DeblurMode, stats: &Stats) -> Verdict {
+    /// The verdict on `auto`'s first look (`crisp`, the share of crisp edges) and the network's
+    /// measured statistics: `on` applies whatever they say in full; `auto` nothing when the
+    /// photo has crisp edges enough ([`TAU_CRISP`]), else when the residual is above [`TAU_R`],
+    /// in full from [`TAU_FULL`].
+    pub fn decide(mode: DeblurMode, crisp: Option<f64>, stats: &Stats) -> Verdict {
         let (residual, anisotropy) = (stats.residual() as f32, stats.anisotropy() as f32);
+        let screened = mode == DeblurMode::Auto && crisp.is_some_and(|c| c > TAU_CRISP);
         let strength = match mode {
             DeblurMode::On => 1.0,
+            _ if screened => 0.0,
             DeblurMode::Auto if residual > TAU_R => {
                 ((residual - TAU_R) / (TAU_FULL - TAU_R)).min(1.0)
             }
@@ -186,6 +204,8 @@ impl Verdict {
             },
             residual,
             anisotropy,
+            crisp: crisp.map(|c| c as f32),
+            screened,
         }
     }
 }
@@ -200,8 +220,8 @@ mod tests {
             let mut s = Stats::default();
             s.set_residual_for_test(r);
             (
-                Verdict::decide(DeblurMode::Auto, &s),
-                Verdict::decide(DeblurMode::On, &s),
+                Verdict::decide(DeblurMode::Auto, Some(0.0), &s),
+                Verdict::decide(DeblurMode::On, None, &s),
             )
         };
         let (below, on) = at(TAU_R * 0.99);
@@ -215,6 +235,26 @@ mod tests {
         let (full, _) = at(TAU_FULL * 1.5);
         assert_eq!(full.strength, 1.0, "{full:?}");
         const { assert!(TAU_FULL > TAU_R) };
+    }
+
+    #[test]
+    fn auto_leaves_a_photo_with_crisp_edges_enough_alone_whatever_the_residual() {
+        let mut s = Stats::default();
+        s.set_residual_for_test(TAU_FULL * 2.0);
+        let crisp = Verdict::decide(DeblurMode::Auto, Some(TAU_CRISP * 1.01), &s);
+        assert!(
+            crisp.screened && !crisp.applied && crisp.strength == 0.0,
+            "{crisp:?}"
+        );
+        assert_eq!(crisp.summary(), None);
+        let soft = Verdict::decide(DeblurMode::Auto, Some(TAU_CRISP), &s);
+        assert!(
+            !soft.screened && soft.applied && soft.strength == 1.0,
+            "{soft:?}"
+        );
+        // `on` does not look first.
+        let on = Verdict::decide(DeblurMode::On, Some(1.0), &s);
+        assert!(!on.screened && on.applied, "{on:?}");
     }
 
     #[test]
@@ -242,6 +282,8 @@ mod tests {
             residual: 3.5,
             anisotropy: 2.0,
             strength: 1.0,
+            crisp: None,
+            screened: false,
         };
         let j = serde_json::to_value(v).unwrap();
         assert_eq!(j["kind"], "motion");
@@ -253,6 +295,8 @@ mod tests {
             kind: BlurKind::Motion,
             residual: 3.0,
             anisotropy: 2.0,
+            crisp: Some(0.0),
+            screened: false,
         };
         assert_eq!(v(true, 1.0).summary().unwrap(), "Sharpened: motion blur");
         assert_eq!(
@@ -270,7 +314,7 @@ mod tests {
         assert_eq!(v(false, 0.0).summary(), None);
         // No kind is named while the anisotropy cannot tell them apart.
         if TAU_A.is_none() {
-            let v = Verdict::decide(DeblurMode::On, &Stats::default());
+            let v = Verdict::decide(DeblurMode::On, None, &Stats::default());
             assert_eq!((v.kind, v.kind.label()), (BlurKind::Blur, "blur"));
         }
     }

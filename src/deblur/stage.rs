@@ -1,5 +1,6 @@
-//! The deblur stage of one photo as steps, for [`crate::RestoreJob`]: the first tiles (a sample,
-//! or all of them) → the decision → the rest of the tiles → the deblurred canvas. Tiles may arrive
+//! The deblur stage of one photo as steps, for [`crate::RestoreJob`]: `auto`'s first look at the
+//! photo ([`super::crisp`]) → the first tiles (a sample, all of them, or none when the first look
+//! called the photo sharp) → the decision → the rest of the tiles → the deblurred canvas. Tiles may arrive
 //! in any order; the canvas is a sum of integers and the statistics are summed in tile order, so
 //! neither depends on it.
 
@@ -7,8 +8,9 @@ use crate::error::{Error, Result};
 use crate::upscale::TileJob;
 use crate::Rgb16Image;
 
+use super::crisp::Edges;
 use super::tiles::Geometry;
-use super::{DeblurMode, Stats, Verdict, OVERLAP, SAMPLE_PIXELS, TILE};
+use super::{DeblurMode, Stats, Verdict, OVERLAP, SAMPLE_PIXELS, TAU_CRISP, TILE};
 
 pub struct Stage {
     mode: DeblurMode,
@@ -17,6 +19,8 @@ pub struct Stage {
     /// is copied into the canvas as it is (no resampling), weighted by the plan.
     canvas: TileJob,
     first: Vec<usize>,
+    /// `auto`'s first look: the share of crisp edges where the first tiles lie.
+    crisp: Option<f64>,
     /// Each first tile's statistics, as it arrived.
     stats: Vec<Option<Stats>>,
     done: Vec<bool>,
@@ -24,25 +28,38 @@ pub struct Stage {
 }
 
 impl Stage {
-    /// Plans the stage for a `w`×`h` photo: tiles of [`TILE`] (`tile` = 0: the photo in one
-    /// piece, as the options' `tile` 0 asks of every stage). `Off` has no stage: an error.
-    pub fn new(w: u32, h: u32, mode: DeblurMode, tile: usize) -> Result<Stage> {
+    /// Plans the stage for `photo`: tiles of [`TILE`] (`tile` = 0: the photo in one piece, as
+    /// the options' `tile` 0 asks of every stage). With `auto`, looks at the photo first where
+    /// its sample of tiles lies: crisp edges enough, and no tile needs to run. `Off` has no
+    /// stage: an error.
+    pub fn new(photo: &Rgb16Image, mode: DeblurMode, tile: usize) -> Result<Stage> {
         if mode == DeblurMode::Off {
             return Err(Error::Invalid("deblur is off: there is no stage".into()));
         }
         let tile = if tile == 0 { 0 } else { TILE };
-        let canvas = TileJob::new(w, h, 1.0, tile, OVERLAP, 1)?;
+        let canvas = TileJob::new(photo.width(), photo.height(), 1.0, tile, OVERLAP, 1)?;
         let geometry = Geometry::new(canvas.plan());
         let n = geometry.count();
-        let first = match mode {
-            DeblurMode::Auto => geometry.sample(SAMPLE_PIXELS),
-            _ => (0..n).collect(),
-        };
+        let (mut first, mut crisp) = ((0..n).collect::<Vec<_>>(), None);
+        if mode == DeblurMode::Auto {
+            first = geometry.sample(SAMPLE_PIXELS);
+            let mut edges = Edges::default();
+            for &i in &first {
+                let ([x, y, _, _], [ox, oy, w, h]) = (geometry.window(i), geometry.owned(i));
+                edges.add(&Edges::measure(photo, [x + ox, y + oy, w, h]));
+            }
+            let share = edges.share();
+            if share > TAU_CRISP {
+                first.clear(); // sharp: the decision needs no tile
+            }
+            crisp = Some(share);
+        }
         Ok(Stage {
             mode,
             geometry,
             canvas,
             first,
+            crisp,
             stats: vec![None; n],
             done: vec![false; n],
             verdict: None,
@@ -137,7 +154,7 @@ impl Stage {
                 })?;
                 total.add(s);
             }
-            self.verdict = Some(Verdict::decide(self.mode, &total));
+            self.verdict = Some(Verdict::decide(self.mode, self.crisp, &total));
         }
         Ok(self.rest())
     }
@@ -196,9 +213,22 @@ fn blend(out: &mut Rgb16Image, photo: &Rgb16Image, a: f32) {
 mod tests {
     use super::*;
 
+    /// Smooth ramps: no edge at all, so `auto`'s first look never calls it sharp.
     fn photo(w: u32, h: u32) -> Rgb16Image {
         Rgb16Image::from_fn(w, h, |x, y| {
-            image::Rgb([(x * 97 % 65536) as u16, (y * 131 % 65536) as u16, 30000])
+            image::Rgb([(x * 60000 / w) as u16, (y * 60000 / h) as u16, 30000])
+        })
+    }
+
+    /// Crisp squares of dark and light: sharp at first look.
+    fn squares(w: u32, h: u32) -> Rgb16Image {
+        Rgb16Image::from_fn(w, h, |x, y| {
+            let v = if (x / 24 + y / 24) % 2 == 0 {
+                12000
+            } else {
+                50000
+            };
+            image::Rgb([v, v, v])
         })
     }
 
@@ -213,7 +243,7 @@ mod tests {
     #[test]
     fn an_identity_network_leaves_auto_undecided_to_deblur_and_on_gives_the_photo_back() {
         let p = photo(600, 300);
-        let mut auto = Stage::new(600, 300, DeblurMode::Auto, TILE).unwrap();
+        let mut auto = Stage::new(&p, DeblurMode::Auto, TILE).unwrap();
         assert!(auto.count() > 1 && auto.first().len() == auto.count());
         let first = auto.first().to_vec();
         run(&mut auto, &p, &first, &|x| x.to_vec());
@@ -226,7 +256,7 @@ mod tests {
         );
         assert_eq!(kept, p);
         // On applies it; an identity network then gives the photo back (the blend sums to one).
-        let mut on = Stage::new(600, 300, DeblurMode::On, TILE).unwrap();
+        let mut on = Stage::new(&p, DeblurMode::On, TILE).unwrap();
         let first = on.first().to_vec();
         run(&mut on, &p, &first, &|x| x.to_vec());
         assert!(on.decide().unwrap().is_empty());
@@ -245,7 +275,7 @@ mod tests {
     #[test]
     fn the_steps_come_in_order() {
         let p = photo(2000, 1000);
-        let mut s = Stage::new(2000, 1000, DeblurMode::Auto, TILE).unwrap();
+        let mut s = Stage::new(&p, DeblurMode::Auto, TILE).unwrap();
         let first = s.first().to_vec();
         assert!(first.len() < s.count(), "2 MP: a sample");
         let later = (0..s.count()).find(|i| !first.contains(i)).unwrap();
@@ -293,7 +323,26 @@ mod tests {
     }
 
     #[test]
+    fn auto_calls_a_photo_with_crisp_edges_sharp_without_running_a_tile() {
+        let p = squares(700, 400);
+        let mut auto = Stage::new(&p, DeblurMode::Auto, TILE).unwrap();
+        assert!(auto.count() > 1 && auto.first().is_empty());
+        auto.ready().unwrap_err();
+        assert!(auto.decide().unwrap().is_empty());
+        let mut kept = p.clone();
+        let v = auto.finish(&mut kept).unwrap();
+        assert!(v.screened && !v.applied && v.crisp.unwrap() > 0.9, "{v:?}");
+        assert_eq!(kept, p);
+        // `on` runs every tile, whatever the photo looks like; the smooth photo is no sharper
+        // for `auto` than the network finds it.
+        let on = Stage::new(&p, DeblurMode::On, TILE).unwrap();
+        assert_eq!(on.first().len(), on.count());
+        let smooth = Stage::new(&photo(700, 400), DeblurMode::Auto, TILE).unwrap();
+        assert_eq!(smooth.first().len(), smooth.count());
+    }
+
+    #[test]
     fn off_has_no_stage() {
-        assert!(Stage::new(10, 10, DeblurMode::Off, TILE).is_err());
+        assert!(Stage::new(&photo(10, 10), DeblurMode::Off, TILE).is_err());
     }
 }

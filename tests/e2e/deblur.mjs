@@ -243,7 +243,9 @@ test('?deblur=off leaves the stage out; ×2 with deblur on says so', async () =>
   return `off: ${off.stages.join(' → ')}; ×2 on: ${two.stages.join(' → ')}, ${j[two.file].psnr.toFixed(2)} dB`;
 });
 
-test('a sharp photo on auto is not sharpened', async () => {
+test('a sharp photo on auto is not sharpened, and its crisp edges spare it the network (not even fetched)', async () => {
+  const netFetches = [];
+  page.on('request', (r) => /unblur-deblur\./.test(r.url()) && netFetches.push(r.url()));
   await open(page, `?${QUERY}`);
   assert((await page.inputValue('#deblur')) === 'auto', 'Sharpen blur is not auto by default');
   await addPhoto(page, SHARP);
@@ -251,7 +253,13 @@ test('a sharp photo on auto is not sharpened', async () => {
   assert(r.deblur === 'none', `a sharp photo is reported as ${r.deblur}`);
   assert(r.row === null, `the result says "${r.row}"`);
   const v = await page.evaluate(() => /** @type {any} */ (window).unblur.items[0].result.verdict);
-  return `stages ${r.stages.join(' → ')}; verdict ${JSON.stringify(v)}`;
+  // The core's first look (src/deblur/crisp.rs) calls this photo sharp: no tile ran, and the
+  // sharpening network was never fetched (the page's models are kept offline only 3 s after a
+  // restoration ends).
+  assert(v?.screened && !v.applied && v.crisp > 0, `the verdict is ${JSON.stringify(v)}`);
+  assert(!r.texts.some((t) => /^(Sharpening|Checking for blur)… tile/.test(t)), `deblur tiles ran: ${r.texts.join(' | ')}`);
+  assert(!netFetches.length, `the sharpening network was fetched for a sharp photo: ${netFetches.join(', ')}`);
+  return `stages ${r.stages.join(' → ')}; verdict ${JSON.stringify(v)}; no fetch of the network`;
 });
 
 test('the setting: kept across visits, ?deblur for one visit only, a bad value reported', async () => {

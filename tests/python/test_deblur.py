@@ -223,6 +223,54 @@ def test_statistics_r_and_a():
     assert evaluate.stat_a(x, iso) < 1.1
 
 
+def test_crisp_edges_of_a_sharp_photo_and_of_its_blurs(tmp_path):
+    """C, `auto`'s first look: high on a sharp photo, near 0 across a streak or a focus blur
+    (the smallest direction counts), 0 without edges; τ_C stops no blurred calibration photo
+    the network fires on."""
+    from PIL import Image
+    x = np.asarray(Image.open(data.REPO / "tests/data/deblur/kodim08.jpg").convert("RGB"))
+    c = evaluate.stat_crisp(x)
+    assert c > 0.02, c
+    f = x.astype(np.float32) / 255
+    streak = blur.to_u8(blur.convolve(f, blur.streak_kernel(12, 0.3)))
+    disk = blur.to_u8(blur.convolve(f, blur.disk_kernel(3.5)))
+    assert evaluate.stat_crisp(streak) < c / 10 and evaluate.stat_crisp(disk) < c / 10
+    assert evaluate.stat_crisp(np.full((80, 80, 3), 128, np.uint8)) == 0.0
+    rows = [{"kind": "sharp", "R": 0.2, "C": 0.05}, {"kind": "disk", "R": 3.0, "C": 0.004},
+            {"kind": "shake", "R": 1.0, "C": 0.02}, {"kind": "streak", "R": 2.0, "C": 0.001}]
+    assert evaluate.pick_tau_crisp(rows, 1.5) == 0.004  # R 1.0 does not fire: its C is not counted
+
+
+def test_the_cli_measures_crisp_edges_as_evaluate_does(tmp_path, fresh_build):
+    """The product's first look (src/deblur/crisp.rs, through `unblur restore --json`) gives
+    evaluate.py's C on the same pixels, so τ_C calibrated here means the same there."""
+    import json
+    import subprocess
+    from PIL import Image
+    r = subprocess.run(["cargo", "build", "--release", "--quiet", "--bin", "unblur"], cwd=data.REPO,
+                       capture_output=True, text=True, timeout=1800)
+    assert r.returncode == 0, r.stderr[-4000:]
+    x = np.asarray(Image.open(data.REPO / "tests/data/deblur/kodim08.jpg").convert("RGB"))
+    streak = blur.to_u8(blur.convolve(x.astype(np.float32) / 255, blur.streak_kernel(9, 1.0)))
+    for name, img in (("sharp", x), ("streak", streak)):
+        Image.fromarray(img).save(tmp_path / f"{name}.png")
+        r = subprocess.run([str(data.REPO / "target/release/unblur"), "restore", "--scale", "1", "--faces", "off",
+                            "--deblur", "auto", "--json", "--models", str(fresh_build), "-o", str(tmp_path / "out"),
+                            str(tmp_path / f"{name}.png")], cwd=data.REPO, capture_output=True, text=True, timeout=600)
+        assert r.returncode == 0, r.stderr[-4000:]
+        verdict = json.loads(r.stdout.strip().splitlines()[-1])["deblur"]
+        assert verdict["crisp"] == pytest.approx(evaluate.stat_crisp(img), rel=1e-6, abs=1e-9), (name, verdict)
+        assert verdict["screened"] == (evaluate.stat_crisp(img) > verdict_tau(data.REPO)), (name, verdict)
+
+
+def verdict_tau(repo) -> float:
+    """TAU_CRISP as src/deblur/mod.rs has it."""
+    import re
+    m = re.search(r"pub const TAU_CRISP: f64 = ([0-9.]+);", (repo / "src/deblur/mod.rs").read_text())
+    assert m, "TAU_CRISP not found in src/deblur/mod.rs"
+    return float(m.group(1))
+
+
 def test_auto_blend_psnr_from_its_terms_and_the_ramp_calibration():
     rng = np.random.default_rng(1)
     clean = (gaussian_blobs(rng, 48, 56) * 255).astype(np.uint8)

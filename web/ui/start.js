@@ -77,12 +77,23 @@ export async function prepareNets(deblur = deblurMode()) {
     const m = models.deblur();
     if (!m) deblurMissing = 'this build of Unblur has no sharpening network';
     else {
-      try {
-        const [a] = await loadModels([m], 'the sharpening network');
-        deblurNet = { key: m.id, a };
-      } catch (e) {
-        deblurMissing = String(e?.message ?? e);
-      }
+      // Fetched when a worker first runs a deblur tile (Pool.ensureNet), not here: a photo that
+      // the core's first look calls sharp needs no network, and a first visit that restores
+      // one never fetches it. A failed fetch is tried again by the next photo.
+      /** @type {Promise<Uint8Array> | null} */
+      let bytes = null;
+      const load = () =>
+        (bytes ??= loadModels([m], 'the sharpening network').then(
+          ([a]) => {
+            readyText(); // the status the loading progress replaced
+            return a;
+          },
+          (e) => {
+            bytes = null;
+            throw e;
+          },
+        ));
+      deblurNet = { key: m.id, load };
     }
   }
   pool.setNets({ sr, face, deblur: deblurNet, deblurMissing });
