@@ -623,10 +623,13 @@ export class Pool {
       return accepted === indices.length;
     };
 
-    setStage(plan.first.length < plan.tiles ? 'deblur-check' : 'deblur');
-    report();
     // No first tiles: the core's first look called the photo sharp, and the decision needs no
-    // network (nor its fetch, which `prepareNets` leaves to the workers' first tile).
+    // network (nor its fetch, which `prepareNets` leaves to the workers' first tile), nor a
+    // "Checking for blur" on the way.
+    if (plan.first.length) {
+      setStage(plan.first.length < plan.tiles ? 'deblur-check' : 'deblur');
+      report();
+    }
     let ok = !plan.first.length || (await run(plan.first));
     check();
     if (ok) {

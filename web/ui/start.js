@@ -90,6 +90,7 @@ export async function prepareNets(deblur = deblurMode()) {
           },
           (e) => {
             bytes = null;
+            readyText();
             throw e;
           },
         ));
