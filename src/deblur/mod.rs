@@ -63,7 +63,9 @@ pub const TAU_FULL: f32 = 3.40;
 /// ([`crisp::Edges::share`], the smallest of four directions') is above `TAU_CRISP`. Calibrated
 /// by `evaluate.py --calibrate` (`pick_tau_crisp`): the largest share among the blurred
 /// calibration photos and faces the network fires on (R > [`TAU_R`]), so that the first look
-/// lets every one of those through to the network.
+/// lets every one of those through to the network (0.00578, rounded up). It calls 54 % of the
+/// sharp calibration photos and faces sharp; held out, 95 % of the sharp photos and 33 % of the
+/// sharp faces (FFHQ's are softer), and none of the blurred ones (their largest share: 0.0002).
 pub const TAU_CRISP: f64 = 0.0058;
 /// The blur is called motion blur when the sharpening gain's anisotropy
 /// ([`Verdict::anisotropy`]) is above `TAU_A`, else out of focus. `None`: the anisotropy does not
