@@ -25,7 +25,7 @@
  * blurred only in part), the kind of blur found ('motion' | 'defocus' | 'blur', with its words
  * in `label`), the estimate's figures, and what to say of it (`summary`, the core's sentence:
  * "Sharpened: blur (40 %)"; absent when not applied).
- * @typedef {{applied: boolean, strength: number, kind: string, label: string, summary?: string, residual: number, anisotropy: number, crisp: number | null, screened: boolean}} Verdict
+ * @typedef {{applied: boolean, strength: number, kind: string, label: string, summary?: string, residual: number, anisotropy: number, crisp: number | null, periodic: number | null, screened: 'crisp' | 'periodic' | null}} Verdict
  */
 
 /**

@@ -28,10 +28,14 @@ and y (output, clamped to 0…1, ×255, rounded):
 C = `auto`'s first look, before the network, on x alone: the smallest over four directions of
       the share of crisp edges (`stat_crisp`, src/deblur/crisp.rs); C > τ_C calls a photo sharp
       without running (in the page: without fetching) the network.
-`--calibrate` measures R, A and C on TRAINING photos and on FFHQ training faces the network never
+S = the second look, on x alone: how periodic its fine structure is (`stat_periodic`,
+      src/deblur/periodic.rs); S > τ_S leaves an enlarged or screen-printed photo to the later
+      stages, without the network.
+`--calibrate` measures R, A, C and S on TRAINING photos and on FFHQ training faces the network never
 saw (`--calib-faces`; sharp: JPEG 90 only; blurred: the training recipe), picks τ_R (fewest missed blurs with ≤ 5% false fires on sharp photos), τ_full (where
 `auto`'s blend α = (R − τ_R)/(τ_full − τ_R) reaches 1: `pick_tau_full`) and τ_A (motion vs
-defocus/Gaussian, best balanced accuracy) and τ_C (`pick_tau_crisp`), then reports on the held-out photos and faces how
+defocus/Gaussian, best balanced accuracy), τ_C (`pick_tau_crisp`) and τ_S (`pick_tau_periodic`),
+then reports on the held-out photos and faces how
 often R > τ_R fires on sharp ones, misses blurred ones, how often A > τ_A names the kind, and
 `auto` as the product runs it: the worst fired sharp photo against `off`, and PSNR per blur
 kind with the blend (from each row's blend terms, `blend_terms`) beside `on`.
@@ -242,7 +246,7 @@ def evaluate_set(model: Unblur, items: list[tuple[str, np.ndarray]], group: str)
             x = blur.to_u8(x)
             y = model(x)
             row = {"group": group, "name": name, "kind": kind, "R": stat_r(x, y), "A": stat_a(x, y),
-                   "C": stat_crisp(x), "blend": blend_terms(x, y, clean)}
+                   "C": stat_crisp(x), "S": stat_periodic(x), "blend": blend_terms(x, y, clean)}
             if kind == "sharp":
                 row["psnr_vs_input"] = psnr(y, x)
                 row["psnr_in"] = psnr(x, clean)
@@ -295,12 +299,74 @@ def pick_tau_full(sharp_rows: list[dict], tau_r: float, target_db: float = SHARP
     return float(max([tau_r + 1e-3, *need]))
 
 
+PERIODIC_SIDE = 1024   # src/deblur/periodic.rs: SIDE, STRIP, the bands and the JPEG frequencies
+PERIODIC_STRIP = 32
+PERIODIC_MIN_F = 1 / 16
+PERIODIC_MAX_F = 0.45
+PERIODIC_FLOOR_F = 0.02
+
+
+def periodic_axis(Y: np.ndarray) -> tuple[float, float]:
+    """One axis of `stat_periodic` (along rows): (the peak's power over the median, its period)."""
+    d2 = np.abs(Y[:, 2:] - 2 * Y[:, 1:-1] + Y[:, :-2])
+    n = d2.shape[1]
+    power = np.zeros(n // 2 + 1)
+    win = np.hanning(n)
+    for r0 in range(0, d2.shape[0] - PERIODIC_STRIP + 1, PERIODIC_STRIP):
+        s = d2[r0:r0 + PERIODIC_STRIP].mean(0)
+        power += np.abs(np.fft.rfft((s - s.mean()) * win)) ** 2
+    f = np.arange(n // 2 + 1) / n
+    jpeg = np.zeros_like(f, bool)
+    for j in range(1, 5):
+        jpeg |= np.abs(f - j / 8) < 2.0 / n
+    ref = (f > PERIODIC_FLOOR_F) & (f < PERIODIC_MAX_F) & ~jpeg
+    band = (f > PERIODIC_MIN_F) & (f < PERIODIC_MAX_F) & ~jpeg
+    if not band.any():
+        return 0.0, 0.0
+    med = float(np.median(power[ref]))
+    k = int(np.argmax(np.where(band, power, -1.0)))
+    return float(power[k] / med) if med > 0 else 0.0, float(n / k)
+
+
+def stat_periodic(x_u8: np.ndarray) -> float:
+    """S: `auto`'s second look before the network (src/deblur/periodic.rs, which says why): how
+    periodic the photo's fine structure is, as an enlarged photo's interpolation or a printed
+    photo's halftone screen makes it. On luma Y of the centre min(H, 1024) × min(W, 1024): per
+    axis, |second difference| along it, averaged over strips of 32 lines across it; each strip's
+    profile less its mean, times a Hann window, power spectrum, summed over strips; the peak
+    between 1/16 and 0.45 cycles/px over the median between 0.02 and 0.45 (both without the
+    JPEG grid's frequencies j/8 ± 2/n). S = the smaller axis's ratio when both peaks lie at the
+    same period (within 10 %), else 0."""
+    Y = luma(x_u8)
+    h, w = Y.shape
+    ch, cw = min(h, PERIODIC_SIDE), min(w, PERIODIC_SIDE)
+    Y = Y[(h - ch) // 2:(h - ch) // 2 + ch, (w - cw) // 2:(w - cw) // 2 + cw]
+    if ch < PERIODIC_STRIP or cw < PERIODIC_STRIP:
+        return 0.0
+    (sx, px), (sy, py) = periodic_axis(Y), periodic_axis(Y.T)
+    if min(px, py) <= 0 or abs(px - py) > 0.1 * max(px, py):
+        return 0.0
+    return float(min(sx, sy))
+
+
 def pick_tau_crisp(rows: list[dict], tau_r: float) -> float:
     """τ_C: `auto` calls a photo sharp without the network when C > τ_C. The largest C of the
     blurred calibration photos the network fires on (R > τ_R), so that the first look stops none
     of them; the held-out check says how many it stops there, and how many sharp photos it spares
     the network."""
     return float(max([0.0, *(r["C"] for r in rows if r["kind"] != "sharp" and r["R"] > tau_r)]))
+
+
+def pick_tau_periodic(rows: list[dict], tau_r: float) -> float:
+    """τ_S: `auto` leaves a photo whose S is above τ_S to the later stages (enlarged, or printed
+    with a screen). The largest S of the blurred calibration photos the network fires on, as for
+    τ_C: the second look stops none of them."""
+    return float(max([0.0, *(r["S"] for r in rows if r["kind"] != "sharp" and r["R"] > tau_r)]))
+
+
+def screened(r: dict, tau_c: float, tau_s: float) -> bool:
+    """`auto` decides without the network (src/deblur/mod.rs, `Looks::screen`)."""
+    return r["C"] > tau_c or r["S"] > tau_s
 
 
 def pick_threshold_a(motion: list[float], other: list[float]) -> float:
@@ -332,13 +398,14 @@ def calibrate(model: Unblur, n: int, seed: int = 7, faces: int = 0) -> dict:
         y = model(x)
         name = str(path.relative_to(data.SHARED))
         rows.append({"name": name, "kind": "sharp", "R": stat_r(x, y), "A": stat_a(x, y), "C": stat_crisp(x),
-                     "psnr_vs_input": psnr(y, x)})
+                     "S": stat_periodic(x), "psnr_vs_input": psnr(y, x)})
         rng = np.random.default_rng(50_000 + j)
         for _ in range(2):
             xb, _, kind = blur.degrade_train_full(clean, rng, sharp=False)
             xb = blur.to_u8(xb)
             yb = model(xb)
-            rows.append({"name": name, "kind": kind, "R": stat_r(xb, yb), "A": stat_a(xb, yb), "C": stat_crisp(xb)})
+            rows.append({"name": name, "kind": kind, "R": stat_r(xb, yb), "A": stat_a(xb, yb), "C": stat_crisp(xb),
+                         "S": stat_periodic(xb)})
         print(f"  calibrate {name}: " + ", ".join(f"{r['kind']} R {r['R']:.2f} A {r['A']:.2f}"
                                                       for r in rows[-3:]), flush=True)
     sharp = [r["R"] for r in rows if r["kind"] == "sharp"]
@@ -349,8 +416,10 @@ def calibrate(model: Unblur, n: int, seed: int = 7, faces: int = 0) -> dict:
     tau_a = pick_threshold_a(motion, other)
     tau_full = pick_tau_full([r for r in rows if r["kind"] == "sharp"], tau_r)
     tau_c = pick_tau_crisp(rows, tau_r)
+    tau_s = pick_tau_periodic(rows, tau_r)
     return {"photos": len(pick), "faces": len(paths) - len(pick), "tau_R": tau_r, "tau_A": tau_a, "tau_full": tau_full,
             "tau_C": tau_c, "train_screened_sharp": float(np.mean([r["C"] > tau_c for r in rows if r["kind"] == "sharp"])),
+            "tau_S": tau_s,
             "train_false_fire": float(np.mean(np.asarray(sharp) > tau_r)),
             "train_miss": float(np.mean(np.asarray(blurred) <= tau_r)),
             "train_kind_accuracy": float(0.5 * (np.mean(np.asarray(motion) > tau_a)
@@ -358,11 +427,11 @@ def calibrate(model: Unblur, n: int, seed: int = 7, faces: int = 0) -> dict:
             "rows": rows}
 
 
-def detection(rows: list[dict], tau_r: float, tau_a: float, tau_full: float, tau_c: float) -> dict:
-    """`auto` on the held-out rows as the product decides: called sharp at first look (C > τ_C:
-    no network), else by R."""
+def detection(rows: list[dict], tau_r: float, tau_a: float, tau_full: float, tau_c: float, tau_s: float) -> dict:
+    """`auto` on the held-out rows as the product decides: decided before the network (C > τ_C
+    or S > τ_S: no network), else by R."""
     out = {}
-    rows = [{**r, "R": 0.0 if r["C"] > tau_c else r["R"]} | {"R_net": r["R"]} for r in rows]
+    rows = [{**r, "R": 0.0 if screened(r, tau_c, tau_s) else r["R"]} | {"R_net": r["R"]} for r in rows]
     for group in sorted({r["group"] for r in rows}):
         rs = [r for r in rows if r["group"] == group]
         sharp = [r for r in rs if r["kind"] == "sharp"]
@@ -383,6 +452,10 @@ def detection(rows: list[dict], tau_r: float, tau_a: float, tau_full: float, tau
             "screened_sharp": float(np.mean([r["C"] > tau_c for r in sharp])),
             "screened_blurred": float(np.mean([r["C"] > tau_c for r in blurred])),
             "screened_blurred_net_fires": int(sum(r["C"] > tau_c and r["R_net"] > tau_r for r in blurred)),
+            "periodic_sharp": float(np.mean([r["C"] <= tau_c and r["S"] > tau_s for r in sharp])),
+            "periodic_blurred": float(np.mean([r["C"] <= tau_c and r["S"] > tau_s for r in blurred])),
+            "periodic_blurred_net_fires": int(sum(r["C"] <= tau_c and r["S"] > tau_s and r["R_net"] > tau_r
+                                                  for r in blurred)),
             "false_fire_on_sharp": float(np.mean([r["R"] > tau_r for r in sharp])),
             "miss_on_blurred": float(np.mean([r["R"] <= tau_r for r in blurred])),
             "kind_correct_motion": float(np.mean([r["A"] > tau_a for r in blurred if r["kind"] == "motion"])),
@@ -425,6 +498,13 @@ def detection_table(cal: dict, det: dict) -> str:
               "|---|---|---|---|"]
     for g, d in det.items():
         lines.append(f"| {g} | {d['screened_sharp']:.0%} | {d['screened_blurred']:.0%} | {d['screened_blurred_net_fires']} |")
+    lines += ["", f"Second look (no network; where the first did not decide): S > τ_S = {cal['tau_S']:.2f} leaves a photo "
+              "to the later stages as enlarged or screen-printed (the largest S of the blurred calibration photos R "
+              "fires on).", "",
+              "| held-out set | sharp left as periodic | blurred left as periodic | of them R fires on |",
+              "|---|---|---|---|"]
+    for g, d in det.items():
+        lines.append(f"| {g} | {d['periodic_sharp']:.0%} | {d['periodic_blurred']:.0%} | {d['periodic_blurred_net_fires']} |")
     lines += ["", f"`auto` blends α = (R − τ_R)/(τ_full − τ_R), capped at 1, τ_full = {cal['tau_full']:.3f} "
               "(PSNR from each row's blend terms):", "",
               "| held-out set | sharp: worst fired vs off | motion: input / auto / on | defocus: input / auto / on |",
@@ -499,7 +579,7 @@ def main(argv=None) -> int:
     print(text)
     if args.calibrate:
         cal = calibrate(model, args.calib_n, faces=args.calib_faces)
-        det = detection(rows, cal["tau_R"], cal["tau_A"], cal["tau_full"], cal["tau_C"])
+        det = detection(rows, cal["tau_R"], cal["tau_A"], cal["tau_full"], cal["tau_C"], cal["tau_S"])
         result.update(calibration=cal, detection=det)
         dt = detection_table(cal, det)
         print(dt)

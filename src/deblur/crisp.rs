@@ -53,15 +53,7 @@ impl Edges {
         }
         let (bx, by) = (x0 - REACH, y0 - REACH);
         let (bw, bh) = (x1 + REACH - bx, y1 + REACH - by);
-        // evaluate.py's luma: 0.299 R + 0.587 G + 0.114 B of the 8-bit levels, in f64, in that order.
-        let level = |v: u16| ((v as f32 / 65535.0).clamp(0.0, 1.0) * 255.0 + 0.5).floor() as f64;
-        let mut luma = Vec::with_capacity(bw * bh);
-        for y in by..by + bh {
-            for x in bx..bx + bw {
-                let p = photo.get_pixel(x as u32, y as u32).0;
-                luma.push(0.299 * level(p[0]) + 0.587 * level(p[1]) + 0.114 * level(p[2]));
-            }
-        }
+        let luma = luma(photo, [bx, by, bw, bh]);
         let at = |x: isize, y: isize| luma[(y as usize - by) * bw + (x as usize - bx)];
         for (d, &(dx, dy)) in DIRECTIONS.iter().enumerate() {
             let g = |x: isize, y: isize| (at(x + dx, y + dy) - at(x - dx, y - dy)).abs() / 2.0;
@@ -105,6 +97,21 @@ impl Edges {
             })
             .fold(f64::INFINITY, f64::min)
     }
+}
+
+/// The luma of `photo` in `region` = [x, y, width, height], row-major: evaluate.py's 0.299 R +
+/// 0.587 G + 0.114 B of the 8-bit levels, in f64, in that order.
+pub(super) fn luma(photo: &Rgb16Image, region: [usize; 4]) -> Vec<f64> {
+    let [rx, ry, rw, rh] = region;
+    let level = |v: u16| ((v as f32 / 65535.0).clamp(0.0, 1.0) * 255.0 + 0.5).floor() as f64;
+    let mut luma = Vec::with_capacity(rw * rh);
+    for y in ry..ry + rh {
+        for x in rx..rx + rw {
+            let p = photo.get_pixel(x as u32, y as u32).0;
+            luma.push(0.299 * level(p[0]) + 0.587 * level(p[1]) + 0.114 * level(p[2]));
+        }
+    }
+    luma
 }
 
 #[cfg(test)]

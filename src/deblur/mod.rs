@@ -5,13 +5,16 @@
 //! The photo is cut into tiles like SR's ([`tiles`]: the same plan and blend weights, at 1:1, so
 //! the canvas is a seamless blend), each seen with some of the photo around it ([`CONTEXT`]) and
 //! padded to the network's multiple of 8. With [`DeblurMode::Auto`] the photo is first looked at
-//! without the network ([`crisp`]: enough crisp edges in every direction, and it is sharp: no
-//! network runs, and the page never fetches it); otherwise a sample of the tiles runs first and
+//! without the network ([`crisp`]: enough crisp edges in every direction, and it is sharp;
+//! [`periodic`]: a fine structure that repeats, and it was enlarged or printed with a screen,
+//! which the network would turn into a mosaic; either way no network runs, and the page never
+//! fetches it); otherwise a sample of the tiles runs first and
 //! the photo is deblurred only if the network changed it enough there ([`stats`]). A sharp photo
 //! comes out untouched, byte for byte. [`stage::Stage`] holds these steps for
 //! [`crate::RestoreJob`], which the CLI and the page drive alike.
 
 pub mod crisp;
+pub mod periodic;
 pub mod stage;
 pub mod stats;
 pub mod tiles;
@@ -67,6 +70,21 @@ pub const TAU_FULL: f32 = 3.40;
 /// sharp calibration photos and faces sharp; held out, 95 % of the sharp photos and 33 % of the
 /// sharp faces (FFHQ's are softer), and none of the blurred ones (their largest share: 0.0002).
 pub const TAU_CRISP: f64 = 0.0058;
+/// `auto` leaves a photo to the later stages when its fine structure is periodic
+/// ([`periodic::measure`] above `TAU_PERIODIC`): enlarged, or printed with a halftone screen.
+/// Calibrated by `evaluate.py --calibrate` (`pick_tau_periodic`): above the largest S among the
+/// blurred calibration photos and faces the network fires on, so that it stops none of them.
+pub const TAU_PERIODIC: f64 = 18.7;
+/// Why `auto` decided without the network.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Screen {
+    /// Crisp edges enough ([`TAU_CRISP`]): sharp.
+    Crisp,
+    /// A periodic fine structure ([`TAU_PERIODIC`]): enlarged or screen-printed.
+    Periodic,
+}
+
 /// The blur is called motion blur when the sharpening gain's anisotropy
 /// ([`Verdict::anisotropy`]) is above `TAU_A`, else out of focus. `None`: the anisotropy does not
 /// tell them apart well enough yet (with v2 the best threshold on the calibration photos and
@@ -157,9 +175,12 @@ pub struct Verdict {
     pub strength: f32,
     /// `auto`'s first look: the photo's share of crisp edges (`None` with `on`).
     pub crisp: Option<f32>,
-    /// `auto` called the photo sharp at first look ([`TAU_CRISP`]): the network did not run,
-    /// and the residual and anisotropy were not measured (0 and 1).
-    pub screened: bool,
+    /// `auto`'s second look: how periodic its fine structure is (`None` with `on`, or when the
+    /// first look decided).
+    pub periodic: Option<f32>,
+    /// Why `auto` decided before the network ran, if it did: the residual and anisotropy were
+    /// then not measured (0 and 1).
+    pub screened: Option<Screen>,
 }
 
 impl Verdict {
@@ -181,16 +202,19 @@ impl Verdict {
         Some(format!("Sharpened: {}{part}", self.kind.label()))
     }
 
-    /// The verdict on `auto`'s first look (`crisp`, the share of crisp edges) and the network's
-    /// measured statistics: `on` applies whatever they say in full; `auto` nothing when the
-    /// photo has crisp edges enough ([`TAU_CRISP`]), else when the residual is above [`TAU_R`],
-    /// in full from [`TAU_FULL`].
-    pub fn decide(mode: DeblurMode, crisp: Option<f64>, stats: &Stats) -> Verdict {
+    /// The verdict on `auto`'s looks before the network ([`Looks`]) and the network's measured
+    /// statistics: `on` applies whatever they say in full; `auto` nothing when the looks screen
+    /// the photo out ([`Looks::screen`]), else when the residual is above [`TAU_R`], in full from
+    /// [`TAU_FULL`].
+    pub fn decide(mode: DeblurMode, looks: Looks, stats: &Stats) -> Verdict {
         let (residual, anisotropy) = (stats.residual() as f32, stats.anisotropy() as f32);
-        let screened = mode == DeblurMode::Auto && crisp.is_some_and(|c| c > TAU_CRISP);
+        let screened = match mode {
+            DeblurMode::Auto => looks.screen(),
+            _ => None,
+        };
         let strength = match mode {
             DeblurMode::On => 1.0,
-            _ if screened => 0.0,
+            _ if screened.is_some() => 0.0,
             DeblurMode::Auto if residual > TAU_R => {
                 ((residual - TAU_R) / (TAU_FULL - TAU_R)).min(1.0)
             }
@@ -206,8 +230,46 @@ impl Verdict {
             },
             residual,
             anisotropy,
-            crisp: crisp.map(|c| c as f32),
+            crisp: looks.crisp.map(|c| c as f32),
+            periodic: looks.periodic.map(|c| c as f32),
             screened,
+        }
+    }
+}
+
+/// What `auto` saw before any network ran (nothing with `on`).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Looks {
+    /// The share of crisp edges ([`crisp`]).
+    pub crisp: Option<f64>,
+    /// The periodicity ratio ([`periodic`]); not measured when the first look decided.
+    pub periodic: Option<f64>,
+}
+
+impl Looks {
+    /// Looks at `photo` where `regions` (photo pixels, [x, y, width, height]) lie: the crisp
+    /// edges there, and, unless they decide, the periodicity of the photo's centre.
+    pub fn take(photo: &crate::Rgb16Image, regions: impl Iterator<Item = [usize; 4]>) -> Looks {
+        let mut edges = crisp::Edges::default();
+        for r in regions {
+            edges.add(&crisp::Edges::measure(photo, r));
+        }
+        let crisp = edges.share();
+        let periodic = (crisp <= TAU_CRISP).then(|| periodic::measure(photo));
+        Looks {
+            crisp: Some(crisp),
+            periodic,
+        }
+    }
+
+    /// Why these looks decide the photo without the network, if they do.
+    pub fn screen(&self) -> Option<Screen> {
+        if self.crisp.is_some_and(|c| c > TAU_CRISP) {
+            Some(Screen::Crisp)
+        } else if self.periodic.is_some_and(|p| p > TAU_PERIODIC) {
+            Some(Screen::Periodic)
+        } else {
+            None
         }
     }
 }
@@ -222,8 +284,8 @@ mod tests {
             let mut s = Stats::default();
             s.set_residual_for_test(r);
             (
-                Verdict::decide(DeblurMode::Auto, Some(0.0), &s),
-                Verdict::decide(DeblurMode::On, None, &s),
+                Verdict::decide(DeblurMode::Auto, looks(0.0, 0.0), &s),
+                Verdict::decide(DeblurMode::On, Looks::default(), &s),
             )
         };
         let (below, on) = at(TAU_R * 0.99);
@@ -239,24 +301,38 @@ mod tests {
         const { assert!(TAU_FULL > TAU_R) };
     }
 
+    fn looks(crisp: f64, periodic: f64) -> Looks {
+        Looks {
+            crisp: Some(crisp),
+            periodic: Some(periodic),
+        }
+    }
+
     #[test]
-    fn auto_leaves_a_photo_with_crisp_edges_enough_alone_whatever_the_residual() {
+    fn auto_leaves_a_photo_with_crisp_edges_or_a_periodic_grain_alone_whatever_the_residual() {
         let mut s = Stats::default();
         s.set_residual_for_test(TAU_FULL * 2.0);
-        let crisp = Verdict::decide(DeblurMode::Auto, Some(TAU_CRISP * 1.01), &s);
+        let crisp = Verdict::decide(DeblurMode::Auto, looks(TAU_CRISP * 1.01, 0.0), &s);
         assert!(
-            crisp.screened && !crisp.applied && crisp.strength == 0.0,
+            crisp.screened == Some(Screen::Crisp) && !crisp.applied && crisp.strength == 0.0,
             "{crisp:?}"
         );
         assert_eq!(crisp.summary(), None);
-        let soft = Verdict::decide(DeblurMode::Auto, Some(TAU_CRISP), &s);
+        let periodic = Verdict::decide(DeblurMode::Auto, looks(0.0, TAU_PERIODIC * 1.01), &s);
         assert!(
-            !soft.screened && soft.applied && soft.strength == 1.0,
+            periodic.screened == Some(Screen::Periodic) && !periodic.applied,
+            "{periodic:?}"
+        );
+        let soft = Verdict::decide(DeblurMode::Auto, looks(TAU_CRISP, TAU_PERIODIC), &s);
+        assert!(
+            soft.screened.is_none() && soft.applied && soft.strength == 1.0,
             "{soft:?}"
         );
         // `on` does not look first.
-        let on = Verdict::decide(DeblurMode::On, Some(1.0), &s);
-        assert!(!on.screened && on.applied, "{on:?}");
+        let on = Verdict::decide(DeblurMode::On, looks(1.0, 1e9), &s);
+        assert!(on.screened.is_none() && on.applied, "{on:?}");
+        let j = serde_json::to_value(periodic).unwrap();
+        assert_eq!(j["screened"], "periodic");
     }
 
     #[test]
@@ -285,7 +361,8 @@ mod tests {
             anisotropy: 2.0,
             strength: 1.0,
             crisp: None,
-            screened: false,
+            periodic: None,
+            screened: None,
         };
         let j = serde_json::to_value(v).unwrap();
         assert_eq!(j["kind"], "motion");
@@ -298,7 +375,8 @@ mod tests {
             residual: 3.0,
             anisotropy: 2.0,
             crisp: Some(0.0),
-            screened: false,
+            periodic: Some(0.0),
+            screened: None,
         };
         assert_eq!(v(true, 1.0).summary().unwrap(), "Sharpened: motion blur");
         assert_eq!(
@@ -316,7 +394,7 @@ mod tests {
         assert_eq!(v(false, 0.0).summary(), None);
         // No kind is named while the anisotropy cannot tell them apart.
         if TAU_A.is_none() {
-            let v = Verdict::decide(DeblurMode::On, None, &Stats::default());
+            let v = Verdict::decide(DeblurMode::On, Looks::default(), &Stats::default());
             assert_eq!((v.kind, v.kind.label()), (BlurKind::Blur, "blur"));
         }
     }

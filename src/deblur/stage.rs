@@ -8,9 +8,8 @@ use crate::error::{Error, Result};
 use crate::upscale::TileJob;
 use crate::Rgb16Image;
 
-use super::crisp::Edges;
 use super::tiles::Geometry;
-use super::{DeblurMode, Stats, Verdict, OVERLAP, SAMPLE_PIXELS, TAU_CRISP, TILE};
+use super::{DeblurMode, Looks, Stats, Verdict, OVERLAP, SAMPLE_PIXELS, TILE};
 
 pub struct Stage {
     mode: DeblurMode,
@@ -19,8 +18,9 @@ pub struct Stage {
     /// is copied into the canvas as it is (no resampling), weighted by the plan.
     canvas: TileJob,
     first: Vec<usize>,
-    /// `auto`'s first look: the share of crisp edges where the first tiles lie.
-    crisp: Option<f64>,
+    /// `auto`'s looks before the network: the crisp edges where the first tiles lie, and the
+    /// periodicity of the photo's centre.
+    looks: Looks,
     /// Each first tile's statistics, as it arrived.
     stats: Vec<Option<Stats>>,
     done: Vec<bool>,
@@ -29,9 +29,9 @@ pub struct Stage {
 
 impl Stage {
     /// Plans the stage for `photo`: tiles of [`TILE`] (`tile` = 0: the photo in one piece, as
-    /// the options' `tile` 0 asks of every stage). With `auto`, looks at the photo first where
-    /// its sample of tiles lies: crisp edges enough, and no tile needs to run. `Off` has no
-    /// stage: an error.
+    /// the options' `tile` 0 asks of every stage). With `auto`, looks at the photo first
+    /// ([`Looks`]): when that decides (crisp edges enough where its sample of tiles lies, or a
+    /// periodic fine structure), no tile needs to run. `Off` has no stage: an error.
     pub fn new(photo: &Rgb16Image, mode: DeblurMode, tile: usize) -> Result<Stage> {
         if mode == DeblurMode::Off {
             return Err(Error::Invalid("deblur is off: there is no stage".into()));
@@ -40,26 +40,26 @@ impl Stage {
         let canvas = TileJob::new(photo.width(), photo.height(), 1.0, tile, OVERLAP, 1)?;
         let geometry = Geometry::new(canvas.plan());
         let n = geometry.count();
-        let (mut first, mut crisp) = ((0..n).collect::<Vec<_>>(), None);
+        let (mut first, mut looks) = ((0..n).collect::<Vec<_>>(), Looks::default());
         if mode == DeblurMode::Auto {
             first = geometry.sample(SAMPLE_PIXELS);
-            let mut edges = Edges::default();
-            for &i in &first {
-                let ([x, y, _, _], [ox, oy, w, h]) = (geometry.window(i), geometry.owned(i));
-                edges.add(&Edges::measure(photo, [x + ox, y + oy, w, h]));
+            looks = Looks::take(
+                photo,
+                first.iter().map(|&i| {
+                    let ([x, y, _, _], [ox, oy, w, h]) = (geometry.window(i), geometry.owned(i));
+                    [x + ox, y + oy, w, h]
+                }),
+            );
+            if looks.screen().is_some() {
+                first.clear(); // decided: no tile is needed
             }
-            let share = edges.share();
-            if share > TAU_CRISP {
-                first.clear(); // sharp: the decision needs no tile
-            }
-            crisp = Some(share);
         }
         Ok(Stage {
             mode,
             geometry,
             canvas,
             first,
-            crisp,
+            looks,
             stats: vec![None; n],
             done: vec![false; n],
             verdict: None,
@@ -154,7 +154,7 @@ impl Stage {
                 })?;
                 total.add(s);
             }
-            self.verdict = Some(Verdict::decide(self.mode, self.crisp, &total));
+            self.verdict = Some(Verdict::decide(self.mode, self.looks, &total));
         }
         Ok(self.rest())
     }
@@ -331,7 +331,10 @@ mod tests {
         assert!(auto.decide().unwrap().is_empty());
         let mut kept = p.clone();
         let v = auto.finish(&mut kept).unwrap();
-        assert!(v.screened && !v.applied && v.crisp.unwrap() > 0.9, "{v:?}");
+        assert!(
+            v.screened == Some(super::super::Screen::Crisp) && !v.applied && v.crisp.unwrap() > 0.9,
+            "{v:?}"
+        );
         assert_eq!(kept, p);
         // `on` runs every tile, whatever the photo looks like; the smooth photo is no sharper
         // for `auto` than the network finds it.

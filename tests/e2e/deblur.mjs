@@ -43,18 +43,21 @@ const assert = (c, msg) => {
 const photos = path.join(outRoot, 'photos');
 const SHARP = path.join(photos, 'sharp.png');
 const BLURRED = path.join(photos, 'blurred.png');
+const ENLARGED = path.join(photos, 'enlarged.png');
 
 function makePhotos() {
   python(
     `
 import sys, numpy as np
 from PIL import Image
-src, sharp, blurred = sys.argv[1:4]
+src, sharp, blurred, enlarged = sys.argv[1:5]
 im = Image.open(src).convert('RGB')
 w, h = im.size
 cw, ch = 320, 224
 im = im.crop(((w - cw) // 2, (h - ch) // 2, (w - cw) // 2 + cw, (h - ch) // 2 + ch))
 im.save(sharp)
+# The crop as a photo enlarged 6 times from 53 x 37 pixels (bicubic both ways).
+im.resize((cw // 6, ch // 6), Image.BICUBIC).resize((cw, ch), Image.BICUBIC).save(enlarged)
 a = np.asarray(im, np.float64)
 # A 15-px horizontal streak: the mean of 15 neighbours along each row (edges reflected).
 L = 15
@@ -66,6 +69,7 @@ Image.fromarray(np.clip(np.round(b), 0, 255).astype(np.uint8)).save(blurred)
     SOURCE,
     SHARP,
     BLURRED,
+    ENLARGED,
   );
 }
 
@@ -256,10 +260,25 @@ test('a sharp photo on auto is not sharpened, and its crisp edges spare it the n
   // The core's first look (src/deblur/crisp.rs) calls this photo sharp: no tile ran, and the
   // sharpening network was never fetched (the page's models are kept offline only 3 s after a
   // restoration ends).
-  assert(v?.screened && !v.applied && v.crisp > 0, `the verdict is ${JSON.stringify(v)}`);
+  assert(v?.screened === 'crisp' && !v.applied && v.crisp > 0, `the verdict is ${JSON.stringify(v)}`);
   assert(!r.texts.some((t) => /^(Sharpening|Checking for blur)… tile/.test(t)), `deblur tiles ran: ${r.texts.join(' | ')}`);
   assert(!netFetches.length, `the sharpening network was fetched for a sharp photo: ${netFetches.join(', ')}`);
   return `stages ${r.stages.join(' → ')}; verdict ${JSON.stringify(v)}; no fetch of the network`;
+});
+
+test('an enlarged photo on auto is left to the upscaler: no mosaic of its pixels, and no network fetched', async () => {
+  const netFetches = [];
+  page.on('request', (r) => /unblur-deblur\./.test(r.url()) && netFetches.push(r.url()));
+  await open(page, `?${QUERY}`);
+  await addPhoto(page, ENLARGED);
+  const r = await restoreAndDownload(page, 'page-enlarged.png');
+  const v = await page.evaluate(() => /** @type {any} */ (window).unblur.items[0].result.verdict);
+  // The core's second look (src/deblur/periodic.rs) sees the enlargement's period.
+  assert(v?.screened === 'periodic' && !v.applied && v.periodic > 0, `the verdict is ${JSON.stringify(v)}`);
+  assert(r.deblur === 'none' && r.row === null, `reported as ${r.deblur}, "${r.row}"`);
+  assert(!r.texts.some((t) => /^(Sharpening|Checking for blur)… tile/.test(t)), `deblur tiles ran: ${r.texts.join(' | ')}`);
+  assert(!netFetches.length, `the sharpening network was fetched for an enlarged photo: ${netFetches.join(', ')}`);
+  return `verdict ${JSON.stringify(v)}; no fetch of the network`;
 });
 
 test('the setting: kept across visits, ?deblur for one visit only, a bad value reported', async () => {

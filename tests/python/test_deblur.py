@@ -241,33 +241,50 @@ def test_crisp_edges_of_a_sharp_photo_and_of_its_blurs(tmp_path):
     assert evaluate.pick_tau_crisp(rows, 1.5) == 0.004  # R 1.0 does not fire: its C is not counted
 
 
-def test_the_cli_measures_crisp_edges_as_evaluate_does(tmp_path, fresh_build):
-    """The product's first look (src/deblur/crisp.rs, through `unblur restore --json`) gives
-    evaluate.py's C on the same pixels, so τ_C calibrated here means the same there."""
+def test_the_cli_looks_at_a_photo_as_evaluate_does(tmp_path, fresh_build):
+    """The product's looks before the network (src/deblur/crisp.rs and periodic.rs, through
+    `unblur restore --json`) give evaluate.py's C and S on the same pixels, so thresholds
+    calibrated here mean the same there; a sharp photo is screened as crisp, the same photo
+    enlarged ×5 as periodic, and a streaked one goes on to the network."""
     import json
     import subprocess
     from PIL import Image
     r = subprocess.run(["cargo", "build", "--release", "--quiet", "--bin", "unblur"], cwd=data.REPO,
                        capture_output=True, text=True, timeout=1800)
     assert r.returncode == 0, r.stderr[-4000:]
+    tau_c, tau_s = core_const("TAU_CRISP"), core_const("TAU_PERIODIC")
     x = np.asarray(Image.open(data.REPO / "tests/data/deblur/kodim08.jpg").convert("RGB"))
     streak = blur.to_u8(blur.convolve(x.astype(np.float32) / 255, blur.streak_kernel(9, 1.0)))
-    for name, img in (("sharp", x), ("streak", streak)):
+    h, w = x.shape[:2]
+    # ×5: an enlargement by exactly 2, 4 or 8 puts its period on the JPEG grid's frequencies,
+    # which the measure leaves out (periodic.rs)
+    small = Image.fromarray(x).resize((w // 5, h // 5), Image.BICUBIC)
+    enlarged = np.asarray(small.resize((w, h), Image.BICUBIC))
+    seen = {}
+    for name, img in (("sharp", x), ("streak", streak), ("enlarged", enlarged)):
         Image.fromarray(img).save(tmp_path / f"{name}.png")
         r = subprocess.run([str(data.REPO / "target/release/unblur"), "restore", "--scale", "1", "--faces", "off",
                             "--deblur", "auto", "--json", "--models", str(fresh_build), "-o", str(tmp_path / "out"),
                             str(tmp_path / f"{name}.png")], cwd=data.REPO, capture_output=True, text=True, timeout=600)
         assert r.returncode == 0, r.stderr[-4000:]
-        verdict = json.loads(r.stdout.strip().splitlines()[-1])["deblur"]
-        assert verdict["crisp"] == pytest.approx(evaluate.stat_crisp(img), rel=1e-6, abs=1e-9), (name, verdict)
-        assert verdict["screened"] == (evaluate.stat_crisp(img) > verdict_tau(data.REPO)), (name, verdict)
+        v = json.loads(r.stdout.strip().splitlines()[-1])["deblur"]
+        c = evaluate.stat_crisp(img)
+        assert v["crisp"] == pytest.approx(c, rel=1e-6, abs=1e-9), (name, v)
+        if c > tau_c:
+            assert v["screened"] == "crisp" and v["periodic"] is None, (name, v)
+        else:
+            s_ = evaluate.stat_periodic(img)
+            assert v["periodic"] == pytest.approx(s_, rel=1e-5), (name, v, s_)
+            assert v["screened"] == ("periodic" if s_ > tau_s else None), (name, v)
+        seen[name] = v["screened"]
+    assert seen == {"sharp": "crisp", "streak": None, "enlarged": "periodic"}, seen
 
 
-def verdict_tau(repo) -> float:
-    """TAU_CRISP as src/deblur/mod.rs has it."""
+def core_const(name: str) -> float:
+    """A threshold as src/deblur/mod.rs has it."""
     import re
-    m = re.search(r"pub const TAU_CRISP: f64 = ([0-9.]+);", (repo / "src/deblur/mod.rs").read_text())
-    assert m, "TAU_CRISP not found in src/deblur/mod.rs"
+    m = re.search(rf"pub const {name}: f64 = ([0-9.]+);", (data.REPO / "src/deblur/mod.rs").read_text())
+    assert m, f"{name} not found in src/deblur/mod.rs"
     return float(m.group(1))
 
 
