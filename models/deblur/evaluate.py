@@ -310,12 +310,13 @@ def periodic_axis(Y: np.ndarray) -> tuple[float, float]:
     """One axis of `stat_periodic` (along rows): (the peak's power over the median, its period)."""
     d2 = np.abs(Y[:, 2:] - 2 * Y[:, 1:-1] + Y[:, :-2])
     n = d2.shape[1]
-    power = np.zeros(n // 2 + 1)
+    size = 1 << (n - 1).bit_length()  # zero-padded to the next power of two
+    power = np.zeros(size // 2 + 1)
     win = np.hanning(n)
     for r0 in range(0, d2.shape[0] - PERIODIC_STRIP + 1, PERIODIC_STRIP):
         s = d2[r0:r0 + PERIODIC_STRIP].mean(0)
-        power += np.abs(np.fft.rfft((s - s.mean()) * win)) ** 2
-    f = np.arange(n // 2 + 1) / n
+        power += np.abs(np.fft.rfft((s - s.mean()) * win, n=size)) ** 2
+    f = np.arange(size // 2 + 1) / size
     jpeg = np.zeros_like(f, bool)
     for j in range(1, 5):
         jpeg |= np.abs(f - j / 8) < 2.0 / n
@@ -325,7 +326,7 @@ def periodic_axis(Y: np.ndarray) -> tuple[float, float]:
         return 0.0, 0.0
     med = float(np.median(power[ref]))
     k = int(np.argmax(np.where(band, power, -1.0)))
-    return float(power[k] / med) if med > 0 else 0.0, float(n / k)
+    return float(power[k] / med) if med > 0 else 0.0, float(size / k)
 
 
 def stat_periodic(x_u8: np.ndarray) -> float:
@@ -333,7 +334,8 @@ def stat_periodic(x_u8: np.ndarray) -> float:
     periodic the photo's fine structure is, as an enlarged photo's interpolation or a printed
     photo's halftone screen makes it. On luma Y of the centre min(H, 1024) × min(W, 1024): per
     axis, |second difference| along it, averaged over strips of 32 lines across it; each strip's
-    profile less its mean, times a Hann window, power spectrum, summed over strips; the peak
+    profile less its mean, times a Hann window, zero-padded to the next power of two, power
+    spectrum, summed over strips; the peak
     between 1/16 and 0.45 cycles/px over the median between 0.02 and 0.45 (both without the
     JPEG grid's frequencies j/8 ± 2/n). S = the smaller axis's ratio when both peaks lie at the
     same period (within 10 %), else 0."""
