@@ -1,5 +1,6 @@
 """The whole-photo stages before the tiles, timed per megapixel natively: the deblurring network
 (`unblur-deblur`, on the stage's own 288² tile: 256² owned plus 16 px of context each side), the
+`auto`'s looks before the deblurring network (src/deblur/crisp.rs, periodic.rs), the
 damage detector (`unblur-repair`, on a 1024×1024 copy as the core runs it: in two bands of 512
 rows, each seen with 64 rows of context and the window kept one shape, 1024×640 a run) and the repair fill on a real 1 MP photo with 1 % of it masked, by thin strokes (Telea
 alone) and by wide stains (Telea, then the patch fill). Unblur's engine
@@ -70,6 +71,14 @@ def main() -> int:
                          "gmac_per_s": gmac * h * w / 1e6 / (ms / 1e3), "plan_ms": r["plan_ms"]})
         photo = os.path.join(work, "photo.png")
         Image.fromarray(rgb).save(photo)
+        # `auto`'s looks before the deblur network, on the same 1 MP photo, which the first look
+        # does not call sharp: both looks run (the crisp edges, then the periodicity).
+        out = subprocess.run([TRACT, "--looks", photo, str(a.reps)], capture_output=True, text=True, check=True)
+        r = json.loads(out.stdout.splitlines()[-1])
+        assert r["verdict"] is None and r["first_tiles"] > 0, "the looks decided: not the both-looks case"
+        rows.append({"stage": "deblur `auto`'s looks (crisp edges, periodicity)", "form": "-", "input": "1024×1024",
+                     "ms_per_run": r["median_ms"], "ms_per_mp": r["median_ms"] / (r["pixels"] / 1e6),
+                     "gmac_per_mp": None, "gmac_per_s": None, "plan_ms": None, "engine": "native"})
         rng = np.random.default_rng(0)
         m = np.zeros(rgb.shape[:2], bool)
         while m.mean() < 0.01:  # thin random strokes, like scratches

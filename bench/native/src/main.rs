@@ -15,6 +15,10 @@
 //!     the repair stage's fill (`unblur::repair::repair`: the mask widened, Telea's fill, the
 //!     wide parts by patches) on a decoded photo, REPS times, one thread; the filled photo to
 //!     OUT.png (16-bit) when given, for `bench/repair_eval.py`'s fill-alone rows.
+//! `unblur-bench-native --looks PHOTO REPS`
+//!     `auto`'s looks before the deblur network (`unblur::deblur::Looks::take` over the deblur
+//!     stage's first tiles, as planning the stage takes them: the crisp edges, and the
+//!     periodicity when those do not decide) on a decoded photo, REPS times, one thread.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
@@ -61,6 +65,7 @@ fn main() {
             "usage: unblur-bench-native [--profile] MODEL REPS FILE:H:W...\n       \
              unblur-bench-native --threads MODEL TILES N... FILE:H:W\n       \
              unblur-bench-native --fill PHOTO MASK REPS [OUT.png]\n       \
+             unblur-bench-native --looks PHOTO REPS\n       \
              unblur-bench-native --gemm   (the f32 GEMM family measured at start-up, as JSON)"
         );
         std::process::exit(2)
@@ -76,6 +81,7 @@ fn main() {
         Some("--fill") if (5..=6).contains(&args.len()) => {
             fill(&args[2], &args[3], &args[4], args.get(5))
         }
+        Some("--looks") if args.len() == 4 => looks(&args[2], &args[3]),
         Some(a) if !a.starts_with("--") && args.len() >= 4 => times(&args[1], &args[2], &args[3..]),
         _ => usage(),
     }
@@ -186,6 +192,30 @@ fn threads(model: &str, tiles: &str, rest: &[String]) {
             wall_ms / tiles as f64
         );
     }
+}
+
+fn looks(photo: &str, reps: &str) {
+    use unblur::deblur::{DeblurMode, Stage, TILE};
+    let photo = unblur::image_io::decode(&std::fs::read(photo).expect("read photo")).expect("photo");
+    let reps: usize = reps.parse().expect("REPS");
+    let mut runs = Vec::with_capacity(reps);
+    let mut verdict = None;
+    for _ in 0..reps.max(1) {
+        let t0 = Instant::now();
+        // Planning the `auto` stage takes the looks; deciding with no tile reads them back.
+        let mut stage = Stage::new(&photo.rgb, DeblurMode::Auto, TILE).expect("stage");
+        runs.push(ms(t0));
+        if stage.first().is_empty() {
+            stage.decide().expect("decide");
+        }
+        verdict = Some((stage.first().len(), stage.verdict().copied()));
+    }
+    let pixels = photo.width() as f64 * photo.height() as f64;
+    let (first, verdict) = verdict.expect("a run");
+    println!(
+        "{}",
+        serde_json::json!({"pixels": pixels, "first_tiles": first, "verdict": verdict, "runs_ms": runs, "median_ms": median(&mut runs)})
+    );
 }
 
 fn fill(photo: &str, mask: &str, reps: &str, out: Option<&String>) {
