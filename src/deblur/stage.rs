@@ -1,7 +1,8 @@
 //! The deblur stage of one photo as steps, for [`crate::RestoreJob`]: `auto`'s looks at the photo
 //! ([`super::Looks`]) → the first tiles (a sample, all of them, or none when the looks decided) →
-//! the decision → the rest of the tiles → the deblurred canvas. Tiles may arrive in any order; the canvas is a sum of integers and the statistics are summed in tile order, so
-//! neither depends on it.
+//! the decision → the rest of the tiles → the deblurred canvas. Tiles may arrive in any order;
+//! the canvas is a sum of integers and the statistics are summed in tile order, so neither
+//! depends on it.
 
 use crate::error::{Error, Result};
 use crate::upscale::TileJob;
