@@ -429,6 +429,22 @@ def calibrate(model: Unblur, n: int, seed: int = 7, faces: int = 0) -> dict:
             "rows": rows}
 
 
+def look_counts(key: str, sharp: list[dict], blurred: list[dict], decides, tau_r: float) -> dict:
+    """How often a look (`decides`, on a row) decides on the sharp and the blurred rows, and how
+    many of those blurred rows the network would have fired on."""
+    return {f"{key}_sharp": float(np.mean([decides(r) for r in sharp])),
+            f"{key}_blurred": float(np.mean([decides(r) for r in blurred])),
+            f"{key}_blurred_net_fires": int(sum(decides(r) and r["R_net"] > tau_r for r in blurred))}
+
+
+def look_table(det: dict, key: str, head: str) -> list[str]:
+    """`look_counts`' numbers per held-out set, as a table; `head` names the first two columns."""
+    lines = [f"| held-out set | sharp {head} | blurred {head} | of them R fires on |", "|---|---|---|---|"]
+    for g, d in det.items():
+        lines.append(f"| {g} | {d[key + '_sharp']:.0%} | {d[key + '_blurred']:.0%} | {d[key + '_blurred_net_fires']} |")
+    return lines
+
+
 def detection(rows: list[dict], tau_r: float, tau_a: float, tau_full: float, tau_c: float, tau_s: float) -> dict:
     """`auto` on the held-out rows as the product decides: decided before the network (C > τ_C
     or S > τ_S: no network), else by R."""
@@ -451,13 +467,8 @@ def detection(rows: list[dict], tau_r: float, tau_a: float, tau_full: float, tau
             auto[f"{kind}_psnr_in"] = float(np.mean([r["psnr_in"] for r in ks]))
         out[group] = {
             "auto": auto,
-            "screened_sharp": float(np.mean([r["C"] > tau_c for r in sharp])),
-            "screened_blurred": float(np.mean([r["C"] > tau_c for r in blurred])),
-            "screened_blurred_net_fires": int(sum(r["C"] > tau_c and r["R_net"] > tau_r for r in blurred)),
-            "periodic_sharp": float(np.mean([r["C"] <= tau_c and r["S"] > tau_s for r in sharp])),
-            "periodic_blurred": float(np.mean([r["C"] <= tau_c and r["S"] > tau_s for r in blurred])),
-            "periodic_blurred_net_fires": int(sum(r["C"] <= tau_c and r["S"] > tau_s and r["R_net"] > tau_r
-                                                  for r in blurred)),
+            **look_counts("screened", sharp, blurred, lambda r: r["C"] > tau_c, tau_r),
+            **look_counts("periodic", sharp, blurred, lambda r: r["C"] <= tau_c and r["S"] > tau_s, tau_r),
             "false_fire_on_sharp": float(np.mean([r["R"] > tau_r for r in sharp])),
             "miss_on_blurred": float(np.mean([r["R"] <= tau_r for r in blurred])),
             "kind_correct_motion": float(np.mean([r["A"] > tau_a for r in blurred if r["kind"] == "motion"])),
@@ -495,18 +506,12 @@ def detection_table(cal: dict, det: dict) -> str:
                      f"{d['kind_correct_motion']:.0%} | {d['kind_correct_defocus']:.0%} |")
     lines += ["", f"First look (no network): C > τ_C = {cal['tau_C']:.4f} calls a photo sharp (the largest C of the "
               f"blurred calibration photos R fires on; it calls {cal['train_screened_sharp']:.0%} of the sharp "
-              "calibration photos sharp). The rows above and below decide with it.", "",
-              "| held-out set | sharp called sharp at first look | blurred called sharp at first look | of them R fires on |",
-              "|---|---|---|---|"]
-    for g, d in det.items():
-        lines.append(f"| {g} | {d['screened_sharp']:.0%} | {d['screened_blurred']:.0%} | {d['screened_blurred_net_fires']} |")
+              "calibration photos sharp). The rows above and below decide with it.", ""]
+    lines += look_table(det, "screened", "called sharp at first look")
     lines += ["", f"Second look (no network; where the first did not decide): S > τ_S = {cal['tau_S']:.2f} leaves a photo "
               "to the later stages as enlarged or screen-printed (the largest S of the blurred calibration photos R "
-              "fires on).", "",
-              "| held-out set | sharp left as periodic | blurred left as periodic | of them R fires on |",
-              "|---|---|---|---|"]
-    for g, d in det.items():
-        lines.append(f"| {g} | {d['periodic_sharp']:.0%} | {d['periodic_blurred']:.0%} | {d['periodic_blurred_net_fires']} |")
+              "fires on).", ""]
+    lines += look_table(det, "periodic", "left as periodic")
     lines += ["", f"`auto` blends α = (R − τ_R)/(τ_full − τ_R), capped at 1, τ_full = {cal['tau_full']:.3f} "
               "(PSNR from each row's blend terms):", "",
               "| held-out set | sharp: worst fired vs off | motion: input / auto / on | defocus: input / auto / on |",

@@ -241,6 +241,27 @@ def test_crisp_edges_of_a_sharp_photo_and_of_its_blurs(tmp_path):
     assert evaluate.pick_tau_crisp(rows, 1.5) == 0.004  # R 1.0 does not fire: its C is not counted
 
 
+def test_an_enlarged_photo_has_a_periodic_fine_structure_and_a_blurred_one_not():
+    """S, `auto`'s second look: high for a photo enlarged ×3 or ×5, low for the same photo at its
+    size, blurred by a streak or a disk (the blurs the network is for), or enlarged ×4 (a period
+    on the JPEG grid's frequencies, left out); τ_S stops no blurred calibration photo R fires on."""
+    from PIL import Image
+    im = Image.open(data.REPO / "tests/data/deblur/kodim08.jpg").convert("RGB")
+    x = np.asarray(im)
+    h, w = x.shape[:2]
+    enlarged = {k: np.asarray(im.resize((w // k, h // k), Image.BICUBIC).resize((w, h), Image.BICUBIC))
+                for k in (3, 4, 5)}
+    f = x.astype(np.float32) / 255
+    soft = [x, blur.to_u8(blur.convolve(f, blur.streak_kernel(14, 0.7))),
+            blur.to_u8(blur.convolve(f, blur.disk_kernel(4.0)))]
+    assert all(evaluate.stat_periodic(e) > 30 for k, e in enlarged.items() if k != 4), \
+        {k: evaluate.stat_periodic(e) for k, e in enlarged.items()}
+    assert max(evaluate.stat_periodic(e) for e in soft + [enlarged[4]]) < 15
+    rows = [{"kind": "disk", "R": 3.0, "S": 7.0}, {"kind": "shake", "R": 1.0, "S": 30.0},
+            {"kind": "sharp", "R": 0.1, "S": 50.0}]
+    assert evaluate.pick_tau_periodic(rows, 1.5) == 7.0
+
+
 def test_the_cli_looks_at_a_photo_as_evaluate_does(tmp_path, fresh_build):
     """The product's looks before the network (src/deblur/crisp.rs and periodic.rs, through
     `unblur restore --json`) give evaluate.py's C and S on the same pixels, so thresholds
