@@ -23,6 +23,7 @@ import tempfile
 
 import numpy as np
 from PIL import Image
+from scipy.ndimage import gaussian_filter
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -71,9 +72,12 @@ def main() -> int:
                          "gmac_per_s": gmac * h * w / 1e6 / (ms / 1e3), "plan_ms": r["plan_ms"]})
         photo = os.path.join(work, "photo.png")
         Image.fromarray(rgb).save(photo)
-        # `auto`'s looks before the deblur network, on the same 1 MP photo, which the first look
-        # does not call sharp: both looks run (the crisp edges, then the periodicity).
-        out = subprocess.run([TRACT, "--looks", photo, str(a.reps)], capture_output=True, text=True, check=True)
+        # `auto`'s looks before the deblur network, on the same 1 MP photo defocused (σ 2 px), so
+        # that neither look decides and both run (the crisp edges, then the periodicity).
+        soft = os.path.join(work, "soft.png")
+        Image.fromarray(np.clip(np.round(gaussian_filter(rgb.astype(np.float32), (2, 2, 0))), 0, 255)
+                        .astype(np.uint8)).save(soft)
+        out = subprocess.run([TRACT, "--looks", soft, str(a.reps)], capture_output=True, text=True, check=True)
         r = json.loads(out.stdout.splitlines()[-1])
         assert r["verdict"] is None and r["first_tiles"] > 0, "the looks decided: not the both-looks case"
         rows.append({"stage": "deblur `auto`'s looks (crisp edges, periodicity)", "form": "-", "input": "1024×1024",
