@@ -23,8 +23,10 @@
  * The deblur stage's verdict (the core's `Verdict`): whether the deblurred photo was kept and how
  * much of the network's change it took (`strength`, 0…1: `auto` sharpens a photo it barely calls
  * blurred only in part), the kind of blur found ('motion' | 'defocus' | 'blur', with its words
- * in `label`), the estimate's figures, and what to say of it (`summary`, the core's sentence:
- * "Sharpened: blur (40 %)"; absent when not applied).
+ * in `label`), the estimate's figures, `auto`'s looks before the network (`crisp`, `periodic`,
+ * and `screened`: which of them decided, if one did), and what to say of it (`summary`, the
+ * core's sentence: "Sharpened: blur (40 %)", or why a soft photo was left alone; absent when
+ * there is nothing to say).
  * @typedef {{applied: boolean, strength: number, kind: string, label: string, summary?: string, residual: number, anisotropy: number, crisp: number | null, periodic: number | null, screened: 'crisp' | 'periodic' | null}} Verdict
  */
 

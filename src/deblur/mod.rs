@@ -188,10 +188,13 @@ pub struct Verdict {
 
 impl Verdict {
     /// What the page and the CLI say of it: "Sharpened: motion blur", with the share when `auto`
-    /// sharpened in part ("Sharpened: blur (40 %)"); `None` when the photo was not sharpened.
+    /// sharpened in part ("Sharpened: blur (40 %)"). Of a photo `auto` left alone because it
+    /// looks enlarged or printed (soft, yet not sharpened: the one worth a word), why; `None` of
+    /// any other photo not sharpened.
     pub fn summary(&self) -> Option<String> {
         if !self.applied {
-            return None;
+            return (self.screened == Some(Screen::Periodic))
+                .then(|| "Not sharpened: it looks enlarged or printed".to_string());
         }
         let part = if self.strength < 1.0 {
             // Never "(100 %)" for a part, nor "(0 %)" for a photo that was sharpened.
@@ -325,6 +328,10 @@ mod tests {
         assert!(
             periodic.screened == Some(Screen::Periodic) && !periodic.applied,
             "{periodic:?}"
+        );
+        assert_eq!(
+            periodic.summary().unwrap(),
+            "Not sharpened: it looks enlarged or printed"
         );
         let soft = Verdict::decide(DeblurMode::Auto, looks(TAU_CRISP, TAU_PERIODIC), &s);
         assert!(

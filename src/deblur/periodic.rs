@@ -14,12 +14,13 @@
 //! (enough to see a faint period, few enough that a slight rotation, as in an aligned face crop,
 //! does not smear it); each strip's profile less its mean, under a Hann window, zero-padded to
 //! the next power of two, gives a power spectrum, summed over the strips (rustfft's radix-4
-//! alone: its planner, with every algorithm for every length, added 150 kB gzip to the page). The peak between [`MIN_F`] and [`MAX_F`] cycles per pixel,
-//! over the median between [`FLOOR_F`] and [`MAX_F`] (both leaving out the JPEG block grid's
-//! frequencies, j/8, which a sharp or blurred JPEG shows alike). The photo's ratio S is the
-//! smaller axis's, when both axes peak at the same period (within 10 %: enlargement and screens
-//! are alike both ways, a brick wall or a fence is not), else 0. Exactly as
-//! `models/deblur/evaluate.py`'s `stat_periodic` computes it.
+//! alone: its planner, with every algorithm for every length, added 150 kB gzip to the page).
+//! The peak between [`MIN_F`] and [`MAX_F`] cycles per pixel, over the median between
+//! [`FLOOR_F`] and [`MAX_F`] (both leaving out the JPEG block grid's frequencies, j/8, which a
+//! sharp or blurred JPEG shows alike). The photo's ratio S is the smaller axis's, when both
+//! axes peak at the same period (within 10 %: enlargement and screens are alike both ways, a
+//! brick wall or a fence is not), else 0. Exactly as `models/deblur/evaluate.py`'s
+//! `stat_periodic` computes it.
 //!
 //! Not seen: an enlargement by exactly 2, 4 or 8, whose period falls on the JPEG grid's
 //! frequencies (left out), or by less than about 2.2 (a period past the band). The faces that

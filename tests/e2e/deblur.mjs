@@ -275,7 +275,9 @@ test('an enlarged photo on auto is left to the upscaler: no mosaic of its pixels
   const v = await page.evaluate(() => /** @type {any} */ (window).unblur.items[0].result.verdict);
   // The core's second look (src/deblur/periodic.rs) sees the enlargement's period.
   assert(v?.screened === 'periodic' && !v.applied && v.periodic > 0, `the verdict is ${JSON.stringify(v)}`);
-  assert(r.deblur === 'none' && r.row === null, `reported as ${r.deblur}, "${r.row}"`);
+  assert(r.deblur === 'none' && r.row === 'Not sharpened: it looks enlarged or printed' && r.toggle === 'Sharpen',
+    `reported as ${r.deblur}, "${r.row}" / "${r.toggle}"`);
+  await page.locator('#done').screenshot({ path: path.join(out, 'enlarged-panel.png') });
   assert(!r.texts.some((t) => /^(Sharpening|Checking for blur)… tile/.test(t)), `deblur tiles ran: ${r.texts.join(' | ')}`);
   assert(!netFetches.length, `the sharpening network was fetched for an enlarged photo: ${netFetches.join(', ')}`);
   return `verdict ${JSON.stringify(v)}; no fetch of the network`;

@@ -38,8 +38,9 @@ export function showResult(it) {
  * The deblur stage's outcome: "Sharpened: motion blur" (or "out of focus", or "blur" while the core names no kind; with
  * the share taken when `auto` sharpened in part: "Sharpened: blur (40 %)") with Undo
  * sharpening, which restores the photo again without the stage; once undone, "Not sharpened"
- * with Sharpen, which restores it again with the stage on. The choice is the photo's own.
- * `#done[data-deblur]` is the verdict's kind when applied, else "none".
+ * with Sharpen, which restores it again with the stage on. A photo `auto` left alone because it
+ * looks enlarged or printed gets the core's word for it, and Sharpen too. The choice is the
+ * photo's own. `#done[data-deblur]` is the verdict's kind when applied, else "none".
  */
 function showDeblur(it) {
   const r = it.result;
@@ -47,9 +48,10 @@ function showDeblur(it) {
   const applied = !!v?.applied;
   $('done').dataset.deblur = applied ? v.kind : 'none';
   const undone = !applied && it.deblur === 'off';
-  $('deblur-row').hidden = !applied && !undone;
+  const said = !applied && !undone && v?.summary; // "Not sharpened: it looks enlarged or printed"
+  $('deblur-row').hidden = !applied && !undone && !said;
   // The core's sentence (with the share when auto sharpened in part).
-  $('deblur-text').textContent = applied ? v.summary : 'Not sharpened';
+  $('deblur-text').textContent = applied || said ? v.summary : 'Not sharpened';
   const b = $('deblur-toggle');
   b.textContent = applied ? 'Undo sharpening' : 'Sharpen';
   b.dataset.action = applied ? 'off' : 'on';

@@ -285,7 +285,7 @@ fn indices(list: Vec<usize>) -> Vec<u32> {
 }
 
 /// The verdict's JSON, with the blur kind's words for people (`label`) beside its id (`kind`), and
-/// what the page says of it (`summary`, the core's sentence; absent when not sharpened).
+/// what the page says of it (`summary`, the core's sentence; absent when there is nothing to say).
 fn verdict_json(v: &unblur::deblur::Verdict) -> String {
     let mut j = serde_json::to_value(v).expect("the verdict serialises");
     j["label"] = v.kind.label().into();
