@@ -12,7 +12,7 @@ import { startGpu } from './start.js';
 
 /** What each Sharpen blur mode does, under the choice. */
 const DEBLUR_HINTS = {
-  auto: 'Sharpens a photo blurred by motion or out of focus; leaves a sharp one as it is',
+  auto: 'Sharpens a photo blurred by motion or out of focus; leaves a sharp one as it is, and an enlarged one to the upscaler',
   on: 'Sharpens every photo, before faces and upscaling',
   off: 'Photos are not sharpened',
 };
