@@ -1,7 +1,7 @@
 """The whole-photo stages before the tiles, timed per megapixel natively: the deblurring network
-(`unblur-deblur`, on the stage's own 288² tile: 256² owned plus 16 px of context each side), the
-`auto`'s looks before the deblurring network (src/deblur/crisp.rs, periodic.rs), the
-damage detector (`unblur-repair`, on a 1024×1024 copy as the core runs it: in two bands of 512
+(`unblur-deblur`, on the stage's own 288² tile: 256² owned plus 16 px of context each side),
+`auto`'s looks before that network (src/deblur/crisp.rs, periodic.rs; planning the stage, which
+takes them), the damage detector (`unblur-repair`, on a 1024×1024 copy as the core runs it: in two bands of 512
 rows, each seen with 64 rows of context and the window kept one shape, 1024×640 a run) and the repair fill on a real 1 MP photo with 1 % of it masked, by thin strokes (Telea
 alone) and by wide stains (Telea, then the patch fill). Unblur's engine
 (tract), one thread, the forms the site ships; the networks' GMAC per megapixel beside them.

@@ -183,8 +183,8 @@ impl RestoreJob {
     }
 
     /// The deblur tiles to run before the decision: all of them for `on`; for `auto` a sample
-    /// spread over the photo, at most [`deblur::SAMPLE_PIXELS`] of it (all of a smaller photo).
-    /// Empty when there is no stage.
+    /// spread over the photo, at most [`deblur::SAMPLE_PIXELS`] of it (all of a smaller photo),
+    /// or none when `auto`'s looks decided ([`deblur::Looks`]). Empty when there is no stage.
     pub fn deblur_first(&self) -> Vec<usize> {
         self.deblur
             .as_ref()
@@ -206,9 +206,10 @@ impl RestoreJob {
         stage.accept(&self.photo.rgb, i, output)
     }
 
-    /// Decides, once the first tiles are in, whether to deblur the photo (`on`: yes; `auto`:
-    /// when the network changed it enough there, [`deblur::TAU_R`]) and returns the tiles still
-    /// to run: none when the photo stays as it is, or when every tile ran first.
+    /// Decides, once the first tiles are in, whether to deblur the photo (`on`: yes; `auto`: no
+    /// when its looks decided, else when the network changed it enough there,
+    /// [`deblur::TAU_R`]) and returns the tiles still to run: none when the photo stays as it
+    /// is, or when every tile ran first.
     pub fn decide_deblur(&mut self) -> Result<Vec<usize>> {
         self.deblur
             .as_mut()

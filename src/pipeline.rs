@@ -319,8 +319,11 @@ impl Restorer {
             deblur_total: first.len(),
             ..progress.get()
         });
-        let threads = upscale::worker_threads(opts.threads, first.len());
-        job.deblur_with(net, &first, threads, obs, &mut on_tile)?;
+        // None when `auto`'s looks decided: the network is then not even planned.
+        if !first.is_empty() {
+            let threads = upscale::worker_threads(opts.threads, first.len());
+            job.deblur_with(net, &first, threads, obs, &mut on_tile)?;
+        }
         let rest = job.decide_deblur()?;
         if !rest.is_empty() {
             report(Progress {

@@ -623,7 +623,7 @@ export class Pool {
       return accepted === indices.length;
     };
 
-    // No first tiles: the core's first look called the photo sharp, and the decision needs no
+    // No first tiles: the core's looks decided (sharp, or enlarged), and the decision needs no
     // network (nor its fetch, which `prepareNets` leaves to the workers' first tile), nor a
     // "Checking for blur" on the way.
     if (plan.first.length) {

@@ -156,7 +156,9 @@ def stat_crisp(x_u8: np.ndarray) -> float:
     direction d of (1,0), (0,1), (1,1), (−1,1) (dx, dy): g = |Y(p+d) − Y(p−d)| / 2; an edge is a p
     with g(p) ≥ g(p−d), g(p) > g(p+d) and a span max − min of Y(p + t·d), |t| ≤ 12, of at least
     32 levels, p at least 13 px from every border; it is crisp when g / span > 0.45. C is the
-    smallest over the directions of the share of crisp edges (0 for a direction with < 20)."""
+    smallest over the directions of the share of crisp edges (0 for a direction with < 20).
+    On the whole image: the product measures it on the parts its sample of tiles owns, the
+    same pixels up to about a megapixel (`deblur::tiles::Geometry::sample`), a subset above."""
     Y = luma(x_u8)
     h, w = Y.shape
     m = CRISP_REACH + 1

@@ -139,9 +139,10 @@ impl Stage {
         Ok(())
     }
 
-    /// Decides once the first tiles are in (`on`: deblur; `auto`: deblur when the residual is
-    /// above [`super::TAU_R`]) and returns the tiles still to run: none when the photo stays as
-    /// it is, or when every tile ran first. Asked again, it answers the same.
+    /// Decides once the first tiles are in (`on`: deblur; `auto`: not when its looks decided,
+    /// with no first tile, else deblur when the residual is above [`super::TAU_R`]) and returns
+    /// the tiles still to run: none when the photo stays as it is, or when every tile ran first.
+    /// Asked again, it answers the same.
     pub fn decide(&mut self) -> Result<Vec<usize>> {
         if self.verdict.is_none() {
             let mut total = Stats::default();

@@ -223,7 +223,7 @@ def test_statistics_r_and_a():
     assert evaluate.stat_a(x, iso) < 1.1
 
 
-def test_crisp_edges_of_a_sharp_photo_and_of_its_blurs(tmp_path):
+def test_crisp_edges_of_a_sharp_photo_and_of_its_blurs():
     """C, `auto`'s first look: high on a sharp photo, near 0 across a streak or a focus blur
     (the smallest direction counts), 0 without edges; τ_C stops no blurred calibration photo
     the network fires on."""
@@ -243,8 +243,9 @@ def test_crisp_edges_of_a_sharp_photo_and_of_its_blurs(tmp_path):
 
 def test_an_enlarged_photo_has_a_periodic_fine_structure_and_a_blurred_one_not():
     """S, `auto`'s second look: high for a photo enlarged ×3 or ×5, low for the same photo at its
-    size, blurred by a streak or a disk (the blurs the network is for), or enlarged ×4 (a period
-    on the JPEG grid's frequencies, left out); τ_S stops no blurred calibration photo R fires on."""
+    size or blurred by a streak or a disk (the blurs the network is for); τ_S stops no blurred
+    calibration photo R fires on. (×4 is not seen: its period lies on the JPEG grid's
+    frequencies, which the measure leaves out; a known limit, not a requirement.)"""
     from PIL import Image
     im = Image.open(data.REPO / "tests/data/deblur/kodim08.jpg").convert("RGB")
     x = np.asarray(im)
@@ -256,7 +257,7 @@ def test_an_enlarged_photo_has_a_periodic_fine_structure_and_a_blurred_one_not()
             blur.to_u8(blur.convolve(f, blur.disk_kernel(4.0)))]
     assert all(evaluate.stat_periodic(e) > 30 for k, e in enlarged.items() if k != 4), \
         {k: evaluate.stat_periodic(e) for k, e in enlarged.items()}
-    assert max(evaluate.stat_periodic(e) for e in soft + [enlarged[4]]) < 15
+    assert max(evaluate.stat_periodic(e) for e in soft) < 15
     rows = [{"kind": "disk", "R": 3.0, "S": 7.0}, {"kind": "shake", "R": 1.0, "S": 30.0},
             {"kind": "sharp", "R": 0.1, "S": 50.0}]
     assert evaluate.pick_tau_periodic(rows, 1.5) == 7.0

@@ -33,6 +33,10 @@ export function installTestHook() {
     loseGpu() {
       return state.pool.loseGpu();
     },
+    /** Whether any inference worker holds the sharpening network (loaded for a deblur tile). */
+    get deblurLoaded() {
+      return !!state.pool?.runners.some((r) => r.nets.deblur);
+    },
     /** Which processor runs the upscaler: {mode, active, name?, reason?}. */
     get gpu() {
       return state.pool?.gpuState;

@@ -78,8 +78,9 @@ export async function prepareNets(deblur = deblurMode()) {
     if (!m) deblurMissing = 'this build of Unblur has no sharpening network';
     else {
       // Fetched when a worker first runs a deblur tile (Pool.ensureNet), not here: a photo that
-      // the core's first look calls sharp needs no network, and a first visit that restores
-      // one never fetches it. A failed fetch is tried again by the next photo.
+      // the core's looks decide (sharp, or enlarged) needs no network, and a first restoration
+      // of one does not wait for it (keepModelsOffline fetches it later, for offline use). A
+      // failed fetch is tried again by the next photo.
       /** @type {Promise<Uint8Array> | null} */
       let bytes = null;
       const load = () =>
@@ -118,8 +119,8 @@ export async function startEngine() {
     const det = models.detector();
     const [detBytes] = await loadModels([det], 'models');
     await pool.setDetector(det.id, detBytes);
-    // The sharpening network (0.9 MB gzip) is fetched with the first restoration, which
-    // needs it to decide `auto`, not on the first visit's way to a ready engine (budget 5 MB).
+    // The sharpening network (0.9 MB gzip) is fetched only when a deblur tile runs, not on the
+    // first visit's way to a ready engine (budget 5 MB).
     await prepareNets('off');
     readyText();
     keepModelsOffline().catch(() => {}); // a model that fails is fetched (and reported) when needed

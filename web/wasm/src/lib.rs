@@ -357,7 +357,8 @@ impl Job {
         Ok(shape_u32(self.job.deblur_tile_shape().map_err(err)?))
     }
 
-    /// The deblur tiles to run first: a sample to decide on (auto), or all of them (on).
+    /// The deblur tiles to run first: a sample to decide on (auto; none when its looks at the
+    /// photo decided), or all of them (on).
     pub fn deblur_first(&self) -> Vec<u32> {
         indices(self.job.deblur_first())
     }
@@ -371,7 +372,7 @@ impl Job {
         self.job.accept_deblur_tile(i, output).map_err(err)
     }
 
-    /// After the first tiles: the deblur tiles still to run (none for a sharp photo).
+    /// After the first tiles: the deblur tiles still to run (none for a photo left as it is).
     pub fn decide_deblur(&mut self) -> Result<Vec<u32>, JsError> {
         Ok(indices(self.job.decide_deblur().map_err(err)?))
     }
