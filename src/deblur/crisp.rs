@@ -15,6 +15,7 @@
 //! up to a megapixel), leaving out the pixels within `REACH + 1` of the photo's border, exactly
 //! as `models/deblur/evaluate.py` measures it (`stat_crisp`) when it calibrates the threshold.
 
+use super::stats::{level, DIRECTIONS, LUMA};
 use crate::Rgb16Image;
 
 /// How far along a direction an edge's span is taken, each way (pixels): the largest blur the
@@ -26,9 +27,6 @@ pub const MIN_RANGE: f64 = 32.0;
 pub const CRISP: f64 = 0.45;
 /// The fewest edges a direction needs for its share to count.
 pub const MIN_PEAKS: u64 = 20;
-
-/// The four directions, as (dx, dy) to the neighbour.
-const DIRECTIONS: [(isize, isize); 4] = [(1, 0), (0, 1), (1, 1), (-1, 1)];
 
 /// Counts per direction: add parts together with [`Edges::add`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -103,12 +101,12 @@ impl Edges {
 /// 0.587 G + 0.114 B of the 8-bit levels, in f64, in that order.
 pub(super) fn luma(photo: &Rgb16Image, region: [usize; 4]) -> Vec<f64> {
     let [rx, ry, rw, rh] = region;
-    let level = |v: u16| ((v as f32 / 65535.0).clamp(0.0, 1.0) * 255.0 + 0.5).floor() as f64;
     let mut luma = Vec::with_capacity(rw * rh);
     for y in ry..ry + rh {
         for x in rx..rx + rw {
             let p = photo.get_pixel(x as u32, y as u32).0;
-            luma.push(0.299 * level(p[0]) + 0.587 * level(p[1]) + 0.114 * level(p[2]));
+            let levels = p.map(|v| level(v as f32 / 65535.0));
+            luma.push(LUMA.iter().zip(levels).fold(0.0, |l, (k, v)| l + k * v));
         }
     }
     luma

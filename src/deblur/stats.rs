@@ -23,7 +23,16 @@
 //! arrival (nor the number of threads).
 
 /// The four directions, as (dx, dy) to the neighbour: 0°, 90°, 45°, 135°.
-const DIRECTIONS: [(isize, isize); 4] = [(1, 0), (0, 1), (1, 1), (-1, 1)];
+/// Also the directions of `auto`'s first look ([`super::crisp`]).
+pub(super) const DIRECTIONS: [(isize, isize); 4] = [(1, 0), (0, 1), (1, 1), (-1, 1)];
+
+/// Luma's weights for R, G and B, summed in that order (as evaluate.py's `luma`).
+pub(super) const LUMA: [f64; 3] = [0.299, 0.587, 0.114];
+
+/// evaluate.py's `to_u8`, in f32 as there: clamp to 0…1, ×255, round half up; an 8-bit level.
+pub(super) fn level(v: f32) -> f64 {
+    (v.clamp(0.0, 1.0) * 255.0 + 0.5).floor() as f64
+}
 
 /// Sums over measured pixels: add tiles together with [`Stats::add`].
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -49,7 +58,6 @@ impl Stats {
             "the region lies in the window"
         );
         // evaluate.py's `to_u8`, in f32 as there: clamp, ×255, round half up.
-        let level = |v: f32| (v.clamp(0.0, 1.0) * 255.0 + 0.5).floor() as f64;
         let mut s = Stats::default();
         // Luma of the region, before and after, row-major rw × rh.
         let mut luma_in = Vec::with_capacity(rw * rh);
@@ -58,7 +66,7 @@ impl Stats {
             for x in rx..rx + rw {
                 let j = y * w + x;
                 let (mut li, mut lo) = (0.0, 0.0);
-                for (c, k) in [0.299, 0.587, 0.114].into_iter().enumerate() {
+                for (c, k) in LUMA.into_iter().enumerate() {
                     let a = level(input[c * plane + j]);
                     let b = level(output[c * plane + j]);
                     s.abs_sum += (b - a).abs();
