@@ -205,24 +205,54 @@ def fade(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 # ------------------------------------------------------------------ recipes
 
 SHARP_P = 0.15
+ENLARGED_P = 0.12        # v3: share of enlarged, compressed identity samples (v1, v2: none)
 
 
-def degrade_train(src: np.ndarray, rng: np.random.Generator, sharp: bool | None = None
-                  ) -> tuple[np.ndarray, np.ndarray, str]:
+def enlarged(clean: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """`clean` as an enlarged web photo: shrunk by 1.6–8, JPEG-compressed hard at that small size
+    (quality 10–75; sometimes grey, as old prints are scanned), brought back to its size by a
+    common resampler, then lightly noised and compressed again.
+
+    The dev faces that `auto` made worse were such photos: soft like a defocus, but their softness
+    is the enlargement's, and the network sharpened their 8-px JPEG blocks, grown to 30–60 px, into
+    a grid. As identity samples (the input is its own target) they teach it to leave them alone;
+    enlargements with no blocks are left to the periodic look (src/deblur/periodic.rs)."""
+    h, w = clean.shape[:2]
+    f = math.exp(rng.uniform(math.log(1.6), math.log(8.0)))
+    im = Image.fromarray(to_u8(clean))
+    if rng.uniform() < 0.3:
+        im = im.convert("L").convert("RGB")
+    down = (Image.LANCZOS, Image.BICUBIC, Image.BOX)[int(rng.integers(3))]
+    small = im.resize((max(8, round(w / f)), max(8, round(h / f))), down)
+    q = int(rng.integers(10, 76))
+    small = Image.fromarray(to_u8(jpeg(np.asarray(small, np.float32) / 255.0, q)))
+    up = (Image.BICUBIC, Image.BILINEAR, Image.LANCZOS)[int(rng.integers(3))]
+    x = np.asarray(small.resize((w, h), up), np.float32) / 255.0
+    if rng.uniform() < 0.5:
+        x = add_noise(x, rng, rng.uniform(0, 1.5) / 255.0)
+    return jpeg(x, rng.integers(70, 96)) if rng.uniform() < 0.7 else quantise(x)
+
+
+def degrade_train(src: np.ndarray, rng: np.random.Generator, sharp: bool | None = None,
+                  enlarged_p: float = ENLARGED_P) -> tuple[np.ndarray, np.ndarray, str]:
     """`src`: a clean float32 image with MARGIN px of context on every side of the region wanted
     (a training crop cut with its surroundings, or a whole photo reflect-padded by MARGIN).
-    Returns (input, target, kind) of the region's size; kind is 'sharp' for the identity samples,
-    whose target is the (noisy/compressed) input itself so that a sharp photo passes through
-    unchanged, else the kernel family ('shake', 'streak', 'disk', 'gaussian').
+    Returns (input, target, kind) of the region's size; kind is 'sharp' or 'enlarged' for the
+    identity samples, whose target is the (noisy/compressed) input itself so that a sharp or an
+    enlarged photo passes through unchanged, else the kernel family ('shake', 'streak', 'disk',
+    'gaussian'). `sharp` given (True or False) forces that kind and draws no enlarged sample.
 
     Fading is photometric augmentation applied to the clean photo BEFORE the blur, so it is in
     both input and target: the network deblurs and never changes the tone."""
     if rng.uniform() < 0.3:
         src = np.clip(fade(src, rng), 0, 1)
-    sharp = (rng.uniform() < SHARP_P) if sharp is None else sharp
     m = MARGIN
     hh, ww = src.shape[0] - 2 * m, src.shape[1] - 2 * m
     clean = src[m:m + hh, m:m + ww]
+    if sharp is None and enlarged_p > 0 and rng.uniform() < enlarged_p:
+        x = enlarged(clean, rng)
+        return x, x.copy(), "enlarged"
+    sharp = (rng.uniform() < SHARP_P) if sharp is None else sharp
     if sharp:
         x = clean.copy()
         kind = "sharp"

@@ -112,13 +112,14 @@ def sample_patch(photo: np.ndarray, rng: np.random.Generator, side: int,
 
 
 def make_batch(photos: list[np.ndarray], rng: np.random.Generator, batch: int, crop: int,
-               sharp: list[bool] | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
+               sharp: list[bool] | None = None, enlarged_p: float = blur.ENLARGED_P
+               ) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """(inputs, targets) as N×3×crop×crop float32 arrays, and each sample's kind."""
     xs, ys, kinds = [], [], []
     for i in range(batch):
         photo = photos[int(rng.integers(len(photos)))]
         patch = sample_patch(photo, rng, crop + 2 * blur.MARGIN)
-        x, y, kind = blur.degrade_train(patch, rng, None if sharp is None else sharp[i])
+        x, y, kind = blur.degrade_train(patch, rng, None if sharp is None else sharp[i], enlarged_p)
         xs.append(x.transpose(2, 0, 1))
         ys.append(y.transpose(2, 0, 1))
         kinds.append(kind)
@@ -126,11 +127,12 @@ def make_batch(photos: list[np.ndarray], rng: np.random.Generator, batch: int, c
 
 
 def validation_set(photos: dict[str, np.ndarray], crop: int = 160) -> dict[str, np.ndarray]:
-    """The fixed validation crops: 16 blurred (training recipe) and 16 sharp, from 8 TRAINING
-    photos chosen by a fixed seed, each drawn with its own fixed seed."""
+    """The fixed validation crops: 16 blurred (training recipe), 16 sharp and 16 enlarged
+    (`blur.enlarged`), from 8 TRAINING photos chosen by a fixed seed, each drawn with its own fixed
+    seed. The blurred and sharp crops are the ones v1 and v2 were validated on."""
     names = sorted(photos)
     pick = np.random.default_rng(1234).choice(len(names), size=8, replace=False)
-    bx, by, sx, sy, kinds = [], [], [], [], []
+    bx, by, sx, sy, ex, kinds = [], [], [], [], [], []
     for j, i in enumerate(sorted(pick)):
         for r in range(2):
             rng = np.random.default_rng(10_000 + 10 * j + r)
@@ -139,5 +141,8 @@ def validation_set(photos: dict[str, np.ndarray], crop: int = 160) -> dict[str, 
             rng = np.random.default_rng(20_000 + 10 * j + r)
             x, y, _ = make_batch([photos[names[i]]], rng, 1, crop, sharp=[True])
             sx.append(x[0]); sy.append(y[0])
+            rng = np.random.default_rng(30_000 + 10 * j + r)
+            e = blur.enlarged(sample_patch(photos[names[i]], rng, crop), rng)
+            ex.append(e.transpose(2, 0, 1))
     return {"blur_x": np.stack(bx), "blur_y": np.stack(by), "sharp_x": np.stack(sx),
-            "sharp_y": np.stack(sy), "kinds": kinds}
+            "sharp_y": np.stack(sy), "enl_x": np.stack(ex), "enl_y": np.stack(ex), "kinds": kinds}

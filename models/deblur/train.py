@@ -31,7 +31,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from deblur import data  # noqa: E402
+from deblur import blur, data  # noqa: E402
 from deblur.net import MIDDLE, DeblurNet, describe, init_from  # noqa: E402
 
 
@@ -55,7 +55,7 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
 def validate(net, val, device) -> dict:
     net.eval()
     out = {}
-    for key in ("blur", "sharp"):
+    for key in ("blur", "sharp", "enl"):
         x = torch.from_numpy(val[f"{key}_x"]).to(device)
         y = torch.from_numpy(val[f"{key}_y"]).to(device)
         pred = torch.cat([net(x[i:i + 4]) for i in range(0, len(x), 4)])
@@ -100,6 +100,8 @@ def main(argv=None) -> int:
     run_args(ap, data.WORK / "run", lr=1e-3, val_minutes=10)
     ap.add_argument("--fft-weight", type=float, default=0.05)
     ap.add_argument("--middle", type=int, default=MIDDLE, help="NAF blocks at the bottom level")
+    ap.add_argument("--enlarged-p", type=float, default=blur.ENLARGED_P,
+                    help="share of enlarged, compressed identity samples (blur.enlarged; v1, v2: 0)")
     ap.add_argument("--init", type=Path, default=None,
                     help="start a fresh run from these weights (a checkpoint or an exported .onnx); "
                          "the blocks they lack start as the identity, so the run starts from their function")
@@ -145,7 +147,8 @@ def main(argv=None) -> int:
     log({"event": "start", "step": step, "minutes": round(spent, 2), "budget_minutes": args.minutes,
          "photos": len(photos), "decode_s": round(time.time() - t0, 1), "device": str(device),
          "threads": torch.get_num_threads(), "batch": args.batch,
-         "crop": [args.crop_min, args.crop_max], "lr": args.lr, "fft_weight": args.fft_weight, **info})
+         "crop": [args.crop_min, args.crop_max], "lr": args.lr, "fft_weight": args.fft_weight,
+         "enlarged_p": args.enlarged_p, **info})
 
     rng = np.random.default_rng(args.seed * 1_000_003 + step)
     start = time.time() - spent * 60
@@ -169,7 +172,7 @@ def main(argv=None) -> int:
             g["lr"] = lr
         td = time.time()
         crop = crops[int(rng.integers(len(crops)))]
-        x, y, _ = data.make_batch(photo_list, rng, args.batch, crop)
+        x, y, _ = data.make_batch(photo_list, rng, args.batch, crop, enlarged_p=args.enlarged_p)
         x = torch.from_numpy(x).to(device)
         y = torch.from_numpy(y).to(device)
         acc_data += time.time() - td

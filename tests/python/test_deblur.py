@@ -82,6 +82,23 @@ def test_training_recipe_shapes_and_identity_target():
     assert not np.array_equal(x, y)
     assert src[m:-m, m:-m].shape == y.shape
 
+def test_enlarged_samples_are_identity_and_blocky():
+    # a smooth gradient with an edge: shrunk, compressed hard and enlarged again it must come back
+    # changed (its blocks and softness are the point) and be its own target
+    yy, xx = np.mgrid[0:160, 0:160] / 160.0
+    img = np.stack([xx, yy, (xx > 0.5) * 0.8 + 0.1], -1).astype(np.float32)
+    src = np.pad(img, ((blur.MARGIN,) * 2, (blur.MARGIN,) * 2, (0, 0)), mode="reflect")
+    rng = np.random.default_rng(7)
+    x, y, kind = blur.degrade_train(src, rng, enlarged_p=1.0)
+    assert kind == "enlarged" and x.shape == (160, 160, 3)
+    assert np.array_equal(x, y), "an enlarged sample's target is its own input"
+    assert np.abs(x - img).mean() > 0.005, "the enlargement changed nothing"
+    # forced kinds never draw an enlarged sample, and v2's recipe (p = 0) never does
+    assert blur.degrade_train(src, rng, sharp=True, enlarged_p=1.0)[2] == "sharp"
+    assert all(blur.degrade_train(src, np.random.default_rng(s), enlarged_p=0.0)[2] != "enlarged"
+               for s in range(20))
+
+
 
 def test_eval_recipe_differs_from_training():
     # held out: hard disks (1-px edge) of radius 3–5 and streaks of 10–20 px, own seeds
