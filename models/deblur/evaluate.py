@@ -554,6 +554,25 @@ def grid(model: Unblur, names: list[str], out: Path, side: int = 256) -> None:
     print(f"wrote {out} ({img.shape[1]}x{img.shape[0]})")
 
 
+def enlarged_sheet(models: list[Unblur], out: Path, name: str = "kodak/kodim08.avif",
+                   side: int = 80, factor: int = 6) -> None:
+    """The centre `side`² of a held-out photo enlarged `factor`× (bicubic), then each model forced
+    on it, side by side at 1:1: what the network does to a photo whose softness is an enlargement's
+    (v2 made a mosaic of it; v3 was trained to leave it alone)."""
+    clean = data.load(data.PHOTOS / name)
+    h, w = clean.shape[:2]
+    c = clean[(h - side) // 2:(h + side) // 2, (w - side) // 2:(w + side) // 2]
+    big = np.asarray(Image.fromarray(c).resize((side * factor,) * 2, Image.BICUBIC), np.uint8)
+    cols = [big] + [m(big) for m in models]
+    for m, y in zip(models, cols[1:]):
+        print(f"enlarged {name} x{factor}: R {stat_r(big, y):.2f}")
+    sep = np.full((big.shape[0], 4, 3), 255, np.uint8)
+    img = np.concatenate(sum([[t, sep] for t in cols], [])[:-1], 1)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(img).save(out, quality=90)
+    print(f"wrote {out} ({img.shape[1]}x{img.shape[0]})")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", type=Path, default=MODEL)
@@ -565,12 +584,18 @@ def main(argv=None) -> int:
     ap.add_argument("--report", type=Path)
     ap.add_argument("--grid", type=Path)
     ap.add_argument("--grid-photos", default="kodak/kodim08.avif,cq100/pencils.avif,wordpress/tt4_hotel-facade.avif")
+    ap.add_argument("--enlarged", type=Path, help="write enlarged_sheet here and stop")
+    ap.add_argument("--against", type=Path, action="append", default=[],
+                    help="other models before --model in the enlarged sheet (e.g. an older version)")
     ap.add_argument("--json", type=Path, default=data.WORK / "eval.json")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args(argv)
 
     t0 = time.time()
     model = Unblur(args.model, args.threads)
+    if args.enlarged:
+        enlarged_sheet([Unblur(m, args.threads) for m in args.against] + [model], args.enlarged)
+        return 0
     from deblur.export import sha256
     result = {"model": str(args.model.relative_to(data.REPO) if args.model.is_relative_to(data.REPO) else args.model),
               "sha256": sha256(args.model), "recipe": "blur.degrade_eval", "border_px": BORDER,

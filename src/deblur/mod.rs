@@ -49,19 +49,19 @@ pub const CONTEXT: usize = 16;
 pub const SAMPLE_PIXELS: usize = 1_000_000;
 
 /// The decision thresholds, calibrated by `models/deblur/evaluate.py --calibrate` on the shipped
-/// model (v2: on 40 sharp and blurred training photos and 100 FFHQ training faces, which the
+/// model (v3: on 40 sharp and blurred training photos and 100 FFHQ training faces, which the
 /// network never saw; checked on the held-out photos and faces; it measures R and A as [`stats`]
 /// does). `auto` deblurs when the mean change the network makes ([`Verdict::residual`], in 8-bit
-/// levels) is above `TAU_R` (1.777 calibrated: 5 % false fires and 16 % missed blurs on the
-/// calibration photos and faces; held out, 3–5 % and 2–8 %).
-pub const TAU_R: f32 = 1.78;
+/// levels) is above `TAU_R` (1.695 calibrated: 5 % false fires and 14 % missed blurs on the
+/// calibration photos and faces; held out, 2–5 % and 1–10 %).
+pub const TAU_R: f32 = 1.70;
 /// Where `auto` applies the network in full: between [`TAU_R`] and here it blends the deblurred
 /// photo in with strength (R − τ_R)/(τ_full − τ_R) ([`Verdict::strength`]). The sharp photos that
 /// fire lie just above τ_R, where a full application changes them by 32–36 dB and the bound is
-/// 38. Calibrated by `evaluate.py --calibrate` (3.399): the smallest τ_full that keeps the sharp
+/// 38. Calibrated by `evaluate.py --calibrate` (3.422): the smallest τ_full that keeps the sharp
 /// calibration photos and faces that fire within 39 dB of their input, all but one of them (held
-/// out, the worst fired sharp face then stays 44.2 dB from `off`, the worst photo 48.7 dB).
-pub const TAU_FULL: f32 = 3.40;
+/// out, the worst fired sharp face then stays 48.8 dB from `off`, the worst photo 43.7 dB).
+pub const TAU_FULL: f32 = 3.42;
 /// `auto` calls a photo sharp at first look, without the network, when its share of crisp edges
 /// ([`crisp::Edges::share`], the smallest of four directions') is above `TAU_CRISP`. Calibrated
 /// by `evaluate.py --calibrate` (`pick_tau_crisp`): the largest share among the blurred
@@ -90,9 +90,9 @@ pub enum Screen {
 
 /// The blur is called motion blur when the sharpening gain's anisotropy
 /// ([`Verdict::anisotropy`]) is above `TAU_A`, else out of focus. `None`: the anisotropy does not
-/// tell them apart well enough yet (with v2 the best threshold on the calibration photos and
-/// faces, 1.114, names the kind right for 65 % of them, balanced; on the held-out sets motion
-/// 86–90 % but defocus 40–53 %), so the verdict names no kind and the page says "Sharpened:
+/// tell them apart well enough yet (with v3 the best threshold on the calibration photos and
+/// faces, 1.122, names the kind right for 66 % of them, balanced; on the held-out sets motion
+/// 90 % but defocus 50–56 %), so the verdict names no kind and the page says "Sharpened:
 /// blur" instead of guessing.
 pub const TAU_A: Option<f32> = None;
 
