@@ -215,8 +215,9 @@ def enlarged(clean: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
     The dev faces that `auto` made worse were such photos: soft like a defocus, but their softness
     is the enlargement's, and the network sharpened their 8-px JPEG blocks, grown to 30–60 px, into
-    a grid. As identity samples (the input is its own target) they teach it to leave them alone;
-    enlargements with no blocks are left to the periodic look (src/deblur/periodic.rs)."""
+    a grid. As identity samples (the input is its own target) they teach it to leave them alone
+    (v3 then also leaves a blockless enlargement nearly alone: kodim08 ×6, R 0.47; the periodic
+    look, src/deblur/periodic.rs, stops most of those before the network anyway)."""
     h, w = clean.shape[:2]
     f = math.exp(rng.uniform(math.log(1.6), math.log(8.0)))
     im = Image.fromarray(to_u8(clean))

@@ -57,7 +57,7 @@ pub const SAMPLE_PIXELS: usize = 1_000_000;
 pub const TAU_R: f32 = 1.70;
 /// Where `auto` applies the network in full: between [`TAU_R`] and here it blends the deblurred
 /// photo in with strength (R − τ_R)/(τ_full − τ_R) ([`Verdict::strength`]). The sharp photos that
-/// fire lie just above τ_R, where a full application changes them by 32–36 dB and the bound is
+/// fire lie just above τ_R, where a full application changes them by 32–35 dB and the bound is
 /// 38. Calibrated by `evaluate.py --calibrate` (3.422): the smallest τ_full that keeps the sharp
 /// calibration photos and faces that fire within 39 dB of their input, all but one of them (held
 /// out, the worst fired sharp face then stays 48.8 dB from `off`, the worst photo 43.7 dB).
