@@ -180,11 +180,15 @@ def add_noise(img: np.ndarray, rng: np.random.Generator, sigma: float, poisson: 
 
 def jpeg(img: np.ndarray, quality: int) -> np.ndarray:
     """Round-trip through Pillow's JPEG (4:2:0, as cameras and the web)."""
-    u8 = to_u8(img)
+    return np.asarray(jpeg_image(Image.fromarray(to_u8(img)), quality), np.float32) / 255.0
+
+
+def jpeg_image(im: Image.Image, quality: int) -> Image.Image:
+    """`jpeg` on a Pillow image (RGB out)."""
     buf = io.BytesIO()
-    Image.fromarray(u8).save(buf, format="JPEG", quality=int(quality))
+    im.save(buf, format="JPEG", quality=int(quality))
     buf.seek(0)
-    return np.asarray(Image.open(buf).convert("RGB"), np.float32) / 255.0
+    return Image.open(buf).convert("RGB")
 
 
 def to_u8(img: np.ndarray) -> np.ndarray:
@@ -225,8 +229,7 @@ def enlarged(clean: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         im = im.convert("L").convert("RGB")
     down = (Image.LANCZOS, Image.BICUBIC, Image.BOX)[int(rng.integers(3))]
     small = im.resize((max(8, round(w / f)), max(8, round(h / f))), down)
-    q = int(rng.integers(10, 76))
-    small = Image.fromarray(to_u8(jpeg(np.asarray(small, np.float32) / 255.0, q)))
+    small = jpeg_image(small, rng.integers(10, 76))
     up = (Image.BICUBIC, Image.BILINEAR, Image.LANCZOS)[int(rng.integers(3))]
     x = np.asarray(small.resize((w, h), up), np.float32) / 255.0
     if rng.uniform() < 0.5:

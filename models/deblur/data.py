@@ -144,5 +144,6 @@ def validation_set(photos: dict[str, np.ndarray], crop: int = 160) -> dict[str, 
             rng = np.random.default_rng(30_000 + 10 * j + r)
             e = blur.enlarged(sample_patch(photos[names[i]], rng, crop), rng)
             ex.append(e.transpose(2, 0, 1))
+    enl = np.stack(ex)   # identity samples: their own targets
     return {"blur_x": np.stack(bx), "blur_y": np.stack(by), "sharp_x": np.stack(sx),
-            "sharp_y": np.stack(sy), "enl_x": np.stack(ex), "enl_y": np.stack(ex), "kinds": kinds}
+            "sharp_y": np.stack(sy), "enl_x": enl, "enl_y": enl, "kinds": kinds}

@@ -526,6 +526,20 @@ def detection_table(cal: dict, det: dict) -> str:
     return "\n".join(lines)
 
 
+def strip(images: list[np.ndarray], axis: int, gap: int = 4) -> np.ndarray:
+    """Images of one height (axis 1) or one width (axis 0) side by side, 4 white pixels apart."""
+    shape = list(images[0].shape)
+    shape[axis] = gap
+    sep = np.full(shape, 255, np.uint8)
+    return np.concatenate(sum([[t, sep] for t in images], [])[:-1], axis)
+
+
+def save_sheet(img: np.ndarray, out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(img).save(out, quality=90)
+    print(f"wrote {out} ({img.shape[1]}x{img.shape[0]})")
+
+
 def grid(model: Unblur, names: list[str], out: Path, side: int = 256) -> None:
     """Rows: a held-out photo × (motion, defocus); columns: input | Unblur | sharp."""
     tiles = []
@@ -545,13 +559,8 @@ def grid(model: Unblur, names: list[str], out: Path, side: int = 256) -> None:
             y = model(x)
             yy, xx = at
             sl = (slice(yy, yy + side), slice(xx, xx + side))
-            tiles.append(np.concatenate([x[sl], np.full((side, 4, 3), 255, np.uint8), y[sl],
-                                         np.full((side, 4, 3), 255, np.uint8), clean[sl]], 1))
-    sep = np.full((4, tiles[0].shape[1], 3), 255, np.uint8)
-    img = np.concatenate(sum([[t, sep] for t in tiles], [])[:-1], 0)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(img).save(out, quality=90)
-    print(f"wrote {out} ({img.shape[1]}x{img.shape[0]})")
+            tiles.append(strip([x[sl], y[sl], clean[sl]], 1))
+    save_sheet(strip(tiles, 0), out)
 
 
 def enlarged_sheet(models: list[Unblur], out: Path, name: str = "kodak/kodim08.avif",
@@ -566,11 +575,7 @@ def enlarged_sheet(models: list[Unblur], out: Path, name: str = "kodak/kodim08.a
     cols = [big] + [m(big) for m in models]
     for i, y in enumerate(cols[1:], 1):
         print(f"enlarged {name} x{factor}, column {i + 1}: R {stat_r(big, y):.2f}")
-    sep = np.full((big.shape[0], 4, 3), 255, np.uint8)
-    img = np.concatenate(sum([[t, sep] for t in cols], [])[:-1], 1)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(img).save(out, quality=90)
-    print(f"wrote {out} ({img.shape[1]}x{img.shape[0]})")
+    save_sheet(strip(cols, 1), out)
 
 
 def main(argv=None) -> int:

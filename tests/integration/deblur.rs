@@ -109,8 +109,9 @@ fn deblurring_a_streaked_photo_changes_it_and_brings_it_closer_to_the_sharp_one(
         "the network hardly changed the photo: {moved:.1} dB"
     );
     // The committed model (v3) gains +0.53 dB on this held-out, finely detailed photo's 15-px
-    // streak (+1.0 dB on average over the held-out photos' 10–20 px streaks; a 40-minute
-    // model gained +0.17 here): the bar is that it brings the photo closer, not how far. Raise it with the model.
+    // streak (+1.0 dB on average over the held-out photos' 10–20 px streaks; a 40-minute model
+    // gained +0.17 here): the bar is that it brings the photo closer, not how far. Raise it with
+    // the model.
     assert!(
         after > before + 0.3,
         "deblurred {after:.2} dB, blurred {before:.2} dB"

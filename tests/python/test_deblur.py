@@ -82,6 +82,7 @@ def test_training_recipe_shapes_and_identity_target():
     assert not np.array_equal(x, y)
     assert src[m:-m, m:-m].shape == y.shape
 
+
 def test_enlarged_samples_are_softened_and_their_own_targets():
     # a smooth gradient with a hard edge: shrunk, compressed and enlarged again, the edge must come
     # back softer (the enlargement's softness is what the network has to learn is not a blur),
