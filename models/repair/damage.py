@@ -25,6 +25,14 @@ focus and under its grain. Fine-tuning v1 with them at 0.3 (and with `train.py -
 stop it calling an old print's mooring rope damage (that rope is ~4 px wide and nearly as sharp
 as a scratch), and lowered the calibration IoU at the dev photos' false-alarm bar (the card).
 
+For a v2 (`train.py` flags, each off by default so that v1's recipe is drawn as it was):
+- ridges (`RIDGE_P`, `--ridge`): a real print's fold, as the creases of a cracked dev print show
+  it: the shading of either side moved apart along the line, and a thin light line (the cracked
+  emulsion) on it, often broken; only the line is in the mask;
+- scene lines as wide and nearly as sharp as a rope (`--scene-width 2.5 6 --scene-sigma 0.8 1.6`),
+  with creases wider than 2.5 px drawn sharp (`SHARP_WIDE`): a wide scratch lies on the print's
+  surface, as sharp as the scan; a wide soft line is more often a rope or a wire.
+
 Drawn with Pillow at 4× and box-filtered down (anti-aliased, sub-pixel widths), so that nothing
 here needs OpenCV.
 """
@@ -35,12 +43,15 @@ import math
 
 import numpy as np
 from PIL import Image, ImageDraw
-from scipy.ndimage import gaussian_filter
+from scipy.ndimage import distance_transform_edt, gaussian_filter, label
 
 SS = 4  # supersampling of the drawn layers
 MASK_AT = 0.15
 CLEAN_P = 0.25
 SCENE_P = 0.0  # see the docstring: tried at 0.3, not adopted
+SCENE_WIDTH, SCENE_SIGMA = (1.5, 8.0), (1.5, 3.5)  # the scene lines' width and softness (px)
+SHARP_WIDE = False  # creases wider than 2.5 px keep a sharp edge (σ ≤ 0.6): no draw, v1's recipe as it was
+RIDGE_P = 0.0  # share of damaged patches given a ridge (a real fold); 0 draws v1's recipe as it was
 
 
 def _walk(rng, w, h, length, step, start=None, heading=None):
@@ -102,6 +113,36 @@ def _fold(rng, w, h):
     return light * rng.uniform(0.15, 0.5), dark * rng.uniform(0.15, 0.5)
 
 
+def _ridge(rng, w, h):
+    """A fold as scanned prints show one (v2): the paper bent along a gently curved line tilts
+    either way from it, so the scan's light brightens one side and darkens the other, fading
+    over 2–25 px (by 4–20 % at the line); along the ridge the emulsion has cracked into a thin
+    light line, often broken.
+    Returns (shading, a multiplicative change of the photo, h×w float32; the line's opacity)."""
+    pts = _crease_line(rng, w, h)
+    big = Image.new("L", (w * SS, h * SS), 0)
+    ImageDraw.Draw(big).line([(float(x) * SS, float(y) * SS) for x, y in pts], fill=255, width=1)
+    on = np.asarray(big)[SS // 2::SS, SS // 2::SS] > 0
+    on |= _down(big, w, h) > 0.2
+    dist = distance_transform_edt(~on).astype(np.float32)
+    # the two sides: the patch less the line falls into (at least) two regions
+    parts, n = label(~on)
+    sizes = np.bincount(parts.ravel(), minlength=n + 1)
+    side = np.where(parts == int(np.argmax(sizes[1:]) + 1), 1.0, -1.0).astype(np.float32)
+    fall = rng.uniform(2, 25)
+    up, down = rng.uniform(0.04, 0.2), rng.uniform(0.04, 0.2)
+    shade = np.where(side > 0, up, -down).astype(np.float32) * np.exp(-dist / fall)
+    line = _draw(w, h, [(pts, rng.uniform(0.5, 1.6))])
+    if rng.random() < 0.6:  # broken along its length where the emulsion held
+        along = gaussian_filter(rng.random((h, w)).astype(np.float32), rng.uniform(3, 10))
+        along = (along - along.min()) / max(float(np.ptp(along)), 1e-6)
+        line = line * np.clip((along - rng.uniform(0.2, 0.5)) * 4, 0, 1)
+    if rng.random() < 0.4:
+        line = gaussian_filter(line, rng.uniform(0.3, 0.7))
+        line /= max(float(line.max()), 1e-6)
+    return shade, line * rng.uniform(0.2, 0.9)
+
+
 def _layer(rng, w, h, kind):
     """One damage element's opacity (h×w float32 in 0..1)."""
     im = Image.new("L", (w * SS, h * SS), 0)
@@ -119,7 +160,9 @@ def _layer(rng, w, h, kind):
             sub, _ = _walk(rng, w, h, rng.uniform(8, 60), rng.uniform(2, 5), start, heading)
             line(sub, width * rng.uniform(0.4, 0.9))
     elif kind == "crease":
-        line([tuple(p) for p in _crease_line(rng, w, h)], rng.uniform(1, 5))
+        pts = [tuple(p) for p in _crease_line(rng, w, h)]
+        width = rng.uniform(1, 5)
+        line(pts, width)
     elif kind == "lint":
         x, y = rng.uniform([0, 0], [w, h])
         a, pts = rng.uniform(0, 2 * math.pi), []
@@ -137,6 +180,10 @@ def _layer(rng, w, h, kind):
             d.ellipse([x - rx, y - ry, x + rx, y + ry], fill=255)
     a = _down(im, w, h)
     sigma = rng.uniform(0, 1.5)
+    if SHARP_WIDE and kind == "crease" and width > 2.5:
+        # a wide scratch lies on the print's surface, as sharp as the scan; a wide soft line is
+        # more often a rope or a wire of the scene (an old print's mooring rope, the card)
+        sigma = min(sigma, 0.6)
     if sigma > 0.3:
         a = gaussian_filter(a, sigma)
         a /= max(float(a.max()), 1e-6)
@@ -147,8 +194,8 @@ def scene_lines(p: np.ndarray, rng) -> np.ndarray:
     """1–3 soft lines of the scene itself (ropes, wires, masts) drawn into a clean patch: not damage."""
     h, w = p.shape[:2]
     for _ in range(int(rng.integers(1, 4))):
-        a = _draw(w, h, [(_crease_line(rng, w, h), rng.uniform(1.5, 8))])
-        a = gaussian_filter(a, rng.uniform(1.5, 3.5))  # not renormalised: a thin line out of focus fades
+        a = _draw(w, h, [(_crease_line(rng, w, h), rng.uniform(*SCENE_WIDTH))])
+        a = gaussian_filter(a, rng.uniform(*SCENE_SIGMA))  # not renormalised: a thin line out of focus fades
         along = gaussian_filter(rng.random((h, w)).astype(np.float32), 12)  # tone drifting along it
         along = (along - along.min()) / max(float(np.ptp(along)), 1e-6)
         a = a * rng.uniform(0.5, 1.0) * (0.5 + 0.5 * along)
@@ -210,7 +257,16 @@ def damage(p: np.ndarray, rng, clean: bool | None = None) -> tuple[np.ndarray, n
             + ["fold"] * int(rng.random() < 0.3)
         if not kinds:
             kinds = [str(rng.choice(["crack", "crease", "lint", "dust", "fold"]))]
+        if RIDGE_P > 0 and rng.random() < RIDGE_P:  # off: no draw, so v1's recipe is drawn as it was
+            kinds.append("ridge")
         for kind in kinds:
+            if kind == "ridge":
+                shade, line = _ridge(rng, w, h)
+                p = np.clip(p * (1 + shade[..., None]), 0, 1)
+                paper = np.clip(rng.uniform(215, 255) + rng.uniform(-8, 8, 3), 0, 255) / 255.0
+                p = p * (1 - line[..., None]) + paper.astype(np.float32) * line[..., None]
+                mask |= line >= MASK_AT
+                continue
             if kind == "fold":
                 light, dark = _fold(rng, w, h)
                 paper = np.clip(rng.uniform(215, 255) + rng.uniform(-8, 8, 3), 0, 255) / 255.0

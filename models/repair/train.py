@@ -4,7 +4,7 @@ damage.py's recipe, against the drawn mask.
 
     python3 models/repair/train.py --minutes 45 [--resume | --init CKPT] [--hard 0.3]
         [--run-dir models/build/repair/run] [--batch 8] [--crop-min 128] [--crop-max 192]
-        [--lr 2e-3] [--steps N] [--photos N]
+        [--lr 2e-3] [--steps N] [--photos N] [--ridge 0.4]
 
 `--hard F` cuts a share F of the crops around the places where the starting network (`--init`'s)
 fired on the clean training photos (hard.py: their ropes, wires and frames), mined once and kept
@@ -95,8 +95,17 @@ def main(argv=None) -> int:
     ap.add_argument("--pos-weight", type=float, default=3.0)
     ap.add_argument("--hard", type=float, default=0.0, help="share of crops cut around mined false alarms")
     ap.add_argument("--init", type=Path, help="start from this checkpoint's weights")
+    ap.add_argument("--ridge", type=float, default=damage.RIDGE_P,
+                    help="share of damaged crops given a ridge, a real print's fold (damage.py)")
+    ap.add_argument("--scene", type=float, default=damage.SCENE_P,
+                    help="share of crops given lines of the scene (ropes, wires), never masked")
+    ap.add_argument("--scene-width", type=float, nargs=2, default=damage.SCENE_WIDTH)
+    ap.add_argument("--scene-sigma", type=float, nargs=2, default=damage.SCENE_SIGMA)
+    ap.add_argument("--sharp-wide", action="store_true", help="creases wider than 2.5 px drawn sharp")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
+    damage.RIDGE_P, damage.SCENE_P, damage.SHARP_WIDE = args.ridge, args.scene, args.sharp_wide
+    damage.SCENE_WIDTH, damage.SCENE_SIGMA = tuple(args.scene_width), tuple(args.scene_sigma)
     torch.manual_seed(args.seed)
     run = args.run_dir
     run.mkdir(parents=True, exist_ok=True)
@@ -127,7 +136,8 @@ def main(argv=None) -> int:
     val = validation_set(photos, crop=160 if not args.photos else 64)
     log({"event": "start", "step": step, "minutes": round(spent, 2), "budget_minutes": args.minutes,
          "photos": len(photos), "batch": args.batch, "crop": [args.crop_min, args.crop_max],
-         "lr": args.lr, "pos_weight": args.pos_weight, "params": sum(p.numel() for p in net.parameters()),
+         "lr": args.lr, "pos_weight": args.pos_weight, "ridge": args.ridge, "scene": args.scene,
+         "scene_width": args.scene_width, "scene_sigma": args.scene_sigma, "sharp_wide": args.sharp_wide, "params": sum(p.numel() for p in net.parameters()),
          "gmac_per_mp": round(gmac_per_mp(net), 3), **net.config})
     rng = np.random.default_rng(args.seed * 1_000_003 + step)
     points = None

@@ -55,6 +55,32 @@ def test_scene_lines_are_drawn_soft_and_never_masked(monkeypatch):
     assert not m.any() and np.abs(x - flat).max() > 0.05
 
 
+def test_a_ridge_shades_its_two_sides_apart_and_masks_only_its_line(monkeypatch):
+    flat = np.full((96, 128, 3), 0.5, np.float32)
+    found = 0
+    for seed in range(8):
+        shade, line = damage._ridge(np.random.default_rng(seed), 128, 96)
+        assert shade.shape == line.shape == (96, 128) and 0 <= line.min() and line.max() <= 0.9
+        # one side brighter, the other darker, both fading away from the line
+        assert shade.max() > 0.02 and shade.min() < -0.02 and np.abs(shade).max() <= 0.2 + 1e-6
+        found += (line >= damage.MASK_AT).any()
+    assert found >= 6  # the line is there (broken, or bent out of the crop, now and then)
+    # drawn by damage() when asked; the mask holds the light line, not the shading beside it
+    monkeypatch.setattr(damage, "RIDGE_P", 1.0)
+    monkeypatch.setattr(damage, "age", lambda p, rng: p)
+    monkeypatch.setattr(damage, "scan", lambda p, rng: p)
+    monkeypatch.setattr(damage, "_layer", lambda rng, w, h, kind: np.zeros((h, w), np.float32))
+    monkeypatch.setattr(damage, "_fold", lambda rng, w, h: (np.zeros((h, w), np.float32),) * 2)
+    hits = 0
+    for seed in range(6):
+        x, m = damage.damage(flat, np.random.default_rng(seed), clean=False)
+        if m.any():
+            hits += 1
+            assert x[m > 0].mean() > 0.53  # lighter: the paper showing through the cracked emulsion
+            assert np.abs(x - flat)[m == 0].max() > 0.02 and m.mean() < 0.08  # shaded, not masked
+    assert hits >= 4
+
+
 def test_net_keeps_the_size_within_its_budget():
     import torch
     from repair.net import MULTIPLE, DetectNet, gmac_per_mp
@@ -105,7 +131,8 @@ def test_fine_tuning_with_hard_negatives_mines_once_and_resumes_with_the_same_po
     from repair.net import DetectNet
     train = str(MODELS / "repair" / "train.py")
     common = ["--minutes", "5", "--photos", "3", "--batch", "2", "--crop-min", "64", "--crop-max", "64",
-              "--log-every", "1", "--threads", "1", "--hard", "0.5", "--run-dir", str(tmp_path / "run")]
+              "--log-every", "1", "--threads", "1", "--hard", "0.5", "--run-dir", str(tmp_path / "run"),
+              "--ridge", "0.5", "--scene", "0.3", "--scene-width", "2.5", "6", "--sharp-wide"]  # v2's recipe
     r = subprocess.run([sys.executable, train, *common, "--steps", "1"], capture_output=True, text=True, timeout=300)
     assert r.returncode != 0 and "--init" in r.stderr  # nothing trained to mine with
     torch.manual_seed(0)
@@ -119,6 +146,8 @@ def test_fine_tuning_with_hard_negatives_mines_once_and_resumes_with_the_same_po
     log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     mined = [e for e in log if e.get("event") == "mined"]
     assert len(mined) == 1 and mined[0]["points"] > 0  # mined when the run started, read back on resume
+    start = [e for e in log if e.get("event") == "start"][0]
+    assert (start["ridge"], start["scene"], start["scene_width"], start["sharp_wide"]) == (0.5, 0.3, [2.5, 6.0], True)
     assert (tmp_path / "run" / "hard.npz").is_file()
     assert any("hard_called" in e for e in log if e.get("event") == "val")
     assert log[-1]["event"] == "done" and log[-1]["step"] == 2
