@@ -52,6 +52,7 @@ SCENE_P = 0.0  # see the docstring: tried at 0.3, not adopted
 SCENE_WIDTH, SCENE_SIGMA = (1.5, 8.0), (1.5, 3.5)  # the scene lines' width and softness (px)
 SHARP_WIDE = False  # creases wider than 2.5 px keep a sharp edge (σ ≤ 0.6): no draw, v1's recipe as it was
 RIDGE_P = 0.0  # share of damaged patches given a ridge (a real fold); 0 draws v1's recipe as it was
+RIDGE_STEP = False  # a strong ridge's step (sides ≥ 24 % apart) masked 1 px either side, line or not
 
 
 def _walk(rng, w, h, length, step, start=None, heading=None):
@@ -118,7 +119,8 @@ def _ridge(rng, w, h):
     either way from it, so the scan's light brightens one side and darkens the other, fading
     over 2–25 px (by 4–20 % at the line); along the ridge the emulsion has cracked into a thin
     light line, often broken.
-    Returns (shading, a multiplicative change of the photo, h×w float32; the line's opacity)."""
+    Returns (shading, a multiplicative change of the photo, h×w float32; the line's opacity; the
+    pixels within 1 px of the fold, bool)."""
     pts = _crease_line(rng, w, h)
     big = Image.new("L", (w * SS, h * SS), 0)
     ImageDraw.Draw(big).line([(float(x) * SS, float(y) * SS) for x, y in pts], fill=255, width=1)
@@ -140,7 +142,7 @@ def _ridge(rng, w, h):
     if rng.random() < 0.4:
         line = gaussian_filter(line, rng.uniform(0.3, 0.7))
         line /= max(float(line.max()), 1e-6)
-    return shade, line * rng.uniform(0.2, 0.9)
+    return shade, line * rng.uniform(0.2, 0.9), dist <= 1
 
 
 def _layer(rng, w, h, kind):
@@ -261,11 +263,13 @@ def damage(p: np.ndarray, rng, clean: bool | None = None) -> tuple[np.ndarray, n
             kinds.append("ridge")
         for kind in kinds:
             if kind == "ridge":
-                shade, line = _ridge(rng, w, h)
+                shade, line, fold = _ridge(rng, w, h)
                 p = np.clip(p * (1 + shade[..., None]), 0, 1)
                 paper = np.clip(rng.uniform(215, 255) + rng.uniform(-8, 8, 3), 0, 255) / 255.0
                 p = p * (1 - line[..., None]) + paper.astype(np.float32) * line[..., None]
                 mask |= line >= MASK_AT
+                if RIDGE_STEP and float(np.ptp(shade[fold])) >= 0.24:
+                    mask |= fold
                 continue
             if kind == "fold":
                 light, dark = _fold(rng, w, h)

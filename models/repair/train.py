@@ -101,10 +101,12 @@ def main(argv=None) -> int:
                     help="share of crops given lines of the scene (ropes, wires), never masked")
     ap.add_argument("--scene-width", type=float, nargs=2, default=damage.SCENE_WIDTH)
     ap.add_argument("--scene-sigma", type=float, nargs=2, default=damage.SCENE_SIGMA)
+    ap.add_argument("--ridge-step", action="store_true", help="a strong ridge's step masked too (damage.py)")
     ap.add_argument("--sharp-wide", action="store_true", help="creases wider than 2.5 px drawn sharp")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     damage.RIDGE_P, damage.SCENE_P, damage.SHARP_WIDE = args.ridge, args.scene, args.sharp_wide
+    damage.RIDGE_STEP = args.ridge_step
     damage.SCENE_WIDTH, damage.SCENE_SIGMA = tuple(args.scene_width), tuple(args.scene_sigma)
     torch.manual_seed(args.seed)
     run = args.run_dir
@@ -137,7 +139,8 @@ def main(argv=None) -> int:
     log({"event": "start", "step": step, "minutes": round(spent, 2), "budget_minutes": args.minutes,
          "photos": len(photos), "batch": args.batch, "crop": [args.crop_min, args.crop_max],
          "lr": args.lr, "pos_weight": args.pos_weight, "ridge": args.ridge, "scene": args.scene,
-         "scene_width": args.scene_width, "scene_sigma": args.scene_sigma, "sharp_wide": args.sharp_wide, "params": sum(p.numel() for p in net.parameters()),
+         "scene_width": args.scene_width, "scene_sigma": args.scene_sigma, "sharp_wide": args.sharp_wide,
+         "ridge_step": args.ridge_step, "params": sum(p.numel() for p in net.parameters()),
          "gmac_per_mp": round(gmac_per_mp(net), 3), **net.config})
     rng = np.random.default_rng(args.seed * 1_000_003 + step)
     points = None

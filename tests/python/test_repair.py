@@ -57,14 +57,17 @@ def test_scene_lines_are_drawn_soft_and_never_masked(monkeypatch):
 
 def test_a_ridge_shades_its_two_sides_apart_and_masks_only_its_line(monkeypatch):
     flat = np.full((96, 128, 3), 0.5, np.float32)
-    found = 0
+    found, on_fold = 0, []
     for seed in range(8):
-        shade, line = damage._ridge(np.random.default_rng(seed), 128, 96)
-        assert shade.shape == line.shape == (96, 128) and 0 <= line.min() and line.max() <= 0.9
+        shade, line, fold = damage._ridge(np.random.default_rng(seed), 128, 96)
+        assert shade.shape == line.shape == fold.shape == (96, 128) and 0 <= line.min() and line.max() <= 0.9
+        assert 0 < fold.mean() < 0.1
+        on_fold.append(float((line * fold).sum() / max(float(line.sum()), 1e-6)))
         # one side brighter, the other darker, both fading away from the line
         assert shade.max() > 0.02 and shade.min() < -0.02 and np.abs(shade).max() <= 0.2 + 1e-6
         found += (line >= damage.MASK_AT).any()
     assert found >= 6  # the line is there (broken, or bent out of the crop, now and then)
+    assert np.median(on_fold) > 0.8  # and lies on the fold (RIDGE_STEP's mask)
     # drawn by damage() when asked; the mask holds the light line, not the shading beside it
     monkeypatch.setattr(damage, "RIDGE_P", 1.0)
     monkeypatch.setattr(damage, "age", lambda p, rng: p)
