@@ -28,7 +28,8 @@ as a scratch), and lowered the calibration IoU at the dev photos' false-alarm ba
 For a v2 (`train.py` flags, each off by default so that v1's recipe is drawn as it was):
 - ridges (`RIDGE_P`, `--ridge`): a real print's fold, as the creases of a cracked dev print show
   it: the shading of either side moved apart along the line, and a thin light line (the cracked
-  emulsion) on it, often broken; only the line is in the mask;
+  emulsion) on it, often broken; only the line is in the mask (with `RIDGE_STEP`, `--ridge-step`,
+  a strong fold's step too, 1 px either side);
 - scene lines as wide and nearly as sharp as a rope (`--scene-width 2.5 6 --scene-sigma 0.8 1.6`),
   with creases wider than 2.5 px drawn sharp (`SHARP_WIDE`): a wide scratch lies on the print's
   surface, as sharp as the scan; a wide soft line is more often a rope or a wire.
@@ -143,6 +144,11 @@ def _ridge(rng, w, h):
         line = gaussian_filter(line, rng.uniform(0.3, 0.7))
         line /= max(float(line.max()), 1e-6)
     return shade, line * rng.uniform(0.2, 0.9), dist <= 1
+
+
+def _paper(rng) -> np.ndarray:
+    """The light tone where a fold has cracked the emulsion: the paper showing through (RGB in 0..1)."""
+    return (np.clip(rng.uniform(215, 255) + rng.uniform(-8, 8, 3), 0, 255) / 255.0).astype(np.float32)
 
 
 def _layer(rng, w, h, kind):
@@ -265,17 +271,16 @@ def damage(p: np.ndarray, rng, clean: bool | None = None) -> tuple[np.ndarray, n
             if kind == "ridge":
                 shade, line, fold = _ridge(rng, w, h)
                 p = np.clip(p * (1 + shade[..., None]), 0, 1)
-                paper = np.clip(rng.uniform(215, 255) + rng.uniform(-8, 8, 3), 0, 255) / 255.0
-                p = p * (1 - line[..., None]) + paper.astype(np.float32) * line[..., None]
+                p = p * (1 - line[..., None]) + _paper(rng) * line[..., None]
                 mask |= line >= MASK_AT
                 if RIDGE_STEP and float(np.ptp(shade[fold])) >= 0.24:
                     mask |= fold
                 continue
             if kind == "fold":
                 light, dark = _fold(rng, w, h)
-                paper = np.clip(rng.uniform(215, 255) + rng.uniform(-8, 8, 3), 0, 255) / 255.0
+                paper = _paper(rng)
                 shadow = np.clip(rng.uniform(0, 60) + rng.uniform(-8, 8, 3), 0, 255) / 255.0
-                p = p * (1 - light[..., None]) + paper.astype(np.float32) * light[..., None]
+                p = p * (1 - light[..., None]) + paper * light[..., None]
                 p = p * (1 - dark[..., None]) + shadow.astype(np.float32) * dark[..., None]
                 mask |= (light >= MASK_AT) | (dark >= MASK_AT)
                 continue
