@@ -52,7 +52,7 @@ from torch.nn import functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from face.data512 import Faces512  # noqa: E402
-from face.losses512 import artifact_map, component_patches, diff_augment, period_loss  # noqa: E402
+from face.losses512 import TextureD, artifact_map, component_patches, diff_augment, period_loss  # noqa: E402
 from face.net512 import PERIODS, FaceNet512, export_onnx, fp16_state, load_generator  # noqa: E402
 from face.prepare512 import OUT as DATA  # noqa: E402
 from face.train import PatchD, masked_l1  # noqa: E402
@@ -217,6 +217,11 @@ def parse_args(argv=None):
     ap.add_argument("--lmk-weight", type=float, default=0.3,
                     help="YuNet landmark loss (in eye distances) on the face with the window pasted in (0: off)")
     ap.add_argument("--d-ch", type=int, default=32)
+    ap.add_argument("--d-texture", type=float, default=0.0,
+                    help="the whole-face discriminator judges texture only: the high-pass image (the "
+                         "image less its Gaussian blur of this σ) through --d-downs stride-2 layers "
+                         "(losses512.TextureD); 0: the 70-px PatchD")
+    ap.add_argument("--d-downs", type=int, default=2, help="TextureD's stride-2 layers (receptive field 14 / 30 px for 1 / 2)")
     ap.add_argument("--ckpt-minutes", type=float, default=5.0)
     ap.add_argument("--val-minutes", type=float, default=15.0,
                     help="score the held-back faces at the first checkpoint after this many training minutes")
@@ -246,7 +251,8 @@ def main(argv=None) -> int:
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
     G = FaceNet512().to(device)
-    D, Dc = PatchD(args.d_ch).to(device), PatchD(args.d_ch).to(device)
+    D = (TextureD(args.d_ch, args.d_downs, args.d_texture) if args.d_texture else PatchD(args.d_ch)).to(device)
+    Dc = PatchD(args.d_ch).to(device)
     yunet = YuNetLandmarks().to(device) if args.lmk_weight > 0 else None  # frozen
     opt_g = torch.optim.Adam(G.parameters(), lr=args.lr, betas=(0.9, 0.99))
     opt_d = torch.optim.Adam([*D.parameters(), *Dc.parameters()], lr=args.lr, betas=(0.5, 0.99))

@@ -126,11 +126,40 @@ def test_artifact_map_is_basicsrs_where_the_window_is_covered():
     assert torch.allclose(ours, ref, rtol=1e-4, atol=1e-7), float((ours - ref).abs().max())
 
 
+def test_texture_discriminator_ignores_shading_and_sees_only_its_window():
+    import torch
+    from face.losses512 import TextureD, high_pass
+
+    g = torch.Generator().manual_seed(5)
+    x = torch.rand(1, 3, 96, 96, generator=g) * 2 - 1
+    # A smooth ramp of shading is (nearly) gone from the high-pass image; pixel noise is not.
+    ramp = torch.linspace(-1, 1, 96).view(1, 1, 1, 96).expand(1, 3, 96, 96)
+    assert float(high_pass(ramp, 2.0)[..., 8:-8, 8:-8].abs().max()) < 0.02
+    assert float(high_pass(x, 2.0).std()) > 0.4
+    for downs, field in ((1, 14), (2, 30)):
+        torch.manual_seed(0)
+        d = TextureD(8, downs, 2.0).eval()
+        x2 = x.clone()
+        x2[..., 60, 60] += 1.0  # one pixel changed: only the logits whose field holds it move
+        with torch.no_grad():
+            a, b = d(x), d(x2)
+            shaded = d(x + 0.3 * ramp)
+        moved = (a - b).abs()[0, 0] > 1e-7
+        ys, xs = torch.nonzero(moved, as_tuple=True)
+        stride = 2 ** downs
+        assert len(ys) > 0
+        # The blur of the high pass reaches 3σ + 1 = 7 px further than the layers' own field.
+        span = field + 2 * 7
+        assert (int(ys.max() - ys.min()) + 1) * stride <= span + stride, (downs, ys.min(), ys.max())
+        inner = slice(16 // stride, -16 // stride)  # away from the reflect-padded border
+        assert float((shaded - a)[..., inner, inner].abs().max()) < 0.05 * float(a.abs().max()) + 1e-3
+
+
 def test_training_runs_a_gan_step_checkpoints_and_validates(tiny512):
     out = tiny512 / "run"
     common = ["--data", tiny512, "--out", out, "--batch", "1", "--workers", "0", "--threads", "2",
               "--gan-start", "0", "--val-n", "2", "--val-score-n", "1", "--val-minutes", "0", "--lmk-weight", "0.3",
-              "--r1-weight", "1", "--ema", "0.999", "--ldl-weight", "1"]
+              "--r1-weight", "1", "--ema", "0.999", "--ldl-weight", "1", "--d-texture", "2", "--d-downs", "1"]
     r = run([TRAIN, *common, "--steps", "1"], timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
