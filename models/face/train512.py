@@ -4,7 +4,7 @@
     python3 models/face/train512.py --minutes 150 [--out models/build/faces512/run] [--resume]
         [--batch 4] [--crop 256] [--gan-start 0.3] [--ckpt-minutes 5] [--val-minutes 15]
         [--val-n 100] [--val-score-n 32] [--lmk-weight 0.3] [--r1-weight 0] [--ema 0] [--ldl-weight 0]
-        [--threads 2] [--steps N]
+        [--d-texture 0] [--d-downs 2] [--threads 2] [--steps N]
 
 Data: `prepare512.py`'s cache (`models/build/faces512`); each sample a sharp FFHQ photo degraded
 at random and cut by the product's warp (`data512.py`); the last `--val-n` faces of the
@@ -24,7 +24,10 @@ kept as `gen_l1_fp16.pt` / `face_l1.onnx` (the evaluation's L1-only control rows
 an exponential moving average of the generator (decay D per step, as Real-ESRGAN keeps one),
 saved beside it as `gen_ema_fp16.pt`; `--ldl-weight W` (needs `--ema`) adds LDL's artifact loss in
 the GAN phase (`losses512.artifact_map`: L1 weighted by where the generator's residual is busier
-than the EMA's), against the ripples the GAN draws along the eyes and lips.
+than the EMA's), against the ripples the GAN draws along the eyes and lips. `--d-texture σ` makes
+the whole-face discriminator judge texture only (`losses512.TextureD`: the image less its
+Gaussian blur, through `--d-downs` stride-2 layers), so that it cannot ask for the shape of
+features a small generator cannot place.
 
 Every `--ckpt-minutes`: `ckpt.pt` (everything, for `--resume`) and `gen_fp16.pt` (the generator,
 fp16, ≤ 2 MB: what is committed under models/unblur-face/candidates/); the first checkpoint after
