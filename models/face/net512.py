@@ -23,6 +23,13 @@ whole face, and the full-resolution stages (256², 512²) only on a window of th
 (with a margin so the window's values equal the whole face's there), which is what the pixel
 losses see. The window's corner must be a multiple of 32 (the network's largest period at 512²)
 so that periodic-artifact phases are the network's.
+
+`noise=True` (training's `--noise`) adds StyleGAN's noise inputs at the two full-resolution stages:
+a map of N(0, 1) per pixel, scaled per channel by a learned factor (zero at the start, so a
+noiseless checkpoint loads unchanged). Without a source of randomness a generator asked for
+texture by a discriminator can only draw it as a function of a smooth input, which it does as
+contour lines along the input's levels (run 12's grid); with one it can draw pores and strands.
+The ONNX export is the noiseless network (the inference form with a noise source is not written).
 """
 from __future__ import annotations
 
@@ -80,10 +87,13 @@ class Up(nn.Module):
 
 
 class FaceNet512(nn.Module):
-    def __init__(self, ch=(24, 32, 64, 96, 96, 16)):
+    def __init__(self, ch=(24, 32, 64, 96, 96, 16), noise: bool = False):
         super().__init__()
         c0, c1, c2, c3, c4, c5 = ch
         self.ch = tuple(ch)
+        if noise:  # per-channel scales of the 256² and 512² noise maps (StyleGAN's noise inputs)
+            self.noise0 = nn.Parameter(torch.zeros(1, c0, 1, 1))
+            self.noise1 = nn.Parameter(torch.zeros(1, c5, 1, 1))
         self.e0 = Block(3, c0)                      # 256²
         self.e1 = nn.Sequential(down(c0, c1), conv(c1, c1), nn.PReLU(c1))  # 128²
         self.e2 = nn.Sequential(down(c1, c2), conv(c2, c2), nn.PReLU(c2))  # 64²
@@ -112,9 +122,16 @@ class FaceNet512(nn.Module):
         """The full-resolution part on matching windows of the 128² features, the 256² skip and
         the 256² input: returns the 512² output of that window."""
         f0 = self.d0.fuse(torch.cat([self.d0.up(F.interpolate(f1, scale_factor=2.0, mode="nearest")), s0], 1))
-        res = self.head(self.to512(f0))
+        f0 = self._noise(f0, "noise0")
+        res = self.head(self._noise(self.to512(f0), "noise1"))
         base = F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
         return base + res
+
+    def _noise(self, f, name: str):
+        scale = getattr(self, name, None)
+        if scale is None:
+            return f
+        return f + scale * torch.randn(f.shape[0], 1, *f.shape[2:], device=f.device, dtype=f.dtype)
 
     def forward(self, x, crop: tuple[int, int, int] | None = None):
         f1, s0 = self.low(x)
@@ -165,8 +182,18 @@ def load_generator(net: FaceNet512, state: dict) -> FaceNet512:
         state["to512.1.weight"] = w.view(c5, 4, *w.shape[1:]).mean(1)
         state["to512.1.bias"] = state.pop("to512.0.bias").view(c5, 4).mean(1)
         del state["to512.0.weight"]
+    has = hasattr(net, "noise0")
+    if not has:  # the noiseless form of a noise-trained generator (its export)
+        state = {k: v for k, v in state.items() if not k.startswith("noise")}
+    elif "noise0" not in state:  # a noiseless checkpoint into a noise generator: scales stay 0
+        state = {**state, "noise0": net.noise0.detach(), "noise1": net.noise1.detach()}
     net.load_state_dict(state)
     return net
+
+
+def new_generator(state: dict) -> FaceNet512:
+    """A generator built for `state` (with the noise inputs where it has them) and loaded."""
+    return load_generator(FaceNet512(noise="noise0" in state), state)
 
 
 def export_onnx(net: FaceNet512, path: Path, opset: int = 13) -> None:

@@ -23,7 +23,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from face.degrade import LEVELS, resize, to_face_input  # noqa: E402
-from face.net512 import FaceNet512, load_generator  # noqa: E402
+from face.net512 import new_generator  # noqa: E402
 from face.prepare512 import OUT as DATA  # noqa: E402
 from face.train512 import FACE_CROP, held_back_lq  # noqa: E402
 
@@ -37,9 +37,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     nets = []
     for path in args.gens:
-        g = FaceNet512()
-        load_generator(g, torch.load(path, map_location="cpu"))
-        nets.append(g.eval())
+        nets.append(new_generator(torch.load(path, map_location="cpu")).eval())  # noise inputs drawn where it has them
     index = json.loads((args.data / "index.json").read_text())
     rows = sorted(index["select"])[: args.faces]  # the first of the held-back faces, as validation scores
     targets = np.load(args.data / "train_target.npy", mmap_mode="r")

@@ -77,8 +77,7 @@ def check_onnx(net: FaceNet512, path: Path, seed: int = 0) -> float:
 
 
 def export_checked(G: FaceNet512, path: Path) -> float:
-    g = FaceNet512(G.ch)
-    g.load_state_dict({k: v.float().cpu() for k, v in G.state_dict().items()})
+    g = load_generator(FaceNet512(G.ch), {k: v.float().cpu() for k, v in G.state_dict().items()})
     export_onnx(g, path)
     return check_onnx(g, path)
 
@@ -224,6 +223,7 @@ def parse_args(argv=None):
                     help="the whole-face discriminator judges texture only: the high-pass image (the "
                          "image less its Gaussian blur of this σ) through --d-downs stride-2 layers "
                          "(losses512.TextureD); 0: the 70-px PatchD")
+    ap.add_argument("--noise", action="store_true", help="the generator gets noise inputs at 256² and 512² (net512)")
     ap.add_argument("--d-downs", type=int, default=2, help="TextureD's stride-2 layers (receptive field 14 / 30 px for 1 / 2)")
     ap.add_argument("--ckpt-minutes", type=float, default=5.0)
     ap.add_argument("--val-minutes", type=float, default=15.0,
@@ -253,7 +253,7 @@ def main(argv=None) -> int:
     torch.manual_seed(args.seed)
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
-    G = FaceNet512().to(device)
+    G = FaceNet512(noise=args.noise).to(device)
     D = (TextureD(args.d_ch, args.d_downs, args.d_texture) if args.d_texture else PatchD(args.d_ch)).to(device)
     Dc = PatchD(args.d_ch).to(device)
     yunet = YuNetLandmarks().to(device) if args.lmk_weight > 0 else None  # frozen
@@ -263,7 +263,7 @@ def main(argv=None) -> int:
     ckpt = out / "ckpt.pt"
     G_ema = None
     if args.ema:
-        G_ema = FaceNet512().to(device).requires_grad_(False)
+        G_ema = FaceNet512(noise=args.noise).to(device).requires_grad_(False)
     if not 0 <= args.ema < 1:
         raise SystemExit("--ema is a decay per step in [0, 1)")
     if args.ldl_weight and G_ema is None:

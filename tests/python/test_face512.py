@@ -159,7 +159,7 @@ def test_training_runs_a_gan_step_checkpoints_and_validates(tiny512):
     out = tiny512 / "run"
     common = ["--data", tiny512, "--out", out, "--batch", "1", "--workers", "0", "--threads", "2",
               "--gan-start", "0", "--val-n", "2", "--val-score-n", "1", "--val-minutes", "0", "--lmk-weight", "0.3",
-              "--r1-weight", "1", "--ema", "0.999", "--ldl-weight", "1", "--d-texture", "2", "--d-downs", "1"]
+              "--r1-weight", "1", "--ema", "0.999", "--ldl-weight", "1", "--d-texture", "2", "--d-downs", "1", "--noise"]
     r = run([TRAIN, *common, "--steps", "1"], timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
@@ -212,6 +212,30 @@ def test_network_exports_256_in_512_out_and_onnxruntime_agrees(tmp_path):
             assert a.s != b"pytorch_half_pixel", "tract and the product's converter use half_pixel"
     assert check_onnx(net, path) < 1e-3
     assert net.macs() <= 20e9 and sum(p.numel() for p in net.parameters()) * 2 <= 2e6
+
+
+def test_noise_inputs_start_at_zero_draw_texture_and_leave_the_export():
+    """A noiseless checkpoint loads into the noise generator unchanged (its scales start at 0);
+    with a scale set, two forwards differ only at full resolution's texture, not in the mean;
+    the noiseless form (the export) drops the scales and gives the original network back."""
+    import torch
+    from face.net512 import FaceNet512, fp16_state, load_generator, new_generator
+    torch.manual_seed(2)
+    plain = FaceNet512().eval()
+    state = fp16_state(plain)
+    noisy = load_generator(FaceNet512(noise=True), state).eval()
+    ref = load_generator(FaceNet512(), state).eval()
+    assert hasattr(noisy, "noise0") and not hasattr(ref, "noise0")
+    x = torch.rand(1, 3, 256, 256) * 2 - 1
+    with torch.no_grad():
+        assert torch.equal(noisy(x), ref(x))
+        noisy.noise1.fill_(0.5)
+        a, b = noisy(x), noisy(x)
+        assert float((a - b).abs().max()) > 1e-4  # a fresh draw each forward
+        assert abs(float((a - b).mean())) < 1e-3
+        back = load_generator(FaceNet512(), fp16_state(noisy)).eval()
+        assert torch.equal(back(x), ref(x))
+    assert "noise1" in new_generator(fp16_state(noisy)).state_dict()
 
 
 def test_a_pixel_shuffle_checkpoint_loads_as_the_resize_convolution():
