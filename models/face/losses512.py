@@ -10,6 +10,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from face.train import PatchD
+
 
 def period_loss(out, target, mask, periods) -> torch.Tensor:
     """`train.fold_grid_loss` generalised: for each period P, the error's mean at each of the P²
@@ -114,7 +116,7 @@ def high_pass(x: torch.Tensor, sigma: float) -> torch.Tensor:
     return x - b
 
 
-class TextureD(nn.Module):
+class TextureD(PatchD):
     """A patch discriminator that judges texture, not structure (`train512.py --d-texture`).
 
     Runs 3–11 put a 70-px PatchGAN against the 0.9 M-parameter generator and it drew the same
@@ -122,11 +124,13 @@ class TextureD(nn.Module):
     discriminator judges the shape of features the generator cannot place from a ×8 input. This
     one sees only the high-pass image (`high_pass`, σ), through `downs` stride-2 layers
     (receptive field 14 px for 1, 30 px for 2), so what it can ask of the generator is skin, hair
-    and lash texture at the scale of a pore, not a second eyelid. Spectral-normalised as PatchD;
-    its activations come back with `features` for the same feature-matching interface."""
+    and lash texture at the scale of a pore, not a second eyelid. Alone (run 12) it made the
+    generator draw contour lines over the whole face: a generator with no source of randomness
+    can only make texture out of its smooth input's levels. With `net512`'s noise inputs (run 13)
+    the lines are gone. PatchD's layers and forward, on the high-pass image."""
 
     def __init__(self, ch: int = 32, downs: int = 2, sigma: float = 2.0):
-        super().__init__()
+        nn.Module.__init__(self)  # PatchD's forward, its own layers
         sn = nn.utils.spectral_norm
         self.sigma = sigma
         c = [3] + [ch * 2 ** i for i in range(downs + 1)]
@@ -137,12 +141,5 @@ class TextureD(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, x, features: bool = False):
-        x = high_pass(x, self.sigma) * 4  # back to roughly the −1…1 range the layers expect
-        if not features:
-            return self.net(x)
-        acts = []
-        for layer in self.net:
-            x = layer(x)
-            if isinstance(layer, nn.LeakyReLU):
-                acts.append(x)
-        return x, acts
+        # ×4: back to roughly the −1…1 range the layers expect.
+        return super().forward(high_pass(x, self.sigma) * 4, features)
