@@ -126,7 +126,8 @@ async function restore(page, name, during) {
   );
   const state = await page.evaluate(() => document.body.dataset.state);
   if (state !== 'done') throw new Error(`restore ended in ${state}: ${await page.textContent('#view-error')}`);
-  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
+  // Not Playwright's default 30 s: on a loaded machine (a training run beside it) the download's event once came later.
+  const [download] = await Promise.all([page.waitForEvent('download', { timeout: 120_000 }), page.click('#download')]);
   const file = path.join(out, name);
   await download.saveAs(file);
   const result = await page.evaluate(() => /** @type {any} */ (window).unblur.items.at(-1).result);
