@@ -7,7 +7,6 @@ discriminator.
 from __future__ import annotations
 
 import torch
-from torch import nn
 from torch.nn import functional as F
 
 from face.train import PatchD
@@ -127,18 +126,11 @@ class TextureD(PatchD):
     and lash texture at the scale of a pore, not a second eyelid. Alone (run 12) it made the
     generator draw contour lines over the whole face: a generator with no source of randomness
     can only make texture out of its smooth input's levels. With `net512`'s noise inputs (run 13)
-    the lines are gone. PatchD's layers and forward, on the high-pass image."""
+    the lines are gone. PatchD with `downs` stride-2 layers, on the high-pass image."""
 
     def __init__(self, ch: int = 32, downs: int = 2, sigma: float = 2.0):
-        nn.Module.__init__(self)  # PatchD's forward, its own layers
-        sn = nn.utils.spectral_norm
+        super().__init__(ch, downs)
         self.sigma = sigma
-        c = [3] + [ch * 2 ** i for i in range(downs + 1)]
-        layers = []
-        for i in range(downs + 1):
-            layers += [sn(nn.Conv2d(c[i], c[i + 1], 4, 2 if i < downs else 1, 1)), nn.LeakyReLU(0.2)]
-        layers += [sn(nn.Conv2d(c[-1], 1, 3, 1, 1))]
-        self.net = nn.Sequential(*layers)
 
     def forward(self, x, features: bool = False):
         # ×4: back to roughly the −1…1 range the layers expect.

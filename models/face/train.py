@@ -86,16 +86,18 @@ class Faces(torch.utils.data.Dataset):
 
 
 class PatchD(nn.Module):
-    """A small spectral-normalised patch discriminator (70-px receptive field, pix2pix-style)."""
+    """A small spectral-normalised patch discriminator (pix2pix-style): `downs` stride-2 4×4
+    layers, one stride-1, then a 3×3 to the logits; widths ch, 2ch, 4ch at most. Its receptive
+    field is 70 px with 3 (the default), 30 with 2, 14 with 1."""
 
-    def __init__(self, ch: int = 48):
+    def __init__(self, ch: int = 48, downs: int = 3):
         super().__init__()
         sn = nn.utils.spectral_norm
-        c = [3, ch, 2 * ch, 4 * ch, 4 * ch]
+        c = [3] + [ch * min(2 ** i, 4) for i in range(downs + 1)]
         layers = []
-        for i in range(4):
-            layers += [sn(nn.Conv2d(c[i], c[i + 1], 4, 2 if i < 3 else 1, 1)), nn.LeakyReLU(0.2)]
-        layers += [sn(nn.Conv2d(c[4], 1, 3, 1, 1))]
+        for i in range(downs + 1):
+            layers += [sn(nn.Conv2d(c[i], c[i + 1], 4, 2 if i < downs else 1, 1)), nn.LeakyReLU(0.2)]
+        layers += [sn(nn.Conv2d(c[-1], 1, 3, 1, 1))]
         self.net = nn.Sequential(*layers)
 
     def forward(self, x, features: bool = False):

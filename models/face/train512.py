@@ -4,7 +4,7 @@
     python3 models/face/train512.py --minutes 150 [--out models/build/faces512/run] [--resume]
         [--batch 4] [--crop 256] [--gan-start 0.3] [--ckpt-minutes 5] [--val-minutes 15]
         [--val-n 100] [--val-score-n 32] [--lmk-weight 0.3] [--r1-weight 0] [--ema 0] [--ldl-weight 0]
-        [--d-texture 0] [--d-downs 2] [--threads 2] [--steps N]
+        [--d-texture 0] [--d-downs 2] [--noise] [--threads 2] [--steps N]
 
 Data: `prepare512.py`'s cache (`models/build/faces512`); each sample a sharp FFHQ photo degraded
 at random and cut by the product's warp (`data512.py`); the last `--val-n` faces of the
@@ -223,8 +223,8 @@ def parse_args(argv=None):
                     help="the whole-face discriminator judges texture only: the high-pass image (the "
                          "image less its Gaussian blur of this σ) through --d-downs stride-2 layers "
                          "(losses512.TextureD); 0: the 70-px PatchD")
-    ap.add_argument("--noise", action="store_true", help="the generator gets noise inputs at 256² and 512² (net512)")
     ap.add_argument("--d-downs", type=int, default=2, help="TextureD's stride-2 layers (receptive field 14 / 30 px for 1 / 2)")
+    ap.add_argument("--noise", action="store_true", help="the generator gets noise inputs at 256² and 512² (net512)")
     ap.add_argument("--ckpt-minutes", type=float, default=5.0)
     ap.add_argument("--val-minutes", type=float, default=15.0,
                     help="score the held-back faces at the first checkpoint after this many training minutes")
