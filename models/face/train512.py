@@ -377,8 +377,11 @@ def main(argv=None) -> int:
                 rec["lmk"] = float(l_lmk.detach())
             if gan:
                 fake = y * mk + t * (1 - mk)  # uncovered pixels: the target's, for both
-                fake_c, ok = component_patches(fake, lm, crop)
-                real_c, _ = component_patches(t, lm, crop)
+                if args.comp_weight:
+                    fake_c, _ = component_patches(fake, lm, crop)
+                    real_c, _ = component_patches(t, lm, crop)
+                else:  # no eyes/mouth D: neither its patches nor its forward passes are paid for
+                    fake_c = real_c = fake[:0]
                 # Discriminators' step (hinge), on augmented inputs. The real faces' augmentation
                 # is drawn again for the fakes of the generator's step, so that feature matching
                 # compares activations of the same augmentation.
