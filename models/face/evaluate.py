@@ -114,12 +114,12 @@ def onnx_of(path: Path, work: Path) -> Path:
     path = Path(path)
     if path.suffix == ".onnx":
         return path
-    out = work / "onnx" / f"{path.stem}-{sha256_file(path)[:12]}.onnx"
+    out = work / "onnx" / f"{path.stem}-{sha256_file(path)[:12]}-shipped.onnx"
     if not out.exists():
         import torch
-        from face.net512 import FaceNet512, export_onnx, load_generator
-        g = load_generator(FaceNet512(), torch.load(path, map_location="cpu"))
-        export_onnx(g, out)
+        from face.net512 import export_onnx, new_generator
+        # As it ships: a generator trained with noise inputs keeps them, as their fixed map.
+        export_onnx(new_generator(torch.load(path, map_location="cpu")).freeze_noise(), out)
     return out
 
 

@@ -29,7 +29,10 @@ a map of N(0, 1) per pixel, scaled per channel by a learned factor (zero at the 
 noiseless checkpoint loads unchanged). Without a source of randomness a generator asked for
 texture by a discriminator can only draw it as a function of a smooth input, which it does as
 contour lines along the input's levels (run 12's grid); with one it can draw pores and strands.
-The ONNX export is the noiseless network (the inference form with a noise source is not written).
+Their inference form (`freeze_noise`, what the export writes and the evaluation scores) is a fixed
+map made of two small seeded tiles: the face stage then needs no random source, and the page and
+the CLI (tract on wasm32 and on 64-bit) give the same face. `load_generator` into a noiseless
+`FaceNet512()` still gives the network without its noise.
 """
 from __future__ import annotations
 
@@ -44,6 +47,10 @@ OUT_SIDE = 512
 # Periods (in output pixels) that the strides and the upsamplings can imprint: the ×2 to 512² and
 # the 256² stage 2·1, the stride-2 encoders at 128/64/32/16 → 4, 8, 16, 32.
 PERIODS = (2, 4, 8, 16, 32)
+# Sides of the two tiles whose sum is a fixed noise map (`freeze_noise`): co-prime, so the sum
+# repeats only after p·q pixels (4,087 at 256², 16,637 at 512²), and no side is a multiple of
+# the network's periods.
+NOISE_TILES = {"noise0": (61, 67), "noise1": (127, 131)}
 MARGIN = 8  # pixels at 256² around a window for the cropped stages (they see ~6: 3 convs, the bilinear ×2, 3 convs at 512²)
 
 
@@ -118,20 +125,38 @@ class FaceNet512(nn.Module):
         m = self.mid(s3 + F.interpolate(self.e4(s3), scale_factor=2.0, mode="nearest"))
         return self.d1(self.d2(m, s2), s1), s0
 
-    def high(self, f1, s0, x):
+    def high(self, f1, s0, x, origin: tuple[int, int] = (0, 0)):
         """The full-resolution part on matching windows of the 128² features, the 256² skip and
-        the 256² input: returns the 512² output of that window."""
+        the 256² input (whose corner is `origin` at 256²): returns the 512² output of that window."""
         f0 = self.d0.fuse(torch.cat([self.d0.up(F.interpolate(f1, scale_factor=2.0, mode="nearest")), s0], 1))
-        f0 = self._noise(f0, "noise0")
-        res = self.head(self._noise(self.to512(f0), "noise1"))
+        f0 = self._noise(f0, "noise0", origin)
+        res = self.head(self._noise(self.to512(f0), "noise1", (2 * origin[0], 2 * origin[1])))
         base = F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
         return base + res
 
-    def _noise(self, f, name: str):
+    def _noise(self, f, name: str, origin: tuple[int, int]):
         scale = getattr(self, name, None)
         if scale is None:
             return f
-        return f + scale * torch.randn(f.shape[0], 1, *f.shape[2:], device=f.device, dtype=f.dtype)
+        tiles = [getattr(self, f"{name}_tile{i}") for i in (0, 1)] if hasattr(self, f"{name}_tile0") else None
+        if tiles is None or self.training:
+            return f + scale * torch.randn(f.shape[0], 1, *f.shape[2:], device=f.device, dtype=f.dtype)
+        return f + scale * tiled_noise(tiles, f, origin)
+
+    def freeze_noise(self, seed: int = 0) -> "FaceNet512":
+        """The inference form of the noise inputs (what the export writes, what the evaluation
+        scores): in eval mode each noise map is a fixed one, the sum of two seeded N(0, ½) tiles
+        of co-prime sides (`NOISE_TILES`), so the face stage needs no random source and the page
+        and the CLI draw the same grain; the map repeats only after p·q pixels (> the face), and
+        the graph holds p² + q² values a stage, not the map. Training mode still draws afresh."""
+        g = torch.Generator().manual_seed(seed)
+        for name, sides in NOISE_TILES.items():
+            if hasattr(self, name):
+                for i, n in enumerate(sides):
+                    tile = torch.randn(1, 1, n, n, generator=g) * 0.5 ** 0.5
+                    # Not in the state dict: the seed makes them, checkpoints stay loadable anywhere.
+                    self.register_buffer(f"{name}_tile{i}", tile.to(self.noise0.device), persistent=False)
+        return self
 
     def forward(self, x, crop: tuple[int, int, int] | None = None):
         f1, s0 = self.low(x)
@@ -143,7 +168,7 @@ class FaceNet512(nn.Module):
         y0, x0, s = y // 2, xx // 2, side // 2
         a, b = max(y0 - MARGIN, 0), max(x0 - MARGIN, 0)
         a2, b2 = min(y0 + s + MARGIN, IN_SIDE), min(x0 + s + MARGIN, IN_SIDE)
-        out = self.high(f1[..., a // 2:a2 // 2, b // 2:b2 // 2], s0[..., a:a2, b:b2], x[..., a:a2, b:b2])
+        out = self.high(f1[..., a // 2:a2 // 2, b // 2:b2 // 2], s0[..., a:a2, b:b2], x[..., a:a2, b:b2], (a, b))
         oy, ox = 2 * (y0 - a), 2 * (x0 - b)
         return out[..., oy:oy + side, ox:ox + side]
 
@@ -170,6 +195,20 @@ class FaceNet512(nn.Module):
         return total
 
 
+def tiled_noise(tiles, f: torch.Tensor, origin: tuple[int, int] = (0, 0)) -> torch.Tensor:
+    """The [1,1,H,W] window at `origin` of the fixed map for features `f` (so that a training
+    window sees what the whole face has there): each tile repeated, summed. Written with `f`'s
+    shape taken at run time (Shape/Tile/Slice in ONNX), so that the export keeps the small tiles
+    instead of folding the map into a constant."""
+    (h, w), (oy, ox) = f.shape[2:], origin
+    out = 0
+    for t in tiles:
+        n = t.shape[-1]
+        dy, dx = oy % n, ox % n
+        out = out + t.repeat(1, 1, (dy + h + n - 1) // n, (dx + w + n - 1) // n)[..., dy:dy + h, dx:dx + w]
+    return out
+
+
 def load_generator(net: FaceNet512, state: dict) -> FaceNet512:
     """Loads generator weights (any dtype) into `net`; a checkpoint of the sub-pixel design
     (`to512.0` a conv to 4·c5 channels before a PixelShuffle) becomes the resize-convolution's
@@ -183,7 +222,7 @@ def load_generator(net: FaceNet512, state: dict) -> FaceNet512:
         state["to512.1.bias"] = state.pop("to512.0.bias").view(c5, 4).mean(1)
         del state["to512.0.weight"]
     has = hasattr(net, "noise0")
-    if not has:  # the noiseless form of a noise-trained generator (its export)
+    if not has:  # the noiseless form of a noise-trained generator (loaded into `FaceNet512()`)
         state = {k: v for k, v in state.items() if not k.startswith("noise")}
     elif "noise0" not in state:  # a noiseless checkpoint into a noise generator: scales stay 0
         state = {**state, "noise0": net.noise0.detach(), "noise1": net.noise1.detach()}

@@ -37,7 +37,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     nets = []
     for path in args.gens:
-        nets.append(new_generator(torch.load(path, map_location="cpu")).eval())  # noise inputs drawn where it has them
+        nets.append(new_generator(torch.load(path, map_location="cpu")).freeze_noise().eval())  # as it ships
     index = json.loads((args.data / "index.json").read_text())
     rows = sorted(index["select"])[: args.faces]  # the first of the held-back faces, as validation scores
     targets = np.load(args.data / "train_target.npy", mmap_mode="r")

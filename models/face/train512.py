@@ -56,7 +56,7 @@ from torch.nn import functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from face.data512 import Faces512  # noqa: E402
 from face.losses512 import TextureD, artifact_map, component_patches, diff_augment, period_loss  # noqa: E402
-from face.net512 import PERIODS, FaceNet512, export_onnx, fp16_state, load_generator  # noqa: E402
+from face.net512 import PERIODS, FaceNet512, export_onnx, fp16_state, load_generator, new_generator  # noqa: E402
 from face.prepare512 import OUT as DATA  # noqa: E402
 from face.train import PatchD, masked_l1  # noqa: E402
 from face.yunet_torch import YuNetLandmarks, landmark_loss  # noqa: E402
@@ -77,7 +77,8 @@ def check_onnx(net: FaceNet512, path: Path, seed: int = 0) -> float:
 
 
 def export_checked(G: FaceNet512, path: Path) -> float:
-    g = load_generator(FaceNet512(G.ch), {k: v.float().cpu() for k, v in G.state_dict().items()})
+    """G exported as it ships (its noise inputs, if any, as their fixed map) and checked."""
+    g = new_generator({k: v.float().cpu() for k, v in G.state_dict().items()}).freeze_noise()
     export_onnx(g, path)
     return check_onnx(g, path)
 

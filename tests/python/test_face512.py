@@ -214,10 +214,10 @@ def test_network_exports_256_in_512_out_and_onnxruntime_agrees(tmp_path):
     assert net.macs() <= 20e9 and sum(p.numel() for p in net.parameters()) * 2 <= 2e6
 
 
-def test_noise_inputs_start_at_zero_draw_texture_and_leave_the_export():
+def test_noise_inputs_start_at_zero_draw_texture_and_load_without_it():
     """A noiseless checkpoint loads into the noise generator unchanged (its scales start at 0);
     with a scale set, two forwards differ only at full resolution's texture, not in the mean;
-    the noiseless form (the export) drops the scales and gives the original network back."""
+    the noiseless form (`FaceNet512()`) drops the scales and gives the original network back."""
     import torch
     from face.net512 import FaceNet512, fp16_state, load_generator, new_generator
     torch.manual_seed(2)
@@ -236,6 +236,46 @@ def test_noise_inputs_start_at_zero_draw_texture_and_leave_the_export():
         back = load_generator(FaceNet512(), fp16_state(noisy)).eval()
         assert torch.equal(back(x), ref(x))
     assert "noise1" in new_generator(fp16_state(noisy)).state_dict()
+
+
+def test_frozen_noise_is_one_fixed_map_that_windows_share_and_the_export_keeps_small(tmp_path):
+    """The shipped form of the noise inputs: in eval mode the same face gives the same output
+    (no random source), a training window sees the whole face's map there, the grain is there
+    (not the noiseless network), a checkpoint of it loads anywhere and the seed gives the same
+    map back, and the ONNX graph tiles the small maps (onnxruntime agrees) rather than holding
+    a 512² constant."""
+    import onnx
+    import torch
+    from face.net512 import FaceNet512, export_onnx, fp16_state, load_generator, new_generator
+    from face.train512 import check_onnx
+    torch.manual_seed(3)
+    state = fp16_state(FaceNet512())
+    ref = load_generator(FaceNet512(), state).eval()
+    noisy = load_generator(FaceNet512(noise=True), state)
+    with torch.no_grad():
+        noisy.noise0.fill_(0.3)
+        noisy.noise1.fill_(0.3)
+    frozen = noisy.freeze_noise(seed=0).eval()
+    x = torch.rand(1, 3, 256, 256) * 2 - 1
+    with torch.no_grad():
+        a = frozen(x)
+        assert torch.equal(a, frozen(x))
+        assert float((a - ref(x)).abs().mean()) > 1e-4  # the grain is drawn
+        for y0, x0, side in ((64, 96, 128), (192, 128, 256), (32, 224, 288)):
+            w = frozen(x, crop=(y0, x0, side))
+            assert torch.allclose(w, a[..., y0:y0 + side, x0:x0 + side], atol=1e-5), (y0, x0, side)
+        again = new_generator(frozen.state_dict()).freeze_noise(seed=0).eval()
+        assert torch.equal(again(x), a)
+        other = new_generator(frozen.state_dict()).freeze_noise(seed=1).eval()
+        assert not torch.equal(other(x), a)
+    path = tmp_path / "noisy.onnx"
+    export_onnx(frozen, path)
+    assert check_onnx(frozen, path) < 1e-3
+    m = onnx.load(str(path))
+    assert "Tile" in {n.op_type for n in m.graph.node}
+    export_onnx(ref, tmp_path / "plain.onnx")  # the same network without its noise
+    extra = path.stat().st_size - (tmp_path / "plain.onnx").stat().st_size
+    assert 0 < extra < 250_000, extra  # the four tiles (41,540 floats), not a 512² map (1 MB)
 
 
 def test_a_pixel_shuffle_checkpoint_loads_as_the_resize_convolution():
