@@ -138,8 +138,8 @@ class FaceNet512(nn.Module):
         scale = getattr(self, name, None)
         if scale is None:
             return f
-        tiles = [getattr(self, f"{name}_tile{i}") for i in (0, 1)] if hasattr(self, f"{name}_tile0") else None
-        if tiles is None or self.training:
+        tiles = [getattr(self, f"{name}_tile{i}", None) for i in range(len(NOISE_TILES[name]))]
+        if self.training or tiles[0] is None:  # training, or never frozen: a fresh draw
             return f + scale * torch.randn(f.shape[0], 1, *f.shape[2:], device=f.device, dtype=f.dtype)
         return f + scale * tiled_noise(tiles, f, origin)
 
