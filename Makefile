@@ -83,18 +83,21 @@ bench-versus: setup-test models
 face-data:
 	$(PY) models/face/prepare512.py
 # Train the 512²-output U-Net (CPU or CUDA) at nice 19, resuming from the last checkpoint, or where
-# there is none (a fresh machine) from the newest committed candidate: FACE_MINUTES is the whole
+# there is none (a fresh machine) from FACE_INIT (the newest step-named candidate, stopping point
+# 3's generator; the card names better starting points for other recipes): FACE_MINUTES is the whole
 # run's budget (its cosine and the GAN's start at 15 % count from it); log and checkpoints in
 # models/build/faces512/run.
 FACE_MINUTES ?= 240
+FACE_INIT ?= $(shell ls -v models/unblur-face/candidates/unblur-face-512-step*.fp16.pt 2>/dev/null | tail -1)
 train-face:
 	nice -n 19 $(PY) models/face/train512.py --minutes $(FACE_MINUTES) --gan-start 0.15 --resume --threads 2 \
-		$(if $(FACE_MODEL),--init-gen $(FACE_MODEL))
-# Score the newest committed 512² candidate (FACE_MODEL) with its L1-only checkpoint (FACE_L1,
+		$(if $(FACE_INIT),--init-gen $(FACE_INIT))
+# Score the best committed 512² candidate so far (FACE_MODEL: run 13's noise generator, stopping
+# point 9 of the candidates' card, scored as it would ship, its noise frozen) with its L1-only checkpoint (FACE_L1,
 # the control rows' base), and v5 (the shipped 256² model), against bicubic, the SR fallback and the
 # tuned unsharp-mask / grain controls, on FFHQ val/ at both reference levels and on the real dev
 # faces; issue 29's tiers checked per model (models/face/evaluate.py). Needs `make face-data`.
-FACE_MODEL ?= $(shell ls -v models/unblur-face/candidates/unblur-face-512-step*.fp16.pt 2>/dev/null | tail -1)
+FACE_MODEL ?= models/unblur-face/candidates/unblur-face-512-run13-noise-step970.fp16.pt
 FACE_L1 ?= $(wildcard models/unblur-face/candidates/unblur-face-512-l1.fp16.pt)
 eval-face:
 	$(PY) models/face/evaluate.py --model $(FACE_MODEL) --name unblur-face-512 $(if $(FACE_L1),--l1-model $(FACE_L1)) \
