@@ -31,7 +31,7 @@ the period measure of the input and of each method (512 → the method → 512; 
 x4 setting).
 
 The tiers of issue 29 are checked per model and level (`tiers`). Out: markdown (printed, `<out>/eval.md`,
-and between `<!-- face-eval:start/end -->` in each --report file), `<out>/eval.json`, 1:1 grids
+and between `<!-- TAG:start/end -->` in each --report file, TAG `--report-tag`), `<out>/eval.json`, 1:1 grids
 (`<out>/grid_val.png`: held-out faces, non-commercial photos of real people, stay in the git-ignored
 build folder; with --grid-docs the dev faces' grid for the docs).
 
@@ -526,8 +526,10 @@ def parse_args(argv=None):
     ap.add_argument("--grid-docs", type=Path, default=None, help="also write the dev faces' grid here")
     ap.add_argument("--threads", type=int, default=1, help="onnxruntime intra-op threads")
     ap.add_argument("--report", type=Path, action="append", default=[],
-                    help="replace the lines between <!-- face-eval:start --> and <!-- face-eval:end --> "
+                    help="replace the lines between <!-- TAG:start --> and <!-- TAG:end --> "
                          "in this file with the tables (the README, the model card); repeatable")
+    ap.add_argument("--report-tag", default="face-eval",
+                    help="TAG of --report's markers: one file can hold the tables of several evaluations")
     args = ap.parse_args(argv)
     if len(args.name) > len(args.model):
         ap.error("more --name than --model")
@@ -549,8 +551,8 @@ def shown(p: Path) -> str:
     return str(p)
 
 
-def update_report(doc: Path, text: str) -> None:
-    start, end = "<!-- face-eval:start -->", "<!-- face-eval:end -->"
+def update_report(doc: Path, text: str, tag: str = "face-eval") -> None:
+    start, end = f"<!-- {tag}:start -->", f"<!-- {tag}:end -->"
     s = doc.read_text(encoding="utf-8")
     i, j = s.find(start), s.find(end)
     if i < 0 or j < i:
@@ -634,7 +636,7 @@ def main(argv=None) -> int:
         "seconds_per_face": {"val": round(t_val, 2), "dev": round(t_dev, 2), "threads": args.threads},
     })
     for doc in args.report:
-        update_report(doc, text)
+        update_report(doc, text, args.report_tag)
     for lv in LEVELS:
         if tiles:
             val_grid(tiles, lv).save(args.out / f"grid_val_{lv}.png")
