@@ -83,14 +83,15 @@ bench-versus: setup-test models
 face-data:
 	$(PY) models/face/prepare512.py
 # Train the 512²-output U-Net (CPU or CUDA) at nice 19, resuming from the last checkpoint, or where
-# there is none (a fresh machine) from FACE_INIT (the newest step-named candidate, stopping point
-# 3's generator; the card names better starting points for other recipes): FACE_MINUTES is the whole
-# run's budget (its cosine and the GAN's start at 15 % count from it); log and checkpoints in
+# there is none (a fresh machine) from FACE_RECIPE's generator (train512.py's RECIPES, or FACE_INIT):
+# by default the best so far and its recipe, run 13's (stopping point 9 of the candidates' card;
+# on the CPU that recipe has plateaued, run 16).
+# FACE_MINUTES is the whole run's budget (its cosine counts from it); log and checkpoints in
 # models/build/faces512/run.
 FACE_MINUTES ?= 240
-FACE_INIT ?= $(shell ls -v models/unblur-face/candidates/unblur-face-512-step*.fp16.pt 2>/dev/null | tail -1)
+FACE_RECIPE ?= texture
 train-face:
-	nice -n 19 $(PY) models/face/train512.py --minutes $(FACE_MINUTES) --gan-start 0.15 --resume --threads 2 \
+	nice -n 19 $(PY) models/face/train512.py --minutes $(FACE_MINUTES) --recipe $(FACE_RECIPE) --resume --threads 2 \
 		$(if $(FACE_INIT),--init-gen $(FACE_INIT))
 # Score the best committed 512² candidate so far (FACE_MODEL: run 13's noise generator, stopping
 # point 9 of the candidates' card, scored as it would ship, its noise frozen) with its L1-only checkpoint (FACE_L1,

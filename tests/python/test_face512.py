@@ -191,6 +191,22 @@ def test_training_resumes_from_its_checkpoint(tiny512):
     assert steps[-1] == 2 and 1 in steps
 
 
+def test_the_named_recipe_starts_from_its_committed_generator_and_a_flag_beside_it_wins(tiny512):
+    # `make train-face` and gpu.sh run `--recipe texture`: its generator must load (noise inputs and
+    # all) and its GAN run from the first step; a flag given beside it overrides the recipe's.
+    out = tiny512 / "run_recipe"
+    r = run([TRAIN, "--data", tiny512, "--out", out, "--recipe", "texture", "--comp-weight", "0.02", "--batch", "1",
+             "--workers", "0", "--threads", "2", "--val-n", "2", "--val-score-n", "0", "--no-export",
+             "--lmk-weight", "0", "--steps", "1"], timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "generator from " in r.stdout and "unblur-face-512-run13-noise-step970.fp16.pt" in r.stdout, r.stdout
+    step = next(json.loads(line) for line in (out / "log.jsonl").read_text().splitlines() if '"l1"' in line)
+    assert step["gan"] and np.isfinite(step["ldl"]) and "fm" in step, step
+    import torch
+    cfg = torch.load(out / "ckpt.pt", map_location="cpu", weights_only=False)["args"]
+    assert cfg["comp_weight"] == 0.02 and cfg["ema"] == 0.999 and cfg["noise"] and cfg["d_texture"] == 2, cfg
+
+
 def test_network_exports_256_in_512_out_and_onnxruntime_agrees(tmp_path):
     import onnx
     import torch
