@@ -104,4 +104,4 @@ eval-face:
 	$(PY) models/face/evaluate.py --model $(FACE_MODEL) --name unblur-face-512 $(if $(FACE_L1),--l1-model $(FACE_L1)) \
 		--model models/unblur-face/unblur-face-s.onnx --name v5 \
 		--json models/unblur-face/candidates/eval512.json --grid-docs docs/face-grid-512.jpg --threads 2 \
-		--report README.md --report-tag face512-eval
+		--report README.md

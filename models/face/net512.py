@@ -43,7 +43,6 @@ from torch import nn
 from torch.nn import functional as F
 
 IN_SIDE = 256
-OUT_SIDE = 512
 # Periods (in output pixels) that the strides and the upsamplings can imprint: the ×2 to 512² and
 # the 256² stage 2·1, the stride-2 encoders at 128/64/32/16 → 4, 8, 16, 32.
 PERIODS = (2, 4, 8, 16, 32)

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Face data preparation (`make face-data`): find and align every face photo of
+"""Face data preparation for the 256² v0–v5 models (`make face-data` ran it until issue 29; it now
+runs `prepare512.py`): find and align every face photo of
 `../shared/data/faces` with the product's own detector (YuNet) and FFHQ 5-point template, as
 inference aligns it, at 256² (the 512 template scaled by ½: these faces carry detail up to about
 that size); drop photos where no face is found and targets that are themselves blurry; split off

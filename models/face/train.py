@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Training of Unblur's face restorer (`make train-face`): one script for CPU and CUDA.
+"""Training of Unblur's 256² face restorer, v0–v5 (`make train-face` ran it until issue 29; it now
+runs `train512.py`): one script for CPU and CUDA.
 
     python3 models/face/train.py --minutes 60 [--out models/build/faces/run] [--resume]
         [--batch 8] [--crop 128] [--lr 2e-4] [--gan-start 0.5] [--gan-weight 0.03]
