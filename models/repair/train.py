@@ -138,9 +138,11 @@ def main(argv=None) -> int:
     val = validation_set(photos, crop=160 if not args.photos else 64)
     log({"event": "start", "step": step, "minutes": round(spent, 2), "budget_minutes": args.minutes,
          "photos": len(photos), "batch": args.batch, "crop": [args.crop_min, args.crop_max],
-         "lr": args.lr, "pos_weight": args.pos_weight, "ridge": args.ridge, "scene": args.scene,
-         "scene_width": args.scene_width, "scene_sigma": args.scene_sigma, "sharp_wide": args.sharp_wide,
-         "ridge_step": args.ridge_step, "params": sum(p.numel() for p in net.parameters()),
+         "lr": args.lr, "pos_weight": args.pos_weight,
+         # the recipe damage.py draws with, read back from it (not the flags that set it)
+         "ridge": damage.RIDGE_P, "scene": damage.SCENE_P, "scene_width": list(damage.SCENE_WIDTH),
+         "scene_sigma": list(damage.SCENE_SIGMA), "sharp_wide": damage.SHARP_WIDE,
+         "ridge_step": damage.RIDGE_STEP, "params": sum(p.numel() for p in net.parameters()),
          "gmac_per_mp": round(gmac_per_mp(net), 3), **net.config})
     rng = np.random.default_rng(args.seed * 1_000_003 + step)
     points = None

@@ -1,6 +1,7 @@
 """Unblur's own face model: the committed weights agree with the manifest, the model card and the
 last evaluation; the training script runs (one step, and a resumed one) on CPU on a tiny batch;
-the reference degradations are what the evaluation says they are. CI never trains for real."""
+the reference degradations are deterministic per seed and sized as their levels say. CI never
+trains for real."""
 from __future__ import annotations
 
 import json
