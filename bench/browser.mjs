@@ -217,6 +217,11 @@ try {
     await single('unblur-sr-face128', { kind: 'unblur', model: `/models/${srFile}`, side: 128, input: 'rgb01' }, YUNET_RUNS,
       `Unblur wasm, SR fallback on a 128×128 face crop (${sr.ship} file)`, `models/build/${srFile}`);
   }
+  // The 512² face model of issue 29 (not shipped; bench/face.py exports it there), fp32, on the
+  // same aligned 256² face: its output is the 512² template face.
+  if (await stat(path.join(repo, 'models/build/unblur-face-512-candidate.onnx')).catch(() => null))
+    await single('unblur-face-512', { kind: 'unblur', model: '/models/unblur-face-512-candidate.onnx', side: 256, input: 'rgbpm1' }, YUNET_RUNS,
+      'Unblur wasm, the 512² face model candidate 256×256 → 512×512 (fp32 file)', 'models/build/unblur-face-512-candidate.onnx');
   // The whole-photo stages' networks in the forms the site ships: the deblurring network on one of
   // its 288² tiles (256² owned + 16 px of context each side), the damage detector on 640² (the photo
   // is 645 px high; the core runs it on a copy of up to 1 MP in one piece).

@@ -99,6 +99,27 @@ def published_md(rows: list[dict]) -> str:
     return "\n".join(md)
 
 
+FACE512 = os.path.join(BUILD, "unblur-face-512-candidate.onnx")
+
+
+def face512_onnx() -> str | None:
+    """The 512² face model's best generator so far (the one `train512.py --recipe texture` goes on
+    from, also what `make eval-face` scores) exported as it would ship, its noise frozen, to
+    models/build (bench/browser.mjs times it there too); None where torch is not installed."""
+    try:
+        import torch
+        sys.path.insert(0, os.path.join(REPO, "models"))
+        from face.net512 import export_onnx, new_generator
+        from face.train512 import RECIPES
+    except ImportError as e:
+        print(f"no 512² face model row: {e}", file=sys.stderr)
+        return None
+    from pathlib import Path
+    src = RECIPES["texture"]["init_gen"]
+    export_onnx(new_generator(torch.load(src, map_location="cpu")).freeze_noise(), Path(FACE512))
+    return FACE512
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--reps", type=int, default=5)
@@ -123,6 +144,15 @@ def main() -> int:
     fp32 = os.path.join(BUILD, own["artifacts"]["fp32"]["file"])
     rows.append({"method": "Unblur face model (fp32), 256² face", "engine": "onnxruntime", "gmac": rows[0]["gmac"],
                  "ms": ort_ms(fp32, x256, args.reps)})
+    # The 512² face model of issue 29 (not shipped: the best generator so far), as it would ship.
+    c512 = face512_onnx()
+    if c512:
+        r = tract_ms(c512, t256, 256, args.reps)
+        g = fl.count(c512, 256, 256)["flops"] / 2e9
+        rows.append({"method": "512² face model candidate (fp32), 256² face → 512²", "engine": "tract (Unblur)",
+                     "gmac": g, **r, "bytes": os.path.getsize(c512)})
+        rows.append({"method": "512² face model candidate (fp32), 256² face → 512²", "engine": "onnxruntime",
+                     "gmac": g, "ms": ort_ms(c512, x256, args.reps)})
     # The SR fallback on the crop it runs for a face of 64, 128 and 256 px (output ×4).
     sr_path = os.path.join(BUILD, sr["artifacts"][sr["ship"]]["file"])
     for side in (64, 128, 256):
