@@ -7,7 +7,7 @@ published face restorers (GFPGAN, CodeFormer) as the CLI runs them (`unblur mode
 upstream's layout (models/checkpoints.py; the real files have the same graph and cost). Prints
 markdown tables and writes bench/out/face.json.
 
-    python3 bench/face.py [--reps 5] [--out bench/out/face.json]
+    python3 bench/face.py [--reps 5] [--out bench/out/face.json] [--export-only]
 
 Needs target/release/unblur-bench-native (cargo build --release -p unblur-bench-native, or
 `make bench`) and the built models (make models).
@@ -124,7 +124,12 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--out", default=os.path.join(HERE, "out", "face.json"))
+    ap.add_argument("--export-only", action="store_true",
+                    help="only export the 512² face model for bench/browser.mjs (bench/run.sh, before it)")
     args = ap.parse_args()
+    if args.export_only:
+        face512_onnx()
+        return 0
     if not os.path.exists(TRACT):
         sys.exit(f"missing {TRACT}: cargo build --release -p unblur-bench-native")
     import flops as fl

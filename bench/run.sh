@@ -15,6 +15,8 @@ log() { echo "[bench] $*" >&2; }
 [[ -x target/release/unblur ]] || cargo build --release
 log "building bench/native (tract timing harness)"
 cargo build --release --quiet --manifest-path bench/native/Cargo.toml --target-dir target
+log "exporting the 512² face model candidate (timed natively by bench/face.py, in wasm by bench/browser.mjs)"
+python3 bench/face.py --export-only
 
 if [[ -n "${BENCH_QUICK:-}" ]]; then
   export BENCH_SIDE=${BENCH_SIDE:-64} BENCH_ROUNDS=${BENCH_ROUNDS:-1} BENCH_POOL_PER_WORKER=${BENCH_POOL_PER_WORKER:-1} \
