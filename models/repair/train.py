@@ -89,12 +89,29 @@ def loss_fn(logits, m, pos_weight: float):
     return bce + 0.5 * dice
 
 
+def init_weights(path: Path) -> dict:
+    """A starting state dict: a training checkpoint's, or read back from an ONNX that `export.py`
+    wrote (its initializers keep the module names), so that a fine-tune can start from the
+    committed detector where the git-ignored checkpoint is gone."""
+    if path.suffix != ".onnx":
+        return torch.load(path, map_location="cpu", weights_only=False)["model"]
+    import onnx
+    from onnx import numpy_helper
+    weights = {i.name: torch.from_numpy(numpy_helper.to_array(i).copy()) for i in onnx.load(str(path)).graph.initializer}
+    want = DetectNet().state_dict()
+    missing = [k for k in want if k not in weights or weights[k].shape != want[k].shape]
+    if missing:
+        raise SystemExit(f"{path}: not this detector's export (no {missing[0]} of shape {tuple(want[missing[0]].shape)})")
+    return {k: weights[k] for k in want}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     run_args(ap, WORK / "run", lr=2e-3, val_minutes=5)
     ap.add_argument("--pos-weight", type=float, default=3.0)
     ap.add_argument("--hard", type=float, default=0.0, help="share of crops cut around mined false alarms")
-    ap.add_argument("--init", type=Path, help="start from this checkpoint's weights")
+    ap.add_argument("--init", type=Path, help="start from this checkpoint's weights, or an exported .onnx's "
+                    "(models/unblur-repair/unblur-repair.onnx: the shipped detector, on any machine)")
     ap.add_argument("--ridge", type=float, default=damage.RIDGE_P,
                     help="share of damaged crops given a ridge, a real print's fold (damage.py)")
     ap.add_argument("--scene", type=float, default=damage.SCENE_P,
@@ -129,7 +146,7 @@ def main(argv=None) -> int:
         step, spent = ck["step"], ck["minutes"]
         log({"event": "resume", "step": step, "minutes": round(spent, 2)})
     elif args.init:
-        net.load_state_dict(torch.load(args.init, map_location="cpu", weights_only=False)["model"])
+        net.load_state_dict(init_weights(args.init))
         log({"event": "init", "from": str(args.init)})
     names = data.training_photos()
     if args.photos:

@@ -137,6 +137,26 @@ def test_training_runs_and_resumes_on_the_cpu(tmp_path):
     assert any(e.get("event") == "val" and "iou" in e for e in log)
 
 
+def test_a_fine_tune_can_start_from_the_committed_detector_and_an_other_onnx_is_refused(tmp_path):
+    # The training checkpoint is git-ignored: on a fresh machine, `--init` reads the shipped
+    # detector's weights back from its ONNX, and the network then gives that ONNX's logits.
+    import onnxruntime as ort
+    import pytest
+    import torch
+    from repair.net import DetectNet
+    from repair.train import init_weights
+    shipped = MODELS / "unblur-repair" / "unblur-repair.onnx"
+    net = DetectNet().eval()
+    net.load_state_dict(init_weights(shipped))
+    x = np.random.default_rng(5).random((1, 3, 64, 96), dtype=np.float32)
+    want = ort.InferenceSession(str(shipped), providers=["CPUExecutionProvider"]).run(None, {"input": x})[0]
+    with torch.no_grad():
+        got = net(torch.from_numpy(x)).numpy()
+    assert np.abs(got - want).max() < 1e-3, np.abs(got - want).max()
+    with pytest.raises(SystemExit, match="not this detector's export"):
+        init_weights(MODELS / "unblur-face" / "unblur-face-s.onnx")
+
+
 def test_fine_tuning_with_hard_negatives_mines_once_and_resumes_with_the_same_points(tmp_path):
     import torch
     from repair.net import DetectNet
