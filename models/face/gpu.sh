@@ -4,7 +4,8 @@
 # model for FACE_GPU_MINUTES with FACE_RECIPE from its generator (train512.py's RECIPES: run 13's,
 # as `make train-face`, the GAN from the first step; FACE_INIT names another start), check itself
 # in its first 30 s (train512 --self-check: exit 3 if it is not sane), and write the generator
-# (fp16) and the log to $OUT every minute, the ONNX at the end. Bring the files back under models/unblur-face/candidates/ by hand.
+# (fp16) and the log to $OUT every minute, the ONNX at the end. Bring the files back under
+# models/unblur-face/candidates/ by hand.
 #
 #   python3 models/face/pack.py                       # here, once: 50 MiB of AVIF + fits (+ ~12 MiB of tree ≤ 64)
 #   run(command="OUT=$OUT bash models/face/gpu.sh", carry=["models/build/faces512/pack"], timeout_s=540)

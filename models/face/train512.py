@@ -199,9 +199,8 @@ class SelfCheck:
 # them), each flag given beside it still winning. One place for the recipe the card ranks best,
 # so that `make train-face` and `gpu.sh` run the same one. "texture": run 13's, from its generator
 # (the card's stopping point 9, the best so far): the GAN from the first step (the generator is
-# trained),
-# the texture-only whole-face discriminator, LDL against the EMA, noise inputs, no feature
-# matching and no eyes/mouth discriminator (runs 12-19 on what each of those does).
+# trained), the texture-only whole-face discriminator, LDL against the EMA, noise inputs, no
+# feature matching and no eyes/mouth discriminator (runs 12-19 on what each of those does).
 RECIPES = {
     "texture": {"init_gen": ROOT / "models/unblur-face/candidates/unblur-face-512-run13-noise-step970.fp16.pt",
                 "gan_start": 0.0, "ema": 0.999, "ldl_weight": 5.0, "fm_weight": 0.0, "comp_weight": 0.0,
