@@ -17,7 +17,7 @@ import { findAdapter } from './gpu.js';
 export { WorkerDied };
 
 /** A deblur tile's cost per pixel, relative to an SR tile's per input pixel (for progress and
- *  the time left): the deblur network is about 19 GMAC a megapixel, the upscalers 600–1,200. */
+ *  the time left): the deblur network is about 25 GMAC a megapixel (v3), the upscalers 600–1,200. */
 const DEBLUR_COST = 0.03;
 /** A run on the GPU failed (a lost device, out of memory, a failed dispatch). */
 class GpuFailed extends Error {}

@@ -400,10 +400,29 @@ fn auto_without_a_damage_detector_is_an_error_naming_the_fix() {
 fn the_cli_repairs_auto_and_says_how_much_it_found() {
     let tmp = tempdir("repair-cli-auto");
     let dir = tmp.path();
-    let (_, _, damaged) = scratched_print();
+    let (clean, _, damaged) = scratched_print();
     let crop = DynamicImage::ImageRgb8(damaged).crop_imm(100, 200, 320, 240);
     let photo = dir.join("scratched.png");
     crop.save(&photo).unwrap();
+    // The same crop clean: left alone, and said so without calling the few pixels it found
+    // (its false alarms) the damage that was too little to repair.
+    let clean_photo = dir.join("clean.png");
+    DynamicImage::ImageRgb8(clean)
+        .crop_imm(100, 200, 320, 240)
+        .save(&clean_photo)
+        .unwrap();
+    let (json, stderr) = restore_json(
+        &[
+            "--scale", "1", "--faces", "off", "--deblur", "off", "--repair", "auto",
+        ],
+        &dir.join("out-clean"),
+        &clean_photo,
+    );
+    assert!(!json["repair"]["repaired"].as_bool().unwrap(), "{json}");
+    assert!(
+        stderr.contains("Not repaired: too little of what was found ("),
+        "{stderr}"
+    );
     let (json, stderr) = restore_json(
         &[
             "--scale", "1", "--faces", "off", "--deblur", "off", "--repair", "auto",

@@ -16,7 +16,7 @@ let stroke = null; // the pointer painting, and the last point it painted
 let detectorLoaded = null;
 
 /** Loads the damage detector into the pool once, when the first photo is added: not on the first
- *  visit's way to a ready engine (0.17 MB gzip; that visit's budget is 5 MB). False without one. */
+ *  visit's way to a ready engine (0.16 MB gzip; that visit's budget is 5 MB). False without one. */
 function loadDetector() {
   detectorLoaded ??= (async () => {
     const m = models.damageDetector();

@@ -387,15 +387,18 @@ fn run(cli: Cli) -> unblur::Result<bool> {
                             );
                         }
                         if let Some(d) = damage {
-                            eprintln!(
-                                "{} {:.2} % of the photo",
-                                if d.repaired {
-                                    "Repaired: damage on"
-                                } else {
-                                    "Not repaired: damage on only"
-                                },
-                                d.coverage * 100.0
-                            );
+                            // The share is of every call (the mask that was or would be filled);
+                            // the decision is on the confident calls alone, so a photo can be
+                            // left alone with more found than the bar.
+                            let pct = d.coverage * 100.0;
+                            if d.repaired {
+                                eprintln!("Repaired: damage on {pct:.2} % of the photo");
+                            } else {
+                                eprintln!(
+                                    "Not repaired: too little of what was found ({pct:.2} % of \
+                                     the photo) is surely damage"
+                                );
+                            }
                         }
                         if let Some(said) = verdict.and_then(|v| v.summary()) {
                             eprintln!("{said}");
