@@ -105,18 +105,20 @@ FACE512 = os.path.join(BUILD, "unblur-face-512-candidate.onnx")
 def face512_onnx() -> str | None:
     """The 512² face model's best generator so far (the one `train512.py --recipe texture` goes on
     from, also what `make eval-face` scores) exported as it would ship, its noise frozen, to
-    models/build (bench/browser.mjs times it there too); None where torch is not installed."""
+    models/build (bench/browser.mjs times it there too); None where torch is not installed. The
+    export is `make eval-face`'s own (`evaluate.onnx_of`, kept by the generator's sha256 in its
+    folder), so it is made once for both."""
     try:
-        import torch
+        import torch  # noqa: F401  (the export needs it)
         sys.path.insert(0, os.path.join(REPO, "models"))
-        from face.net512 import export_onnx, new_generator
+        from face.evaluate import onnx_of
+        from face.prepare512 import OUT as FACES512
         from face.train512 import RECIPES
     except ImportError as e:
         print(f"no 512² face model row: {e}", file=sys.stderr)
         return None
-    from pathlib import Path
-    src = RECIPES["texture"]["init_gen"]
-    export_onnx(new_generator(torch.load(src, map_location="cpu")).freeze_noise(), Path(FACE512))
+    import shutil
+    shutil.copyfile(onnx_of(RECIPES["texture"]["init_gen"], FACES512 / "eval"), FACE512)
     return FACE512
 
 

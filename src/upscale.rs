@@ -17,9 +17,9 @@ use crate::Observer;
 
 /// Default tile side (input pixels), per front end, and the overlap between neighbouring tiles.
 /// Natively 96² is 1.26× as fast per useful pixel as 64² and within 2 % of 128² and 192²
-/// (`bench/native.py`, "What the product's choices won"), with the least memory of those. In wasm its throughput hardly depends on the tile side, so the page takes 256²
-/// tiles, whose 16-pixel overlaps compute 1.14× the pixels they keep where 96²'s compute 1.44×:
-/// the page's ×4 job on a 0.32 MP photo took 20.7 s instead of 28.1 s (`bench/page_vs_ort.mjs`).
+/// (`bench/native.py`, "What the product's choices won"), with the least memory of those. In wasm
+/// its throughput hardly depends on the tile side, so the page takes 256² tiles, whose 16-pixel
+/// overlaps compute 1.14× the pixels they keep where 96²'s compute 1.44×: the page's ×4 job on a 0.32 MP photo took 20.7 s instead of 28.1 s (`bench/page_vs_ort.mjs`).
 #[cfg(not(target_arch = "wasm32"))]
 pub const TILE: usize = 96;
 #[cfg(target_arch = "wasm32")]

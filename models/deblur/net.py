@@ -14,8 +14,6 @@ Three levels of downsampling: H and W must be multiples of 8 (the caller pads).
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -133,14 +131,8 @@ def init_from(net: DeblurNet, path) -> list[str]:
     grown net computes exactly the source's function at step 0, while β, γ and the rest are
     already in the path and learn at once (a zero β or γ would learn several times slower).
     Returns the names of the tensors that were new."""
-    path = Path(path)
-    if path.suffix == ".onnx":
-        import onnx
-        from onnx import numpy_helper
-        src = {i.name: torch.from_numpy(numpy_helper.to_array(i).copy())
-               for i in onnx.load(str(path)).graph.initializer}
-    else:
-        src = torch.load(path, map_location="cpu", weights_only=False)["model"]
+    from deblur.train import saved_weights  # here: train.py imports this module
+    src = saved_weights(path)
     own = net.state_dict()
     bad = [k for k, v in src.items() if k not in own or own[k].shape != v.shape]
     if bad:

@@ -76,6 +76,18 @@ def save(path: Path, obj) -> None:
     tmp.replace(path)
 
 
+def saved_weights(path) -> dict:
+    """A network's weights by parameter name: a checkpoint `save` wrote (its "model"), or an
+    exported .onnx, whose initializers keep the parameter names (so a run can start from the
+    committed model where the git-ignored checkpoint is gone)."""
+    path = Path(path)
+    if path.suffix != ".onnx":
+        return torch.load(path, map_location="cpu", weights_only=False)["model"]
+    import onnx
+    from onnx import numpy_helper
+    return {i.name: torch.from_numpy(numpy_helper.to_array(i).copy()) for i in onnx.load(str(path)).graph.initializer}
+
+
 def run_args(ap: argparse.ArgumentParser, run_dir: Path, lr: float, val_minutes: float) -> None:
     """The options every CPU training run here takes (this one and models/repair/train.py): the
     time budget and resuming, the batches, the schedule's base, checkpoints and logs, test hooks."""

@@ -33,7 +33,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from deblur import data  # noqa: E402
-from deblur.train import lr_at, run_args, save  # noqa: E402
+from deblur.train import lr_at, run_args, save, saved_weights  # noqa: E402
 from repair import damage, hard  # noqa: E402
 from repair.net import MULTIPLE, DetectNet, gmac_per_mp  # noqa: E402
 
@@ -90,14 +90,9 @@ def loss_fn(logits, m, pos_weight: float):
 
 
 def init_weights(path: Path) -> dict:
-    """A starting state dict: a training checkpoint's, or read back from an ONNX that `export.py`
-    wrote (its initializers keep the module names), so that a fine-tune can start from the
-    committed detector where the git-ignored checkpoint is gone."""
-    if path.suffix != ".onnx":
-        return torch.load(path, map_location="cpu", weights_only=False)["model"]
-    import onnx
-    from onnx import numpy_helper
-    weights = {i.name: torch.from_numpy(numpy_helper.to_array(i).copy()) for i in onnx.load(str(path)).graph.initializer}
+    """A starting state dict (`saved_weights`: a checkpoint, or the committed detector's ONNX),
+    refused where it is not this detector's."""
+    weights = saved_weights(path)
     want = DetectNet().state_dict()
     missing = [k for k in want if k not in weights or weights[k].shape != want[k].shape]
     if missing:

@@ -27,7 +27,8 @@ pub struct OpTime {
 /// of im2col and a matrix product natively before the measured GEMM family
 /// (`gemm_native`; the last `make bench`, with it: 1.03× and 0.96×, bench/native.py), and
 /// 1.00–1.07× in wasm (bench/direct_spatial.mjs): face crops of up to 256² run it, tiles from
-/// 128², and every 512² face model. A deployment default, below the environment (`TRACT_DISABLE_DIRECT_SPATIAL`).
+/// 128², and every 512² face model. A deployment default, below the environment
+/// (`TRACT_DISABLE_DIRECT_SPATIAL`).
 fn configure_tract() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
