@@ -224,7 +224,8 @@ try {
       'Unblur wasm, the 512² face model candidate 256×256 → 512×512 (fp32 file)', 'models/build/unblur-face-512-candidate.onnx');
   // The whole-photo stages' networks in the forms the site ships: the deblurring network on one of
   // its 288² tiles (256² owned + 16 px of context each side), the damage detector on 640² (the photo
-  // is 645 px high; the core runs it on a copy of up to 1 MP in one piece).
+  // is 645 px high; the core runs it on a copy of up to 1 MP, in bands of up to 768 rows seen with
+  // 64 rows of context: a 640-row window is one band of 512 owned rows).
   for (const [id, side, what] of [['unblur-deblur', 288, 'one deblur tile 288×288'], ['unblur-repair', 640, 'the damage detector on 640×640 (0.41 MP)']]) {
     const m = built.models.find((e) => e.id === id && e.ship);
     if (!m) continue;

@@ -138,6 +138,46 @@ def page_md(p, fmt):
     return md
 
 
+# Pixels of the photo one run of a whole-photo network in bench/browser.mjs stands for: the deblur
+# tile owns its 256² centre; the detector's 640² window, run as the core runs its bands, owns 512 of
+# its rows (64 rows of context above and below).
+BROWSER_OWNED = {"unblur-deblur": (256 * 256, "288×288"), "unblur-repair": (512 * 640, "640×640")}
+
+
+def stages_md(st, browser, sugg):
+    """The whole-photo stages (deblurring, damage detection, the repair fill) per megapixel, native
+    beside wasm: bench/stages.py's rows, bench/browser.mjs's runs of the same networks in the page's
+    worker, and bench/suggestion.mjs's wait for the page's repair suggestion."""
+    if not st:
+        return []
+    md = ["## The whole-photo stages per megapixel (`bench/stages.py`, `bench/browser.mjs`)", "",
+          "One thread each, the forms the site ships. Native: Unblur's engine (tract) in `unblur-bench-native`; "
+          "wasm: the networks in the page's inference worker in Chromium, the fill in the page's wasm in node "
+          "(`bench/fill_wasm.mjs`). Per megapixel of the photo: a network's run counts the pixels it owns "
+          "(the deblur tile its 256² centre, the detector's band its rows without their context); the detector "
+          "runs on the ≤ 1 MP copy, so its cost per photo is at most one megapixel's.", "",
+          "| stage | engine | form | input | ms per run | ms per MP | GMAC per MP of input |", "|---|---|---|---|---:|---:|---:|"]
+    for r in st["rows"]:
+        g = f"{r['gmac_per_mp']:.2f}" if r.get("gmac_per_mp") else ""
+        md.append(f"| {r['stage'].replace(', wasm', '')} | {r.get('engine', 'native')} | {r['form']} | {r['input']} | "
+                  f"{r['ms_per_run']:,.0f} | {r['ms_per_mp']:,.0f} | {g} |")
+        br = (browser or {}).get("runners", {}).get(r["stage"])
+        if br and "msPerRun" in br:
+            owned, shape = BROWSER_OWNED[r["stage"]]
+            md.append(f"| {r['stage']} | wasm (page worker) | {r['form']} | {shape} | "
+                      f"{br['msPerRun']:,.0f} | {br['msPerRun'] / (owned / 1e6):,.0f} | {g} |")
+    if sugg:
+        med = lambda a: sorted(a)[len(a) // 2]
+        rows = sorted(sugg["runs"].items(), key=lambda kv: int(kv[0]))
+        md += ["", f"The page's repair suggestion (`bench/suggestion.mjs`): from {sugg['photo']}'s bytes "
+               f"({sugg['width']}×{sugg['height']}) to the mask at its size (decode, the ≤ 1 MP copy, the detector's "
+               "bands, the mask brought back), median of "
+               f"{len(rows[0][1]['ms'])}: " + "; ".join(
+                   f"{med(v['ms']):,.0f} ms on {w} inference worker{'s' if int(w) > 1 else ''} ({v['bands']} bands)"
+                   for w, v in rows) + "."]
+    return md + [""]
+
+
 def main():
     out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "out")
     b = load(os.path.join(out, "browser.json"))
@@ -374,6 +414,7 @@ def main():
                       f"{f(w and w.get('convert_ms', 0) / 1e3)} | {f(w and w['run_s'])} | {f(w and w.get('again_s'))} | "
                       f"{w['heap_peak_mib'] if w else '—'} |")
         md.append("")
+    md += stages_md(load(os.path.join(out, "stages.json")), b, load(os.path.join(out, "suggestion.json")))
     fc = load(os.path.join(out, "face.json"))
     if fc:
         md += ["## The face stage natively (`bench/face.py`: one aligned face, one thread)", "",

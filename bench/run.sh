@@ -41,7 +41,7 @@ if [[ "${BENCH_SKIP:-}" != native ]]; then
 fi
 if [[ "${BENCH_SKIP:-}" != native ]]; then
   log "the whole-photo stages natively: deblurring, damage detection, the repair fill (per MP)"
-  python3 bench/stages.py
+  python3 bench/stages.py --wasm
 fi
 if [[ "${BENCH_SKIP:-}" != browser && -z "${BENCH_QUICK:-}" ]]; then
   log "face restorer architectures in wasm"
@@ -50,6 +50,8 @@ fi
 if [[ "${BENCH_SKIP:-}" != browser && "${BENCH_SKIP:-}" != page ]]; then
   log "the page: first visit, and a 12 MP photo at ×2 (BENCH_BIG=0 skips it; it takes 10-20 min)"
   node bench/page.mjs
+  log "the page's repair suggestion: photo bytes -> damage mask, one inference worker and all"
+  node bench/suggestion.mjs
 fi
 if [[ "${BENCH_SKIP:-}" != browser && "${BENCH_SKIP:-}" != page && -z "${BENCH_QUICK:-}" ]]; then
   log "the page's whole ×4 job against onnxruntime-web (single thread and threaded)"
