@@ -173,7 +173,8 @@ def stages_md(st, browser, sugg):
                f"({sugg['width']}×{sugg['height']}) to the mask at its size (decode, the ≤ 1 MP copy, the detector's "
                "bands, the mask brought back), median of "
                f"{len(rows[0][1]['ms'])}: " + "; ".join(
-                   f"{med(v['ms']):,.0f} ms on {w} inference worker{'s' if int(w) > 1 else ''} ({v['bands']} bands)"
+                   f"{med(v['ms']):,.0f} ms on {w} inference worker{'s' if int(w) > 1 else ''} "
+                   f"({v['bands']} band{'s' if v['bands'] != 1 else ''})"
                    for w, v in rows) + "."]
     return md + [""]
 

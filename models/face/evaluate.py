@@ -519,6 +519,11 @@ def parse_args(argv=None):
     ap.add_argument("--model", type=Path, action="append", default=[], help="a face model (ONNX or fp16 .pt); repeatable")
     ap.add_argument("--name", action="append", default=[], help="the name of the --model at the same place")
     ap.add_argument("--l1-model", type=Path, help="the models' L1-only checkpoint (ONNX or .pt): a base of the control rows")
+    ap.add_argument("--exemplar", action="append", default=[], metavar="NAME=BASE:ALPHA",
+                    help="a method scored like a model: BASE (a --model's name, l1-only or sr-fallback) followed "
+                         "by exemplar.py's borrowed detail ×ALPHA; repeatable")
+    ap.add_argument("--exemplar-dict", type=int, default=300, help="exemplar.py's dictionary faces")
+    ap.add_argument("--exemplar-sigma", type=float, default=3.0, help="exemplar.py's detail band (Gaussian σ, px)")
     ap.add_argument("--select-n", type=int, default=32, help="selection faces the controls are tuned on")
     ap.add_argument("--limit", type=int, default=None, help="only the first N val/ faces and N dev faces")
     ap.add_argument("--out", type=Path, default=None, help="default <faces>/eval")
@@ -539,6 +544,13 @@ def parse_args(argv=None):
     reserved = {"bicubic", "input", SR, "l1-only"}
     if len(set(args.names)) != len(args.names) or set(args.names) & reserved or any("+" in n for n in args.names):
         ap.error(f"model names must be distinct, without '+', and not {sorted(reserved)}: {args.names}")
+    args.exemplars = []
+    for spec in args.exemplar:
+        name, _, rest = spec.partition("=")
+        base, _, alpha = rest.rpartition(":")
+        if not (name and base and alpha) or name in args.names + list(reserved) or "+" in name:
+            ap.error(f"--exemplar {spec!r}: NAME=BASE:ALPHA with a new NAME")
+        args.exemplars.append((name, base, float(alpha)))
     args.out = args.out or args.faces / "eval"
     args.json = args.json or args.out / "eval.json"
     return args
@@ -588,6 +600,16 @@ def main(argv=None) -> int:
         methods["l1-only"] = FaceModel(Net(l1_path, args.threads))
         bases["l1-only"] = (methods["l1-only"], "model:" + identity(l1_path))
 
+    if args.exemplars:
+        from face import exemplar
+        prior = exemplar.dictionary(args.faces, args.exemplar_dict, args.exemplar_sigma)
+        for name, base, alpha in args.exemplars:
+            if base not in methods:
+                print(f"--exemplar {name}: no method {base!r} (have {sorted(methods)})", file=sys.stderr)
+                return 1
+            methods[name] = models[name] = exemplar.WithDetail(methods[base], prior, alpha)
+        args.names += [name for name, _, _ in args.exemplars]
+
     t0 = time.time()
     tuned = tune_controls(args.faces, bases, args.select_n, args.out / "controls.json")
     ctrl = {f"{base}+{kind}": Control(base, kind, {lv: tuned[base, kind, lv]["setting"] for lv in LEVELS})
@@ -631,6 +653,8 @@ def main(argv=None) -> int:
         "dev_periods": {name: {str(q): r for q, r in ps.items()} for name, ps in dev_periods.items()},
         "controls": {f"{b}+{k}|{lv}": {kk: v for kk, v in t.items() if kk != "grid"} for (b, k, lv), t in tuned.items()},
         "models": {name: {"path": shown(p), "sha256": sha256_file(p)} for name, p in zip(args.names, args.model)},
+        "exemplars": {name: {"base": base, "alpha": alpha, "dict": args.exemplar_dict, "sigma": args.exemplar_sigma}
+                      for name, base, alpha in args.exemplars},
         "l1_model": None if not args.l1_model else {"path": shown(args.l1_model), "sha256": sha256_file(args.l1_model)},
         "sr_model": {"path": shown(SR_MODEL), "sha256": sha256_file(SR_MODEL)},
         "tiers": all_tiers,

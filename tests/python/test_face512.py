@@ -373,3 +373,35 @@ def test_evaluation_scores_val_faces_with_controls_and_tiers(tiny512, tmp_path):
     assert ev["levels"]["x4"]["bicubic"]["psnr512"] > ev["levels"]["x8"]["bicubic"]["psnr512"]
     assert set(ev["dev_niqe"]) == names | {"input"}
     assert (out / "grid_val_x8.png").is_file() and (out / "grid_dev.png").is_file()
+
+
+def test_exemplar_prior_gives_a_dictionary_face_its_own_detail_back():
+    """`exemplar.py`'s nearest-neighbour detail: a face whose low frequencies are in the dictionary
+    finds itself at every patch (offset 0) and gets its own high frequencies back, not a
+    neighbour's; a shifted copy finds itself at the shift."""
+    import sys
+    sys.path.insert(0, str(MODELS))
+    from scipy.ndimage import gaussian_filter
+    from face.exemplar import LOW, SIDE, ExemplarPrior, luma
+
+    rng = np.random.default_rng(3)
+    faces = [np.clip(gaussian_filter(rng.random((SIDE, SIDE, 3)), (s, s, 0)) * 4 - 1.5 + 0.5, 0, 1)
+             for s in (2.0, 3.0, 4.0)]
+    ys = [luma(f) for f in faces]
+    sigma = 3.0
+    keys = np.stack([ExemplarPrior.low(y, sigma) for y in ys])
+    values = np.stack([y - gaussian_filter(y, sigma) for y in ys]).astype(np.float16)
+    prior = ExemplarPrior(keys, values, sigma, radius=1)
+    base = np.repeat(gaussian_filter(ys[1], sigma)[..., None], 3, 2)
+    got = prior.detail(base)
+    want = values[1].astype(np.float32)
+    inner = slice(16, SIDE - 16)
+    assert np.abs(got - want)[inner, inner].max() < 1e-3
+    assert np.abs(got - values[0].astype(np.float32))[inner, inner].mean() > 10 * np.abs(got - want)[inner, inner].mean()
+    # Shifted by 4 px (one step at LOW²) the same face is found one offset away.
+    shifted = np.roll(ys[2], (4, -4), (0, 1))
+    got = prior.detail(np.repeat(gaussian_filter(shifted, sigma)[..., None], 3, 2))
+    want = np.roll(values[2].astype(np.float32), (4, -4), (0, 1))
+    inner = slice(48, SIDE - 48)
+    assert np.abs(got - want)[inner, inner].mean() < 0.1 * np.abs(want[inner, inner]).mean()
+    assert LOW * 4 == SIDE
