@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -117,7 +118,6 @@ def face512_onnx() -> str | None:
     except ImportError as e:
         print(f"no 512² face model row: {e}", file=sys.stderr)
         return None
-    import shutil
     shutil.copyfile(onnx_of(RECIPES["texture"]["init_gen"], FACES512 / "eval"), FACE512)
     return FACE512
 

@@ -16,10 +16,13 @@ use crate::tiles::{AxisPlan, TilePlan, TileRect};
 use crate::Observer;
 
 /// Default tile side (input pixels), per front end, and the overlap between neighbouring tiles.
-/// Natively 96² is 1.26× as fast per useful pixel as 64² and within 2 % of 128² and 192²
-/// (`bench/native.py`, "What the product's choices won"), with the least memory of those. In wasm
-/// its throughput hardly depends on the tile side, so the page takes 256² tiles, whose 16-pixel
-/// overlaps compute 1.14× the pixels they keep where 96²'s compute 1.44×: the page's ×4 job on a 0.32 MP photo took 20.7 s instead of 28.1 s (`bench/page_vs_ort.mjs`).
+/// Natively 96² is 1.23× as fast per useful pixel as 64² (`bench/native.py`, "What the product's
+/// choices won"), with the least memory of the larger sides; 128² and 192² were within 2 % of it
+/// in the run of 2026-12-01 but took 0.94× and 0.87× of its time in that of 2026-12-07, so a
+/// larger native tile is an open question. In wasm throughput hardly depends on the tile side,
+/// so the page takes 256² tiles, whose 16-pixel overlaps compute 1.14× the pixels they keep
+/// where 96²'s compute 1.44×: the page's ×4 job on a 0.32 MP photo took 20.7 s instead of 28.1 s
+/// (`bench/page_vs_ort.mjs`).
 #[cfg(not(target_arch = "wasm32"))]
 pub const TILE: usize = 96;
 #[cfg(target_arch = "wasm32")]

@@ -36,7 +36,7 @@ from PIL import Image  # noqa: E402
 from scipy.ndimage import gaussian_filter  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from face import controls  # noqa: E402
+from face import common, controls  # noqa: E402
 from face import evaluate as ev  # noqa: E402
 from face.degrade import LEVELS, reference  # noqa: E402
 from face.niqe import niqe  # noqa: E402
@@ -51,7 +51,8 @@ PATCH = 16
 
 
 def luma(img: np.ndarray) -> np.ndarray:
-    return img[..., 0] * 0.299 + img[..., 1] * 0.587 + img[..., 2] * 0.114
+    """BT.601 luma in 0…1 (`common.luma`'s, without its 16…235 studio range)."""
+    return ((common.luma(img) - 16.0) / 219.0).astype(np.float32)
 
 
 class ExemplarPrior:

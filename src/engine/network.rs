@@ -25,7 +25,7 @@ pub struct OpTime {
 /// convolution whose output rows reach 128 points into its direct spatial convolution, which on
 /// the super-resolution network's 64-channel 3×3 layers took 1.8× (128²) to 2–3× (256²) the time
 /// of im2col and a matrix product natively before the measured GEMM family
-/// (`gemm_native`; the last `make bench`, with it: 1.03× and 0.96×, bench/native.py), and
+/// (`gemm_native`; with it, `make bench` of 2026-12-07: 1.03× and 1.02×, bench/native.py), and
 /// 1.00–1.07× in wasm (bench/direct_spatial.mjs): face crops of up to 256² run it, tiles from
 /// 128², and every 512² face model. A deployment default, below the environment
 /// (`TRACT_DISABLE_DIRECT_SPATIAL`).
