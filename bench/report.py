@@ -383,6 +383,8 @@ def main():
                "in fp32 (the page runs its int8 form), each at its tile.", "", pvo["table"], ""]
         ratios["page_job_vs_ort_web_single_thread"] = pvo["ratios"]["vs_ort_single_thread"]
         ratios["page_job_vs_ort_web_threaded"] = pvo["ratios"]["vs_ort_threaded"]
+        if "deblur_off_vs_ort_threaded" in pvo["ratios"]:
+            ratios["page_job_deblur_off_vs_ort_web_threaded"] = pvo["ratios"]["deblur_off_vs_ort_threaded"]
     x = load(os.path.join(out, "exported-wasm.json"))
     if x and x.get("results"):
         md += ["## Face restorer architectures in Unblur wasm (random weights, `models/export.py --all-random`)", "",
