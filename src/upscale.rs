@@ -18,8 +18,12 @@ use crate::Observer;
 /// Default tile side (input pixels), per front end, and the overlap between neighbouring tiles.
 /// Natively 96² is 1.23× as fast per useful pixel as 64² (`bench/native.py`, "What the product's
 /// choices won"), with the least memory of the larger sides; 128² and 192² were within 2 % of it
-/// in the run of 2026-12-01 but took 0.94× and 0.87× of its time in that of 2026-12-07, so a
-/// larger native tile is an open question. In wasm throughput hardly depends on the tile side,
+/// in the run of 2026-12-01 but took 0.94× and 0.87× of its time in that of 2026-12-07 (per
+/// tile, one thread). The whole ×4 job (`unblur restore --faces off --deblur off --tile N`, two
+/// threads, 3 alternating rounds, 2026-12-07) does not show that gain: medians for 96 / 128 /
+/// 192 / 256 on a 0.32 MP photo 9.5 / 9.7 / 10.1 / 9.5 s, on a 0.7 MP one 18.7 / 17.2 / 17.5 /
+/// 21.6 s, while the peak memory grows 195 → 249 → 388 → 420 MB (226 → 286 → 424 → 461): so 96²
+/// stays, the least memory for no clear loss. In wasm throughput hardly depends on the tile side,
 /// so the page takes 256² tiles, whose 16-pixel overlaps compute 1.14× the pixels they keep
 /// where 96²'s compute 1.44×: the page's ×4 job on a 0.32 MP photo took 20.7 s instead of 28.1 s
 /// (`bench/page_vs_ort.mjs`).
