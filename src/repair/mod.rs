@@ -146,13 +146,20 @@ impl Mask {
 /// Repairs `rgb` where `mask` says it is damaged: the mask widened by [`DILATE`], then filled by
 /// [`telea::inpaint`] with [`RADIUS`] and its wide parts again by [`patch::fill_wide`]. Pixels
 /// outside the widened mask are not written. A mask of another size than the photo is an error
-/// naming both sizes.
+/// naming both sizes; so is one that, widened, leaves no pixel to fill from (the fill would
+/// silently change nothing).
 pub fn repair(rgb: &mut Rgb16Image, mask: &Mask) -> Result<()> {
     mask.check_fits(rgb.width(), rgb.height())?;
     if mask.count() == 0 {
         return Ok(());
     }
     let hole = mask.dilated(DILATE);
+    if hole.count() == hole.damaged().len() {
+        return Err(Error::Invalid(format!(
+            "the repair mask marks the whole photo (widened by {DILATE} px, as the fill widens \
+             it): no undamaged pixel is left to fill it from; mark only the damage"
+        )));
+    }
     // Telea everywhere first: the whole fill of thin defects, and the coarse start of the wide.
     telea::inpaint(rgb, hole.damaged(), RADIUS);
     patch::fill_wide(rgb, hole.damaged());
@@ -173,6 +180,34 @@ mod tests {
             "{e}"
         );
         assert!(Mask::new(4, 3, &[0; 11]).is_err());
+    }
+
+    #[test]
+    fn a_mask_that_leaves_nothing_to_fill_from_says_so_and_one_pixel_is_enough() {
+        // 5×5, every pixel marked but a 3×3 block: widened by 1 px, its centre alone is left.
+        let mut rgb = Rgb16Image::from_fn(5, 5, |x, y| {
+            image::Rgb([x as u16 * 1000, y as u16 * 1000, 7])
+        });
+        let mut all = [255u8; 25];
+        let e = repair(&mut rgb.clone(), &Mask::new(5, 5, &all).unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("whole photo") && e.contains("mark only the damage"),
+            "{e}"
+        );
+        for y in 1..4 {
+            for x in 1..4 {
+                all[y * 5 + x] = 0;
+            }
+        }
+        repair(&mut rgb, &Mask::new(5, 5, &all).unwrap()).unwrap();
+        // Filled from the one pixel left: every pixel takes the centre's colour.
+        assert!(
+            rgb.pixels().all(|p| p.0 == [2000, 2000, 7]),
+            "{:?}",
+            rgb.as_raw()
+        );
     }
 
     #[test]
