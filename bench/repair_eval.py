@@ -48,7 +48,8 @@ clean-up's own change; "unblur x1" shows it, so the fill's share is the differen
     python3 bench/repair_eval.py --sheets [--docs]   # the cracked prints looked at (needs the CLI)
 
 `--sheets`: before / the detector's mask (red) / `--repair auto` (×1, faces and deblurring off)
-for the two cracked dev prints and the worst uncracked one, whole, at 1:1, into
+for the two cracked dev prints and the worst uncracked one, and for the cracked ones the defects
+of their docs/ crop brushed in by hand (blue, `COMPLETE`) / `--repair` with that mask, whole, at 1:1, into
 models/build/repair/grid/ (git-ignored: they show real people); with `--docs`, crops of them
 where no person is (`DOCS_CROPS`: the curtain's cracks, the creased flowered wall) shown 3×
 (nearest) in docs/repair-cracks.jpg.
@@ -258,15 +259,23 @@ COMPLETE = {
 }
 
 
+def corridors(name, shape):
+    """`COMPLETE`'s corridors of `name` as a mask of the print's `shape`: what a brush along each
+    defect paints."""
+    from PIL import ImageDraw
+    h, w = shape[:2]
+    s = 4
+    im = Image.new("L", (w * s, h * s), 0)
+    for pts, width in COMPLETE[name]["paths"]:  # drawn at 4× and box-filtered: sub-pixel widths
+        ImageDraw.Draw(im).line([(x * s, y * s) for x, y in pts], fill=255, width=width * s, joint="curve")
+    return np.asarray(im.resize((w, h), Image.BOX)) > 127
+
+
 def complete_truth(name, rgb):
     """The region of `name` marked completely (`COMPLETE`) and the damage in it, as masks."""
-    from PIL import ImageDraw
     h, w, _ = rgb.shape
-    marks, s = COMPLETE[name], 4
-    im = Image.new("L", (w * s, h * s), 0)
-    for pts, width in marks["paths"]:  # drawn at 4× and box-filtered: sub-pixel corridors
-        ImageDraw.Draw(im).line([(x * s, y * s) for x, y in pts], fill=255, width=width * s, joint="curve")
-    truth = np.asarray(im.resize((w, h), Image.BOX)) > 127
+    marks = COMPLETE[name]
+    truth = corridors(name, rgb.shape)
     if marks["off"] is not None:
         luma = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
         off = np.abs(luma.astype(np.float32) - cv2.medianBlur(luma, 15).astype(np.float32)) / 255.0
@@ -284,7 +293,9 @@ SHEETS = ["scratched_a.png", "scratched_c.png", "old_f.png"]
 
 
 def sheets(a):
-    """Before / mask / after of the cracked prints (and the worst false alarm) at 1:1."""
+    """Before / mask / after of the cracked prints (and the worst false alarm) at 1:1; for the
+    prints with a region marked completely (`COMPLETE`), also that region's defects brushed in by
+    hand / the photo filled with them, as the page's brush would have it."""
     grid = ROOT / "models/build/repair/grid"
     grid.mkdir(parents=True, exist_ok=True)
     detect = Detector(DETECTOR)
@@ -299,13 +310,22 @@ def sheets(a):
             over = rgb.copy()
             over[found] = (255, 0, 0)
             panels = [rgb, over, after]
+            if name in COMPLETE:  # and with the docs/ crop's defects brushed in by hand
+                brush = corridors(name, rgb.shape)
+                (tmp / "masks").mkdir(exist_ok=True)
+                mask_png = tmp / "masks" / f"{src.stem}.png"
+                Image.fromarray(brush.astype(np.uint8) * 255).save(mask_png)
+                brushed, _ = unblur(a.binary, src, mask_png, tmp, a.models)
+                over = rgb.copy()
+                over[brush] = (0, 150, 255)
+                panels += [over, brushed]
             Image.fromarray(np.concatenate(panels, axis=1)).save(grid / f"{src.stem}_sheet.png")
             print(f"{name}: {100 * found.mean():.2f} % called damage -> {grid / (src.stem + '_sheet.png')}")
             if name in DOCS_CROPS:
                 x0, y0, x1, y1 = DOCS_CROPS[name]
                 cut = [np.kron(p[y0:y1, x0:x1], np.ones((3, 3, 1), np.uint8)) for p in panels]
                 gap = np.full((cut[0].shape[0], 6, 3), 255, np.uint8)
-                docs.append(np.concatenate([cut[0], gap, cut[1], gap, cut[2]], axis=1))
+                docs.append(np.concatenate([x for c in cut for x in (c, gap)][:-1], axis=1))
     if a.docs:
         w = max(r.shape[1] for r in docs)
         rows = [np.pad(r, ((0, 6), (0, w - r.shape[1]), (0, 0)), constant_values=255) for r in docs]
