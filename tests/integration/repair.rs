@@ -183,7 +183,10 @@ fn a_mask_of_the_wrong_size_is_a_clear_error_in_the_upright_frame() {
     // 60×40 as stored, 40×60 upright (EXIF orientation 6).
     let (_, jpeg) = sideways_jpeg();
     let job = |w: u32, h: u32| {
-        let mask = Mask::new(w, h, &vec![1; (w * h) as usize]).unwrap();
+        // One damaged pixel: a mask that covered every pixel would be refused for that.
+        let mut values = vec![0; (w * h) as usize];
+        values[0] = 1;
+        let mask = Mask::new(w, h, &values).unwrap();
         RestoreJob::with_repair(&jpeg, Some(&mask), &Options::default(), 4, None)
     };
     assert!(job(40, 60).is_ok(), "the upright frame fits");
