@@ -3,7 +3,9 @@
 // repair it?"), its bands found on the inference workers side by side as on one; the found mask
 // is corrected with the brush and the eraser (scripted pointer events) and one undo; the photo restored with it is downloaded, changed where the mask is, and
 // the same as the CLI's with that mask within a level. A clean photo gets no suggestion, "Mark
-// damage" opens the mask to paint on, and "Don't repair" leaves the photo unrepaired.
+// damage" opens the mask to paint on, and "Don't repair" leaves the photo unrepaired. A mask
+// painted over the whole photo is refused with the reason, and the photo stays shown with its
+// mask, to correct and restore again.
 //
 //   node tests/e2e/repair.mjs        UNBLUR_SITE=dir  CHROMIUM=path  E2E_ONLY=name,name
 //
@@ -187,6 +189,36 @@ test('a clean photo: no suggestion; Mark damage opens the mask to paint; Don’t
   await restoreAndDownload('page-clean.png');
   assert(!(await item()).result.repaired, 'a photo whose repair was declined says it was repaired');
   return `found ${(100 * found.coverage).toFixed(3)} % on the clean photo`;
+});
+
+test('a mask over the whole photo: the restore says why, the photo and its mask stay, and with a stroke erased it restores', async () => {
+  await openPage(page, `${origin}/${QUERY}`);
+  await addPhoto(CLEAN);
+  const { width, height } = (await item()).damage;
+  await page.click('#repair-yes'); // Mark damage
+  await page.evaluate(() => {
+    const size = /** @type {HTMLInputElement} */ (document.querySelector('#repair-size'));
+    size.value = size.max;
+    size.dispatchEvent(new Event('input'));
+  });
+  for (let y = 0; y <= 1.0001; y += 0.08) await drag([0, y], [1, y]);
+  assert((await item()).repair.marked === width * height, `the brush marked ${(await item()).repair.marked} of ${width * height} pixels`);
+  await page.click('#restore');
+  const st = await waitState(page, ['done', 'error'], TIMEOUT);
+  const said = st === 'error' ? (await page.textContent('#view-error')).trim() : '';
+  assert(st === 'error' && /whole photo/.test(said) && /mark only the damage/.test(said), `restoring with every pixel marked ended in ${st}: "${said}"`);
+  await page.screenshot({ path: path.join(out, 'refused.png') });
+  // Nothing is lost: the photo is still shown with its mask, to correct and restore again.
+  assert((await item()).repair.marked === width * height, 'the mask was lost with the error');
+  assert(await page.isVisible('#before'), 'the photo is no longer shown');
+  assert((await page.getAttribute('#repair-bar', 'data-mode')) === 'editing' && !(await page.isDisabled('#restore')), 'the mask cannot be corrected, or the photo restored again');
+  await page.click('#repair-eraser');
+  await drag([0.3, 0.5], [0.7, 0.5]);
+  const marked = (await item()).repair.marked;
+  assert(marked < width * height, 'the eraser took nothing away');
+  await restoreAndDownload('page-fixed.png');
+  assert((await item()).result.repaired, 'the photo restored after the correction does not say it was repaired');
+  return `"${said}"; then ${width * height - marked} px erased and restored`;
 });
 
 // ---------- run ----------

@@ -3,7 +3,7 @@
 
 import { $, baseName, fmtScale, plural, friendly } from './dom.js';
 import { settings } from './settings.js';
-import { items, state } from './state.js';
+import { items, state, restorable } from './state.js';
 import { renderItem } from './view.js';
 import { findDamage } from './repair.js';
 
@@ -93,6 +93,8 @@ export function statusText(it) {
       return `Done · ×${fmtScale(it.result.scale)}`;
     case 'cancelled':
       return 'Cancelled';
+    case 'error':
+      return it.failedRestore ? 'Failed · Restore to try again' : 'Could not be read';
     default:
       return 'Could not be read';
   }
@@ -119,7 +121,7 @@ export function renderQueue() {
       li.className = `q-item q-${it.status}${it === state.selected ? ' selected' : ''}`;
       li.dataset.status = it.status;
       const thumb = document.createElement('img');
-      thumb.src = it.status === 'error' ? 'icon.svg' : it.url;
+      thumb.src = it.status === 'error' && !it.failedRestore ? 'icon.svg' : it.url;
       thumb.alt = '';
       thumb.decoding = 'async';
       thumb.onerror = () => (thumb.src = 'icon.svg');
@@ -168,7 +170,7 @@ export function select(it) {
 }
 
 export function pending() {
-  return items.filter((it) => it.status === 'ready' || it.status === 'cancelled');
+  return items.filter(restorable);
 }
 
 export function updateRestore() {

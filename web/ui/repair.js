@@ -5,7 +5,7 @@
 // else. Whether found damage is worth suggesting is the core's policy (`worth`).
 
 import { $, clamp } from './dom.js';
-import { models, state } from './state.js';
+import { models, state, restorable } from './state.js';
 
 /** Undo steps kept per photo (each a copy of its mask). */
 const UNDO_STEPS = 20;
@@ -52,7 +52,7 @@ export function startRepair(it) {
 export function renderRepair(it) {
   const bar = $('repair-bar');
   const canvas = $('mask-canvas');
-  const editable = !!it?.info && (it.status === 'ready' || it.status === 'cancelled');
+  const editable = !!it?.info && restorable(it);
   const editing = editable && !!it.repair;
   bar.hidden = !editable;
   canvas.hidden = !editing;

@@ -89,6 +89,7 @@ export async function restoreAll(only = null) {
 async function restoreOne(it) {
   const prev = it.status;
   it.status = 'working';
+  it.failedRestore = false;
   it.progress = null;
   select(it);
   $('bar-fill').style.width = '0%';
@@ -144,6 +145,7 @@ async function restoreOne(it) {
     }
     it.status = 'error';
     it.error = friendly(e);
+    it.failedRestore = true; // the photo itself is fine: it stays, to correct and restore again
     toast(`${it.name}: ${it.error}`);
     renderItem();
     return 'error';

@@ -18,3 +18,10 @@ export const state = {
   /** The photo of the pool's last job: only it can be re-encoded or show its progress canvas. */
   lastJobItem: null,
 };
+
+/** Whether the photo `it` can be restored as it is: read and waiting, cancelled, or its
+ *  restoration failed (`it.failedRestore`: the photo itself is fine, so a mask or a setting
+ *  changed can make it go). */
+export function restorable(it) {
+  return it.status === 'ready' || it.status === 'cancelled' || (it.status === 'error' && !!it.failedRestore);
+}

@@ -3,7 +3,7 @@
 
 import { $, clamp, fmtScale } from './dom.js';
 import { settings } from './settings.js';
-import { state } from './state.js';
+import { state, restorable } from './state.js';
 import { facesText, renderQueue, updateRestore } from './queue.js';
 import { showResult } from './result.js';
 import { renderRepair } from './repair.js';
@@ -25,24 +25,27 @@ export function renderItem(reset = false) {
       : `${info.width}×${info.height} → ${out[0]}×${out[1]}${it.faces?.length ? ` · ${facesText(it)} to restore · click a face to leave it out` : ''}`
     : '';
 
+  // A photo that could not be read has nothing to show; one whose restoration failed still has.
+  const unreadable = it.status === 'error' && !it.failedRestore;
   const before = $('before');
   if (before.dataset.item !== String(it.id)) {
     before.dataset.item = it.id;
-    before.src = it.status === 'error' ? '' : it.url;
-    before.hidden = it.status === 'error';
+    before.src = unreadable ? '' : it.url;
+    before.hidden = unreadable;
   }
   const err = $('view-error');
   let msg = it.status === 'error' ? it.error : null;
   if (!msg && info && it.status !== 'done' && it.status !== 'working') msg = sizeProblem(info);
   err.hidden = !msg;
   err.textContent = msg || '';
-  err.dataset.kind = it.status === 'error' ? 'error' : 'warning';
+  // A failed restoration's message sits below the photo, which stays there to correct (its mask).
+  err.dataset.kind = it.status === 'error' ? (it.failedRestore ? 'failed' : 'error') : 'warning';
 
   const done = it.status === 'done';
   const working = it.status === 'working';
   $('progress').hidden = !working;
   $('done').hidden = !done;
-  $('zoom-tools').hidden = !info || it.status === 'error';
+  $('zoom-tools').hidden = !info || unreadable;
   $('after').hidden = !done;
   $('divider').hidden = !done;
   $('progress-canvas').hidden = !(working || (it === state.lastJobItem && it.status === 'cancelled'));
@@ -76,7 +79,7 @@ export function sizeProblem(info) {
 
 function drawFaces(it) {
   const svg = $('faces-overlay');
-  const show = it.info && it.faces?.length && settings.faces && (it.status === 'ready' || it.status === 'cancelled');
+  const show = it.info && it.faces?.length && settings.faces && restorable(it);
   svg.hidden = !show;
   if (!show) return svg.replaceChildren();
   svg.setAttribute('viewBox', `0 0 ${it.info.width} ${it.info.height}`);
