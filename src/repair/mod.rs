@@ -154,7 +154,7 @@ pub fn repair(rgb: &mut Rgb16Image, mask: &Mask) -> Result<()> {
         return Ok(());
     }
     let hole = mask.dilated(DILATE);
-    if hole.count() == hole.damaged().len() {
+    if hole.damaged().iter().all(|&d| d) {
         return Err(Error::Invalid(format!(
             "the repair mask marks the whole photo (widened by {DILATE} px, as the fill widens \
              it): no undamaged pixel is left to fill it from; mark only the damage"
